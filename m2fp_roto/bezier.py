@@ -1,0 +1,88 @@
+"""Closed cubic Bezier shapes in the document's point form ``[x, y, in_dx, in_dy, out_dx, out_dy]``.
+
+Segment i runs from anchor i to anchor i+1 (wrapping) with control points
+``P_i + out_i`` and ``P_{i+1} + in_{i+1}``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def control_points(points: np.ndarray) -> np.ndarray:
+    """(N, 4, 2) control polygons of the N closed segments."""
+    p = np.asarray(points, dtype=np.float64)
+    a = p[:, :2]
+    b = np.roll(a, -1, axis=0)
+    return np.stack([a, a + p[:, 4:6], b + np.roll(p[:, 2:4], -1, axis=0), b], axis=1)
+
+
+def bernstein(t: np.ndarray) -> np.ndarray:
+    """(len(t), 4) cubic Bernstein weights."""
+    t = np.asarray(t, dtype=np.float64)[:, None]
+    s = 1.0 - t
+    return np.hstack([s**3, 3 * s * s * t, 3 * s * t * t, t**3])
+
+
+def sample(points: np.ndarray, per_segment: int = 16) -> np.ndarray:
+    """A closed polyline through the curve: (N * per_segment, 2), without the closing repeat."""
+    cps = control_points(points)
+    w = bernstein(np.arange(per_segment) / per_segment)
+    return np.einsum("tk,nkd->ntd", w, cps).reshape(-1, 2)
+
+
+def flatten(points: np.ndarray, tolerance: float = 0.05) -> np.ndarray:
+    """A closed polyline within about ``tolerance`` px of the curve (adaptive per segment count)."""
+    cps = control_points(points)
+    # Second-difference bound on a cubic: the chord error of n steps is <= 3/4 * max|d2| / n^2.
+    d2 = np.abs(cps[:, 0] - 2 * cps[:, 1] + cps[:, 2]).max() if len(cps) else 0.0
+    d2 = max(d2, np.abs(cps[:, 1] - 2 * cps[:, 2] + cps[:, 3]).max() if len(cps) else 0.0)
+    n = int(np.clip(np.ceil(np.sqrt(6 * d2 / (8 * max(tolerance, 1e-3)))), 4, 256))
+    return sample(points, n)
+
+
+def polygon_area(xy: np.ndarray) -> float:
+    """Signed shoelace area; positive for clockwise on screen (image space, y down)."""
+    x, y = xy[:, 0], xy[:, 1]
+    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
+
+
+def fill_polygons(polygons, shape) -> np.ndarray:
+    """Even-odd fill of closed polylines, sampled exactly at pixel centres: (H, W) bool.
+
+    Pixel (i, j) is inside when its centre (j + 0.5, i + 0.5) is enclosed an odd number of
+    times. Vectorised over edges: each edge toggles parity from the first pixel centre right
+    of where it crosses a row's centre line.
+    """
+    h, w = shape
+    toggles = np.zeros((h, w + 1), np.int32)
+    for xy in polygons:
+        xy = np.asarray(xy, np.float64)
+        a, b = xy, np.roll(xy, -1, axis=0)
+        lo, hi = np.minimum(a[:, 1], b[:, 1]), np.maximum(a[:, 1], b[:, 1])
+        r0 = np.clip(np.ceil(lo - 0.5), 0, h).astype(np.int64)  # first row centre >= lo
+        r1 = np.clip(np.ceil(hi - 0.5), 0, h).astype(np.int64)  # rows < r1 have centre < hi
+        n = np.maximum(r1 - r0, 0)
+        if not n.any():
+            continue
+        edge = np.repeat(np.arange(len(xy)), n)
+        row = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n) + r0[edge]
+        yc = row + 0.5
+        t = (yc - a[edge, 1]) / (b[edge, 1] - a[edge, 1])
+        x = a[edge, 0] + t * (b[edge, 0] - a[edge, 0])
+        col = np.clip(np.floor(x - 0.5).astype(np.int64) + 1, 0, w)
+        np.add.at(toggles, (row, col), 1)
+    return (np.cumsum(toggles, axis=1)[:, :w] & 1).astype(bool)
+
+
+def rasterize(outers, holes=(), shape=None) -> np.ndarray:
+    """Binary mask (pixel-centre sampling) of the union of ``outers`` minus the union of ``holes``.
+
+    Each item is an (N, 6) point array; ``shape`` is (height, width).
+    """
+    mask = np.zeros(shape, bool)
+    for p in outers:  # one fill each: overlapping outer shapes must not cancel out
+        mask |= fill_polygons([flatten(p)], shape)
+    for p in holes:
+        mask &= ~fill_polygons([flatten(p)], shape)
+    return mask

@@ -1,0 +1,101 @@
+"""Frame sequences on disk: every common spelling, frame ranges, missing-frame checks.
+
+Spellings: ``shot.####.exr`` (Nuke style, one ``#`` per digit), ``shot.%04d.exr``,
+``shot.@@@@.exr``, ``shot.1001-1100#.exr``, a folder holding one numbered sequence, or a
+single file. Frame numbers are the files' own numbers, never 0-based indices.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import fileseq
+
+from .errors import InputError
+
+log = logging.getLogger("m2fp_roto")
+
+_PADDING = re.compile(r"#+|@+|%0?\d*d|\$F\d*|<UDIM>")
+
+
+def parse_frames(text: str | None) -> list[int] | None:
+    """``"1001-1100"``, ``"1001-1100x2"``, ``"1001,1005-1010"`` -> sorted frame numbers."""
+    if text is None or str(text).strip() == "":
+        return None
+    try:
+        return sorted(set(fileseq.FrameSet(str(text).replace(" ", ""))))
+    except fileseq.ParseException:
+        raise InputError(f"cannot read the frame range {text!r} (examples: 1001-1100, 1-50x2, 1001,1010)") from None
+
+
+def format_frames(frames) -> str:
+    """Compact form of a frame list, e.g. ``1001-1003,1007``."""
+    return str(fileseq.FrameSet(sorted(frames))) if frames else "none"
+
+
+@dataclass
+class FrameSequence:
+    """Numbered files of one sequence: frame number -> path, in frame order."""
+
+    pattern: str
+    paths: dict[int, Path]
+
+    @property
+    def frames(self) -> list[int]:
+        return list(self.paths)
+
+    def path(self, frame: int) -> Path:
+        try:
+            return self.paths[frame]
+        except KeyError:
+            raise InputError(f"frame {frame} is not in {self.pattern}") from None
+
+    def __len__(self):
+        return len(self.paths)
+
+
+def find_sequence(pattern, frames: str | list[int] | None = None, *, skip_missing: bool = False,
+                  what: str = "frames") -> FrameSequence:
+    """Resolve ``pattern`` to the numbered files on disk.
+
+    A frame inside the requested range (or a gap inside the files on disk) that has no file is
+    an error naming the missing frames, unless ``skip_missing`` is set, which drops them with a
+    warning.
+    """
+    text = str(pattern)
+    wanted = parse_frames(frames) if not isinstance(frames, list) else sorted(frames)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        seqs = [s for s in fileseq.findSequencesOnDisk(str(path)) if s.frameSet()]
+        if not seqs:
+            raise InputError(f"the folder {path} holds no numbered {what}")
+        if len(seqs) > 1:
+            names = ", ".join(str(Path(str(s)).name) for s in seqs[:5])
+            raise InputError(f"the folder {path} holds several sequences ({names}); give one as a pattern")
+        seq = seqs[0]
+    elif not _PADDING.search(path.name) and not re.search(r"\d+-\d+", path.name):
+        if not path.is_file():
+            raise InputError(f"{what}: no file {path}")
+        frame = wanted[0] if wanted else 1
+        return FrameSequence(str(path), {frame: path})
+    else:
+        try:
+            seq = fileseq.findSequenceOnDisk(str(path), pad_style=fileseq.PAD_STYLE_HASH1)
+        except fileseq.FileSeqException:
+            raise InputError(f"{what}: no files match {path}") from None
+    on_disk = {int(f): Path(seq.frame(f)) for f in seq.frameSet()}
+    if wanted is None:
+        wanted = list(range(min(on_disk), max(on_disk) + 1))
+    missing = [f for f in wanted if f not in on_disk]
+    if missing:
+        message = f"{what}: missing frame(s) {format_frames(missing)} of {seq}"
+        if not skip_missing:
+            raise InputError(message + " (--skip-missing to go on without them)")
+        log.warning(message + "; skipped")
+    paths = {f: on_disk[f] for f in wanted if f in on_disk}
+    if not paths:
+        raise InputError(f"{what}: none of the frames {format_frames(wanted)} exist in {seq}")
+    return FrameSequence(str(seq), paths)

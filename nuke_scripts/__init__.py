@@ -1,0 +1,1 @@
+"""Runs inside Nuke: the M2FP Roto menu and the importer (stdlib + nuke only)."""
