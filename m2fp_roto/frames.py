@@ -87,6 +87,9 @@ def find_sequence(pattern, frames: str | list[int] | None = None, *, skip_missin
         except fileseq.FileSeqException:
             raise InputError(f"{what}: no files match {path}") from None
     on_disk = {int(f): Path(seq.frame(f)) for f in seq.frameSet()}
+    if wanted is None and not path.is_dir():  # a range in the pattern (shot.1001-1100#.exr) limits it
+        embedded = fileseq.FileSequence(str(path), pad_style=fileseq.PAD_STYLE_HASH1).frameSet()
+        wanted = sorted(set(embedded)) if embedded else None
     if wanted is None:
         wanted = list(range(min(on_disk), max(on_disk) + 1))
     missing = [f for f in wanted if f not in on_disk]
@@ -99,3 +102,29 @@ def find_sequence(pattern, frames: str | list[int] | None = None, *, skip_missin
     if not paths:
         raise InputError(f"{what}: none of the frames {format_frames(wanted)} exist in {seq}")
     return FrameSequence(str(seq), paths)
+
+
+def frame_path(pattern, frame: int) -> Path:
+    """The output path of ``frame`` in ``pattern`` (``####``/``@``: one digit each, ``%04d``).
+
+    A pattern without padding gets ``.####`` before its extension, so a sequence never
+    overwrites one file.
+
+    >>> str(frame_path("qc/shot.####.png", 1001)), str(frame_path("m.%05d.exr", 7))
+    ('qc/shot.1001.png', 'm.00007.exr')
+    """
+    text = str(pattern)
+    match = _PADDING.search(Path(text).name)
+    if match is None:
+        p = Path(text)
+        return p.with_name(f"{p.stem}.{frame:04d}{p.suffix}")
+    token = match.group(0)
+    if token.startswith("%"):
+        digits = int(token[1:-1] or 1)
+    elif token.startswith("$F"):
+        digits = int(token[2:] or 1)
+    else:
+        digits = len(token)
+    name = Path(text).name
+    start = match.start()
+    return Path(text).with_name(name[:start] + f"{frame:0{digits}d}" + name[match.end():])

@@ -1,0 +1,232 @@
+"""The ``m2fp-roto`` command line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import RotoError
+from .targets import load_target, target_for_path, target_names, target_options
+
+log = logging.getLogger("m2fp_roto")
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record):
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def _setup_logging(verbose: int) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    log.propagate = False
+
+
+class RotoGroup(click.Group):
+    """Turns user-facing errors into one line on stderr and exit status 2, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except RotoError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=RotoGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="m2fp-roto")
+@click.option("-v", "--verbose", count=True, help="More messages (-v: info, -vv: debug).")
+def main(verbose):
+    """Tracked, editable roto shapes of people for Nuke, After Effects and EXR mattes.
+
+    \b
+    Examples:
+      m2fp-roto export --labels 'labels/shot.####.png' --people 'people/shot.####.png' \\
+                       --frames 1001-1100 --target nuke -o shot_roto.nk
+      m2fp-roto preview shot.json --over 'labels/shot.####.png' -o 'qc/preview.####.png'
+      m2fp-roto demo -o demo_out
+    """
+    _setup_logging(verbose)
+
+
+def _csv(value, cast=str):
+    if value is None:
+        return None
+    items = [v.strip() for v in str(value).split(",") if v.strip()]
+    try:
+        return [cast(v) for v in items]
+    except ValueError:
+        raise click.BadParameter(f"expected a comma-separated list, got {value!r}") from None
+
+
+def _target_option_decorators():
+    """One ``--NAME`` option per declared target option (all targets share the namespace)."""
+    seen = {}
+    for name in target_names():
+        try:
+            module = load_target(name)
+        except Exception as exc:  # a broken plug-in must not break the whole CLI
+            log.debug("target %s not loadable: %s", name, exc)
+            continue
+        for opt in target_options(module):
+            seen.setdefault(opt.name, (opt, []))[1].append(name)
+    decorators = []
+    for opt, owners in seen.values():
+        kwargs = {"default": None, "help": f"[{'/'.join(owners)}] {opt.help} (default: {opt.default})"}
+        if opt.choices:
+            kwargs["type"] = click.Choice(opt.choices)
+        elif opt.type is bool:
+            kwargs.update(type=click.BOOL)
+        else:
+            kwargs["type"] = opt.type
+        flag = "--" + opt.name.replace("_", "-")
+        decorators.append(click.option(flag, opt.name, **kwargs))
+    return decorators
+
+
+def _with_target_options(fn):
+    for deco in reversed(_target_option_decorators()):
+        fn = deco(fn)
+    return fn
+
+
+def write_target(doc, output: Path, target: str | None, given: dict) -> list[Path]:
+    """Write ``doc`` with ``target`` (or the one ``output``'s extension picks)."""
+    name = target or target_for_path(output)
+    module = load_target(name)
+    accepted = {o.name: o for o in target_options(module)}
+    foreign = [k for k, v in given.items() if v is not None and k not in accepted]
+    if foreign:
+        raise RotoError(f"target {name!r} takes no option(s) {', '.join('--' + f.replace('_', '-') for f in foreign)}")
+    options = {k: (given.get(k) if given.get(k) is not None else o.default) for k, o in accepted.items()}
+    return module.write_to_file(doc, output, **options)
+
+
+@main.command()
+@click.option("--labels", metavar="PATTERN", help="Part label maps: 'labels.####.png', 'labels.%04d.png', "
+              "'labels.@.png', or a folder of numbered files (grey or palette PNG).")
+@click.option("--people", metavar="PATTERN", help="Person instance maps (0 = background, 1..N people); "
+              "without them every part belongs to person 1.")
+@click.option("--doc", "doc_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Convert an existing RotoDocument JSON instead of vectorizing.")
+@click.option("--label-set", default="cihp", show_default=True,
+              help="Ids of the label maps: cihp, lip, atr, pascal, or matte (any non-zero pixel).")
+@click.option("--frames", metavar="RANGE", help="Frames to use, e.g. 1001-1100 (default: all on disk).")
+@click.option("--skip-missing", is_flag=True, help="Go on without missing or unreadable frames (warns).")
+@click.option("--fps", type=float, default=24.0, show_default=True, help="Frame rate written to the document.")
+@click.option("--pixel-aspect", type=float, default=1.0, show_default=True, help="Pixel aspect of the plate.")
+@click.option("--tolerance", type=float, default=0.5, show_default=True,
+              help="Max distance (px) of the Bezier curves from the smoothed boundary; larger = fewer points.")
+@click.option("--min-area", type=float, default=64.0, show_default=True,
+              help="Regions and holes smaller than this many pixels are dropped (and said so with -v).")
+@click.option("--smooth", type=float, default=0.8, show_default=True,
+              help="Boundary smoothing (Gaussian sigma in px) against label staircases; 0 = none.")
+@click.option("--person", "persons", metavar="IDS", help="Only these people, e.g. 1,2.")
+@click.option("--part", "parts", metavar="NAMES", help="Only these parts, e.g. hair,face,left_arm.")
+@click.option("-t", "--target", help="Output format (default: from the output's extension). "
+              "'m2fp-roto targets' lists them.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Output file (or pattern, e.g. mattes/shot.####.exr).")
+@_with_target_options
+def export(labels, people, doc_path, label_set, frames, skip_missing, fps, pixel_aspect, tolerance, min_area,
+           smooth, persons, parts, target, output, **target_opts):
+    """Vectorize parsed frames into roto shapes and write them for Nuke, AE, EXR or JSON.
+
+    \b
+    Examples:
+      m2fp-roto export --labels 'parse/shot.####.png' --people 'parse/people.####.png' \\
+                       --frames 1001-1100 --target nuke -o shot_roto.nk
+      m2fp-roto export --labels mattes/ --label-set matte -o shot.json
+      m2fp-roto export --doc shot.json --person 1 --part hair,face -o p1_head.jsx
+    """
+    from .document import RotoDocument
+    from .vectorize import VectorizeOptions
+
+    if bool(labels) + bool(doc_path) != 1:
+        raise click.UsageError("give exactly one input: --labels PATTERN or --doc DOC.json")
+    if doc_path:
+        doc = RotoDocument.load(doc_path)
+    else:
+        from .labelmaps import LabelMapSource
+        from .pipeline import build_document
+
+        source = LabelMapSource(labels, people, label_set=label_set, frames=frames, skip_missing=skip_missing,
+                                fps=fps, pixel_aspect=pixel_aspect)
+        options = VectorizeOptions(tolerance=tolerance, min_area=min_area, smooth=smooth)
+        doc = build_document(source, options=options, progress=True)
+    if persons or parts:
+        doc = doc.select(_csv(persons, int), _csv(parts))
+    if not doc.shapes:
+        log.warning("no shapes to write (empty frames, or --person/--part matched nothing)")
+    written = write_target(doc, output, target, target_opts)
+    n = len(written)
+    click.echo(f"wrote {written[0] if n == 1 else f'{n} files ({written[0]} ...)'}: "
+               f"{len(doc.shapes)} shapes, frames {doc.first_frame}-{doc.last_frame}")
+
+
+@main.command()
+def targets():
+    """List the export targets and their options."""
+    for name in target_names():
+        try:
+            module = load_target(name)
+        except Exception as exc:
+            click.echo(f"{name}: cannot be loaded ({exc})")
+            continue
+        click.echo(f"{name} ({', '.join(getattr(module, 'SUFFIXES', ()))}): {getattr(module, 'DESCRIPTION', '')}")
+        for opt in target_options(module):
+            choices = f" [{'|'.join(opt.choices)}]" if opt.choices else ""
+            click.echo(f"    --{opt.name.replace('_', '-')}{choices}: {opt.help} (default: {opt.default})")
+
+
+@main.command()
+@click.argument("doc_path", metavar="DOC.json", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--over", metavar="PATTERN", help="Label maps (coloured) or an image sequence to draw over; "
+              "default: a grey background.")
+@click.option("--label-set", default=None, help="Label set of --over label maps (default: the document's).")
+@click.option("--frames", metavar="RANGE", help="Only these frames.")
+@click.option("--no-labels", is_flag=True, help="Do not draw point indices.")
+@click.option("-o", "--output", required=True, metavar="PATTERN", help="Output images, e.g. qc/preview.####.png.")
+def preview(doc_path, over, label_set, frames, no_labels, output):
+    """Draw the shapes (outlines, anchors with their index, handles) for a supervisor's check.
+
+    \b
+    Example:
+      m2fp-roto preview shot.json --over 'labels/shot.####.png' -o 'qc/shot.####.png'
+    """
+    from .document import RotoDocument
+    from .preview import write_previews
+
+    doc = RotoDocument.load(doc_path)
+    written = write_previews(doc, output, over=over, label_set=label_set, frames=frames,
+                             indices=not no_labels)
+    click.echo(f"wrote {len(written)} preview image(s): {written[0]} ...")
+
+
+@main.command()
+@click.option("-o", "--output", default="demo_out", show_default=True, type=click.Path(path_type=Path),
+              help="Folder for the synthetic label maps and every export.")
+@click.option("--frames", type=int, default=24, show_default=True, help="Length of the synthetic shot.")
+def demo(output, frames):
+    """Run the whole job on a synthetic shot that ships with the tool.
+
+    Generates label maps of a walking figure (synthetic, made by m2fp_roto.demo), then writes
+    shot.json, a Nuke script, an AE script, matte EXRs and preview images into OUTPUT.
+    """
+    from .demo import run_demo
+
+    for line in run_demo(output, frames):
+        click.echo(line)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

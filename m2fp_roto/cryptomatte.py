@@ -1,0 +1,104 @@
+"""Cryptomatte encoding (Psyop's specification, v1.2.0): name IDs, manifests, rank channels.
+
+- A name's ID is MurmurHash3_x86_32 (seed 0) of its UTF-8 bytes; when the hash's float32
+  exponent would be 0 or 255 (zero, denormal, inf, NaN), bit 23 is flipped. The ID channels
+  hold those bits reinterpreted as float32; the manifest writes them as 8 lower-case hex digits.
+- A type (e.g. ``CryptoPart``) is stored under a 7-character metadata key, the first 7 hex
+  digits of its own name's ID (what Nuke, Arnold and V-Ray write), with ``name``, ``hash``,
+  ``conversion`` and the embedded ``manifest``.
+- Each pixel lists its objects by coverage, highest first, in ``{type}00.R/G/B/A``,
+  ``{type}01...``: rank 2k in R (ID) and G (coverage), rank 2k+1 in B and A. Ranks without an
+  object carry ID 0 and coverage 0 and always come after the covered ones (AE's decoder stops
+  at the first zero). Coverages of a pixel sum to at most 1.
+
+>>> f"{name_hash('torus'):08x}", type_key("special_chars")
+('f19c73fd', 'fbb35e3')
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+HASH = "MurmurHash3_32"
+CONVERSION = "uint32_to_float32"
+DEFAULT_RANKS = 6
+
+
+def name_hash(name: str) -> int:
+    """The ID of ``name`` as uint32 bits: MurmurHash3_32 of its UTF-8 bytes, exponent fixed up."""
+    import mmh3
+
+    h = mmh3.hash(name.encode("utf-8"), seed=0, signed=False)
+    if (h >> 23) & 0xFF in (0, 0xFF):
+        h ^= 1 << 23
+    return h
+
+
+def name_id(name: str) -> np.float32:
+    """The float32 value stored in ID channels for ``name``."""
+    return np.array([name_hash(name)], np.uint32).view(np.float32)[0]
+
+
+def type_key(type_name: str) -> str:
+    """The 7-character metadata key of a Cryptomatte type."""
+    return f"{name_hash(type_name):08x}"[:7]
+
+
+def manifest(names) -> str:
+    """The JSON manifest ``{"name": "8-hex ID"}`` of ``names``, in the given order."""
+    return json.dumps({n: f"{name_hash(n):08x}" for n in names}, ensure_ascii=False)
+
+
+def metadata(type_name: str, names) -> dict[str, str]:
+    """Header attributes of one Cryptomatte type, with its manifest embedded."""
+    prefix = f"cryptomatte/{type_key(type_name)}/"
+    return {prefix + "name": type_name, prefix + "hash": HASH, prefix + "conversion": CONVERSION,
+            prefix + "manifest": manifest(names)}
+
+
+def normalize(pixel: np.ndarray, coverage: np.ndarray, n_pixels: int) -> np.ndarray:
+    """Scale coverages down where a pixel's total exceeds 1 (overlapping shapes)."""
+    total = np.bincount(pixel, coverage, minlength=n_pixels)
+    return coverage / np.maximum(total, 1.0)[pixel]
+
+
+def rank(pixel, ids, coverage, n_pixels: int, ranks: int = DEFAULT_RANKS):
+    """Per-pixel ranks from a sparse list of (pixel, object ID bits, coverage) entries.
+
+    Entries must have coverage > 0 and at most one entry per (pixel, ID). Returns
+    ``(ids, coverages)``, each (ranks, n_pixels): uint32 ID bits and float32 coverage, ranked
+    by coverage (ties by ID), zero-coverage ranks (ID 0) last; objects past ``ranks`` are dropped.
+    """
+    pixel = np.asarray(pixel, np.int64)
+    ids = np.asarray(ids, np.uint32)
+    coverage = np.asarray(coverage, np.float64)
+    order = np.lexsort((ids, -coverage, pixel))
+    pixel, ids, coverage = pixel[order], ids[order], coverage[order]
+    starts = np.flatnonzero(np.r_[True, pixel[1:] != pixel[:-1]])
+    within = np.arange(len(pixel)) - np.repeat(starts, np.diff(np.r_[starts, len(pixel)]))
+    keep = within < ranks
+    out_ids = np.zeros((ranks, n_pixels), np.uint32)
+    out_cov = np.zeros((ranks, n_pixels), np.float32)
+    out_ids[within[keep], pixel[keep]] = ids[keep]
+    out_cov[within[keep], pixel[keep]] = coverage[keep]
+    return out_ids, out_cov
+
+
+def channels(type_name: str, ids: np.ndarray, coverages: np.ndarray, shape) -> dict[str, np.ndarray]:
+    """The float32 ``{type}NN.R/G/B/A`` channels of ranked ``(ids, coverages)`` as (H, W) images."""
+    out = {}
+    for r in range(len(ids)):
+        layer, (id_ch, cov_ch) = f"{type_name}{r // 2:02d}", (("R", "G"), ("B", "A"))[r % 2]
+        out[f"{layer}.{id_ch}"] = ids[r].view(np.float32).reshape(shape)
+        out[f"{layer}.{cov_ch}"] = coverages[r].reshape(shape)
+    if len(ids) % 2:  # an odd rank count still fills the last layer's B/A
+        layer = f"{type_name}{len(ids) // 2:02d}"
+        out[f"{layer}.B"] = np.zeros(shape, np.float32)
+        out[f"{layer}.A"] = np.zeros(shape, np.float32)
+    return out
+
+
+__all__ = ["HASH", "CONVERSION", "DEFAULT_RANKS", "name_hash", "name_id", "type_key", "manifest",
+           "metadata", "normalize", "rank", "channels"]

@@ -1,0 +1,64 @@
+"""Parsed frames -> RotoDocument: vectorize every frame, then (optionally) track over the shot."""
+
+from __future__ import annotations
+
+import logging
+
+from . import __version__
+from .document import Key, RotoDocument, Shape, shape_name
+from .progress import Progress
+from .vectorize import VectorizeOptions, vectorize_parsing
+
+log = logging.getLogger("m2fp_roto")
+
+
+def vectorize_source(source, options: VectorizeOptions = VectorizeOptions(), progress: Progress | None = None):
+    """{frame: [Contour, ...]} for every frame of ``source`` (any parsing backend)."""
+    per_frame = {}
+    for frame in source.frames:
+        per_frame[frame] = vectorize_parsing(source.parse(frame), options)
+        if progress:
+            progress.advance()
+    return per_frame
+
+
+def untracked_shapes(per_frame) -> list[Shape]:
+    """Each frame's contours as separate one-key shapes, named with their frame."""
+    shapes = []
+    for frame, contours in per_frame.items():
+        for c in contours:
+            base = shape_name(c.person, c.part, c.component)
+            name = shape_name(c.person, c.part, c.component, c.hole)
+            shapes.append(Shape(f"{name}_f{frame}", c.person, c.part, (frame, frame), [Key(frame, c.points)],
+                                component=c.component, hole=bool(c.hole),
+                                parent=f"{base}_f{frame}" if c.hole else None))
+    return shapes
+
+
+def build_document(source, *, options: VectorizeOptions = VectorizeOptions(), track: bool = False,
+                   track_options=None, progress: bool | Progress = False) -> RotoDocument:
+    """Run vectorize (and track) over ``source``'s frames and return the validated document.
+
+    ``source`` is any parsing backend: ``LabelMapSource``, a plate with a model, ...
+    """
+    frames = source.frames
+    bar = progress if isinstance(progress, Progress) else Progress(len(frames), "vectorize", enabled=bool(progress))
+    with bar:
+        per_frame = vectorize_source(source, options, bar)
+    settings = {"tolerance": options.tolerance, "min_area": options.min_area, "smooth": options.smooth,
+                "corner_angle": options.corner_angle, "track": track}
+    if track:
+        from .track import TrackOptions, track_contours
+
+        topts = track_options or TrackOptions()
+        shapes = track_contours(per_frame, topts)
+        settings.update(topts.__dict__)
+    else:
+        shapes = untracked_shapes(per_frame)
+    doc = RotoDocument(
+        width=source.width, height=source.height, first_frame=frames[0], last_frame=frames[-1],
+        pixel_aspect=source.pixel_aspect, fps=source.fps, label_set=source.label_set.name
+        if hasattr(source.label_set, "name") else str(source.label_set),
+        source=source.source, plate=getattr(source, "plate", None), shapes=shapes,
+        metadata={"tool": f"m2fp-roto {__version__}", "settings": settings})
+    return doc.validate()

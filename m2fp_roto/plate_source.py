@@ -1,0 +1,127 @@
+"""``PlateParsingSource``: a plate parsed by a model, through the parse cache.
+
+It offers the interface of :class:`m2fp_roto.labelmaps.LabelMapSource` (``frames``, ``width``,
+``height``, ``fps``, ``pixel_aspect``, ``source``, ``label_set``, ``parse(frame)``), so the
+document building that works on label maps works on plates unchanged. The parser is any object
+with ``settings`` (a dict of everything that changes its output) and
+``parse(rgb, frame) -> Parsing``; ``parse_batch([(frame, rgb), ...])`` is used when present.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+
+from .errors import InputError, RotoError
+from .labelsets import get_label_set
+from .parse_cache import ParseCache
+from .parsing import Parsing
+from .plate import FrameReadError, Plate
+
+log = logging.getLogger("m2fp_roto")
+
+
+class ParserOutputError(RotoError):
+    """A parser returned something that does not fit the plate."""
+
+
+class PlateParsingSource:
+    """Parse a plate's frames with ``parser``, serving and filling ``cache`` (optional).
+
+    Parameters
+    ----------
+    plate : Plate
+        From :func:`m2fp_roto.plate.open_plate`.
+    parser : object
+        ``settings`` dict, ``parse(rgb, frame)``, optionally ``parse_batch(items)`` and
+        ``batch_size`` (frames per batch, default 1) and ``label_set`` (default ``"cihp"``).
+    cache : ParseCache, optional
+        Usually ``ParseCache.for_plate(root, plate, parser.settings)``; None parses every time.
+    """
+
+    def __init__(self, plate: Plate, parser, cache: ParseCache | None = None):
+        self.plate, self.parser, self.cache = plate, parser, cache
+        self.label_set = get_label_set(getattr(parser, "label_set", "cihp"))
+        self.frames = list(plate.frames)
+        self.width, self.height = plate.width, plate.height
+        self.fps, self.pixel_aspect, self.source = plate.fps, plate.pixel_aspect, plate.source
+        self.parsed = 0  # frames this source sent to the parser (cache misses)
+
+    @classmethod
+    def open(cls, plate: Plate, parser, cache_root=None) -> PlateParsingSource:
+        """A source whose cache lives under ``cache_root`` (None: no cache)."""
+        cache = ParseCache.for_plate(cache_root, plate, parser.settings) if cache_root is not None else None
+        return cls(plate, parser, cache)
+
+    def parse(self, frame: int) -> Parsing:
+        """The parse of ``frame``: from the cache, else from the parser (then cached)."""
+        if frame not in self.frames:
+            raise InputError(f"frame {frame} is not in the plate {self.source}")
+        cached = self.cache.get(frame) if self.cache is not None else None
+        if cached is not None:
+            return cached
+        return self._store(frame, self.parser.parse(self.plate.read(frame), frame))
+
+    def parse_frames(self, frames: Iterable[int] | None = None,
+                     progress: Callable[[int, int, int], None] | None = None) -> Iterator[Parsing]:
+        """Yield the parses of ``frames`` (default all) in order, batching the cache misses.
+
+        ``progress(done, total, frame)`` is called after each frame. With the plate's
+        ``skip_missing``, a frame that cannot be read is dropped from ``frames`` with a warning.
+        """
+        frames = list(self.frames if frames is None else frames)
+        batch_size = max(1, int(getattr(self.parser, "batch_size", 1) or 1))
+        pending: list[tuple[int, object]] = []
+        done = 0
+
+        def flush():
+            nonlocal done
+            if not pending:
+                return
+            if len(pending) > 1 and hasattr(self.parser, "parse_batch"):
+                results = self.parser.parse_batch(list(pending))
+            else:
+                results = [self.parser.parse(rgb, frame) for frame, rgb in pending]
+            if len(results) != len(pending):
+                raise ParserOutputError(f"the parser returned {len(results)} parses for {len(pending)} frames")
+            for (frame, _), parsing in zip(pending, results):
+                yield self._store(frame, parsing)
+                done += 1
+                if progress:
+                    progress(done, len(frames), frame)
+            pending.clear()
+
+        for frame in frames:
+            cached = self.cache.get(frame) if self.cache is not None else None
+            if cached is not None:
+                yield from flush()  # keep frame order
+                yield cached
+                done += 1
+                if progress:
+                    progress(done, len(frames), frame)
+                continue
+            try:
+                pending.append((frame, self.plate.read(frame)))
+            except FrameReadError as exc:
+                if not self.plate.skip_missing:
+                    raise
+                log.warning("%s; skipped", exc)
+                self.frames.remove(frame)
+                done += 1
+                if progress:
+                    progress(done, len(frames), frame)
+                continue
+            if len(pending) >= batch_size:
+                yield from flush()
+        yield from flush()
+
+    def _store(self, frame: int, parsing: Parsing) -> Parsing:
+        if parsing.frame != frame:
+            raise ParserOutputError(f"the parser labelled frame {frame} as frame {parsing.frame}")
+        if parsing.shape != (self.height, self.width):
+            raise ParserOutputError(f"the parser returned a {parsing.shape[1]}x{parsing.shape[0]} parse for "
+                                    f"a {self.width}x{self.height} plate (frame {frame})")
+        self.parsed += 1
+        if self.cache is not None:
+            self.cache.put(parsing)
+        return parsing

@@ -1,0 +1,77 @@
+"""QC previews: the shapes drawn over the plate or the coloured label map, one image per frame."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_path
+from .bezier import flatten
+from .frames import find_sequence, frame_path
+from .labelmaps import read_index_image
+
+OUTER, HOLE, ANCHOR, HANDLE = (60, 255, 60), (255, 80, 200), (255, 255, 0), (120, 200, 255)
+
+
+def _background(doc, over, frame, sequence):
+    from PIL import Image
+
+    if sequence is None or frame not in sequence.paths:
+        return np.full((doc.height, doc.width, 3), 48, np.uint8)
+    path = sequence.path(frame)
+    with Image.open(path) as img:
+        if img.mode == "P":  # a label map: show its palette colours, dimmed
+            return (np.asarray(img.convert("RGB")) * 0.6).astype(np.uint8)
+        if img.mode in ("L", "I", "I;16"):
+            ids = read_index_image(path)
+            from .demo import palette
+
+            colours = np.array(palette(), np.uint8).reshape(-1, 3)
+            return (colours[np.clip(ids, 0, 255)] * 0.6).astype(np.uint8)
+        return np.asarray(img.convert("RGB")).copy()
+
+
+def draw_frame(doc, frame: int, background: np.ndarray, indices: bool = True) -> np.ndarray:
+    """Outlines, anchors (with their index) and tangent handles of every shape alive at ``frame``."""
+    import cv2
+
+    img = np.ascontiguousarray(background[..., ::-1])  # OpenCV draws BGR
+    s = 16.0  # fixed-point sub-pixel drawing (shift=4)
+
+    def fx(xy):
+        return np.round((np.asarray(xy) - 0.5) * s).astype(np.int32)
+
+    for shape in doc.shapes_at(frame):
+        pts = shape.points_at(frame)
+        colour = (HOLE if shape.hole else OUTER)[::-1]
+        cv2.polylines(img, [fx(flatten(pts))], True, colour, 1, cv2.LINE_AA, shift=4)
+        for i, p in enumerate(pts):
+            a = fx(p[:2])
+            for h in (p[2:4], p[4:6]):
+                if h.any():
+                    cv2.line(img, tuple(a), tuple(fx(p[:2] + h)), HANDLE[::-1], 1, cv2.LINE_AA, shift=4)
+            cv2.circle(img, tuple(a), 2 * 16, ANCHOR[::-1], -1, cv2.LINE_AA, shift=4)
+            if indices:
+                cv2.putText(img, str(i), (int(p[0]) + 3, int(p[1]) - 3), cv2.FONT_HERSHEY_PLAIN, 0.7,
+                            (255, 255, 255), 1, cv2.LINE_AA)
+    return img[..., ::-1]
+
+
+def write_previews(doc, output, over=None, label_set=None, frames=None, indices=True) -> list[Path]:
+    """Write one PNG per frame to the ``output`` pattern; returns the paths."""
+    from PIL import Image
+
+    from .frames import parse_frames
+
+    wanted = parse_frames(frames) if isinstance(frames, str) else frames
+    frames = [f for f in doc.frames if wanted is None or f in wanted]
+    sequence = find_sequence(over, frames, skip_missing=True, what="preview background") if over else None
+    written = []
+    for frame in frames:
+        img = draw_frame(doc, frame, _background(doc, over, frame, sequence), indices)
+        path = frame_path(output, frame)
+        with atomic_path(path) as tmp:
+            Image.fromarray(img).save(tmp, format="PNG")
+        written.append(path)
+    return written

@@ -1,0 +1,46 @@
+"""Progress over a shot: a bar on a terminal, plain ``PROGRESS n%`` lines in farm logs."""
+
+from __future__ import annotations
+
+import sys
+
+
+class Progress:
+    """``with Progress(total, "vectorize") as p: p.advance()``.
+
+    On a TTY it draws a tqdm bar on stderr; otherwise it prints ``PROGRESS n% label`` lines
+    (each whole percent once), which farm log parsers and the Nuke/AE front ends read.
+    """
+
+    def __init__(self, total: int, label: str = "", stream=None, enabled: bool = True):
+        self.total, self.label, self.done = max(int(total), 1), label, 0
+        self.stream = stream or sys.stderr
+        self._bar = None
+        self._last = -1
+        self.enabled = enabled
+        if enabled and getattr(self.stream, "isatty", lambda: False)():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=self.total, desc=label, unit="frame", file=self.stream, leave=False)
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.update(n)
+            return
+        pct = int(100 * self.done / self.total)
+        if pct != self._last:
+            self._last = pct
+            print(f"PROGRESS {pct}% {self.label}".rstrip(), file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
