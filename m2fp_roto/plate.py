@@ -261,7 +261,7 @@ class SequencePlate(Plate):
     kind = "sequence"
 
     def __init__(self, sequence: FrameSequence, *, colorspace=None, ocio_config=None, fps=None,
-                 skip_missing=False):
+                 skip_missing=False, source: str | None = None):
         self.sequence = sequence
         first = sequence.path(sequence.frames[0])
         self._probe, self._read = _reader(first)
@@ -270,7 +270,12 @@ class SequencePlate(Plate):
             log.warning("%s is %s encoded; it is read as sRGB unless --colorspace names its colour space "
                         "(e.g. 'ADX10' or 'ARRI LogC3 (EI800)')", first.name, info.transfer)
         transform = display_transform(colorspace, is_float=info.is_float, ocio_config=ocio_config)
-        super().__init__(sequence.pattern, sequence.frames, info.width, info.height, info.pixel_aspect,
+        if source is None:  # a folder: name it by its pattern, Nuke-style padding
+            import fileseq
+
+            seq = fileseq.FileSequence(sequence.pattern)
+            source = f"{seq.dirname()}{seq.basename()}{'#' * max(seq.zfill(), 1)}{seq.extension()}"
+        super().__init__(source, sequence.frames, info.width, info.height, info.pixel_aspect,
                          fps or info.fps or DEFAULT_FPS, transform, skip_missing)
         self.kind = "image" if len(sequence) == 1 and sequence.pattern == str(first) else "sequence"
         if skip_missing:
@@ -510,4 +515,4 @@ def open_plate(spec, frames=None, *, skip_missing: bool = False, colorspace: str
                              "its own frame numbers")
     sequence = find_sequence(spec, frames, skip_missing=skip_missing, what="plate frames")
     return SequencePlate(sequence, colorspace=colorspace, ocio_config=ocio_config, fps=fps,
-                         skip_missing=skip_missing)
+                         skip_missing=skip_missing, source=None if path.is_dir() else str(spec))

@@ -1,0 +1,281 @@
+"""Matte EXRs and Cryptomatte: one file per frame, numbered with the plate's frame numbers.
+
+Each file holds, over a data window that bounds the covered pixels (display window = plate
+format, pixel aspect in the header):
+
+- one half-float single-channel layer per (person, part), ``p1_hair.A`` (Nuke reads ``.A``
+  as the layer's alpha), the anti-aliased coverage of exactly the roto shapes of that part
+  (``m2fp_roto.coverage``);
+- two Cryptomattes, ``CryptoPerson`` (names ``p1``) and ``CryptoPart`` (names ``p1/hair``),
+  6 float32 ranks with the manifest embedded (``m2fp_roto.cryptomatte``), optionally in a
+  separate ``*_crypto.####.exr`` sequence;
+- provenance in ``m2fp/*`` string attributes (source, plate, frame, version, settings).
+
+Compression is always lossless (ZIPS by default, Nuke's own default); Cryptomatte IDs allow
+only ZIP, ZIPS or PIZ. Frames are written one at a time, each atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from m2fp_roto.atomic import atomic_path
+from m2fp_roto.errors import InputError
+from m2fp_roto.targets import Option
+
+NAME = "exr"
+SUFFIXES = (".exr",)
+DESCRIPTION = "matte EXRs per frame: a half-float alpha layer per person and part, plus Cryptomatte"
+
+COMPRESSIONS = ("zips", "zip", "piz", "rle", "none")
+CRYPTO_COMPRESSIONS = ("zips", "zip", "piz")  # lossless codecs every Cryptomatte reader handles
+PERSON_TYPE = "CryptoPerson"
+PART_TYPE = "CryptoPart"
+
+OPTIONS = (
+    Option("layers", True, "write one half-float alpha layer per person and part (p1_hair.A)", type=bool),
+    Option("cryptomatte", True, "write CryptoPerson and CryptoPart Cryptomattes (6 ranks, manifest "
+           "embedded)", type=bool),
+    Option("split", False, "write the Cryptomatte to its own sequence beside the mattes "
+           "(shot_crypto.####.exr)", type=bool),
+    Option("compression", "zips", "lossless EXR compression (Cryptomatte: zips, zip or piz)",
+           choices=COMPRESSIONS),
+)
+
+_FRAME_TOKEN = re.compile(r"#+|@+|%0?(\d*)d|\$F(\d*)")
+
+
+def frame_path(pattern, frame: int) -> Path:
+    """Expand the frame tokens of an output pattern: ``####``/``@@@@`` (one digit per sign,
+    Nuke style), ``%04d`` and ``$F4``.
+
+    >>> frame_path("mattes/shot.####.exr", 1001).as_posix(), frame_path("a.%03d.exr", 7).name
+    ('mattes/shot.1001.exr', 'a.007.exr')
+    """
+    def pad(m):
+        digits = len(m[0]) if m[0][0] in "#@" else int(m[1] or m[2] or 0)
+        return f"{frame:0{digits}d}"
+
+    return Path(_FRAME_TOKEN.sub(pad, str(pattern)))
+
+
+def crypto_pattern(pattern) -> Path:
+    """Where a split Cryptomatte goes: ``shot.####.exr`` -> ``shot_crypto.####.exr``."""
+    path = Path(pattern)
+    name = path.name
+    m = _FRAME_TOKEN.search(name)
+    cut = m.start() if m else len(name) - len(path.suffix)
+    head = name[:cut]
+    stem = head.rstrip("._-")
+    return path.with_name(stem + "_crypto" + head[len(stem):] + name[cut:])
+
+
+def layer_names(keys) -> dict[tuple[int, str], str]:
+    """EXR layer names ``p{person}_{part}`` for (person, part) keys, restricted to
+    ``[A-Za-z0-9_]`` so Nuke and AE keep them as they are."""
+    names: dict[tuple[int, str], str] = {}
+    for person, part in keys:
+        name = f"p{person}_" + re.sub(r"[^A-Za-z0-9_]", "_", part)
+        clash = [k for k, v in names.items() if v == name]
+        if clash:
+            raise InputError(f"parts {clash[0][1]!r} and {part!r} of person {person} both become the "
+                             f"EXR layer {name!r}; rename one of them")
+        names[(person, part)] = name
+    return names
+
+
+def _as_list(value, cast, what):
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else value
+    try:
+        return [cast(str(v).strip()) for v in items if str(v).strip()]
+    except ValueError:
+        raise InputError(f"cannot read the {what} {value!r}") from None
+
+
+def _frames(doc, frames) -> list[int]:
+    from m2fp_roto.frames import parse_frames
+
+    if frames is None:
+        return list(doc.frames)
+    wanted = parse_frames(frames) if isinstance(frames, str) else sorted({int(f) for f in frames})
+    outside = [f for f in (wanted or []) if f not in doc.frames]
+    if outside:
+        raise InputError(f"frame(s) {outside[:5]} are outside the document's range "
+                         f"{doc.first_frame}-{doc.last_frame}")
+    return wanted or list(doc.frames)
+
+
+def _data_window(tiles) -> tuple[int, int, int, int]:
+    """``(y0, x0, y1, x1)`` bounding every tile; one pixel at the origin when all are empty
+    (an EXR data window cannot be empty)."""
+    boxes = np.array([t.bbox for t in tiles if t is not None]).reshape(-1, 4)
+    if not len(boxes):
+        return 0, 0, 1, 1
+    return (*boxes[:, :2].min(axis=0).tolist(), *boxes[:, 2:].max(axis=0).tolist())
+
+
+def _cryptomatte_channels(tiles, keys, window, ranks) -> dict[str, np.ndarray]:
+    """CryptoPart and CryptoPerson channels over ``window`` from the parts' coverage tiles."""
+    from m2fp_roto import cryptomatte as cm
+
+    y0, x0, y1, x1 = window
+    h, w = y1 - y0, x1 - x0
+    n = h * w
+    pixels, names, covs = [], [], []
+    for k, key in enumerate(keys):
+        t = tiles[key]
+        if t is None:
+            continue
+        ys, xs = np.nonzero(t.data)
+        pixels.append((ys + (t.y0 - y0)) * w + (xs + (t.x0 - x0)))
+        names.append(np.full(len(ys), k))
+        covs.append(t.data[ys, xs])
+    pixel = np.concatenate(pixels) if pixels else np.zeros(0, np.int64)
+    name = np.concatenate(names) if names else np.zeros(0, np.int64)
+    cov = cm.normalize(pixel, np.concatenate(covs) if covs else np.zeros(0), n)
+    part_ids = np.array([cm.name_hash(f"p{p}/{part}") for p, part in keys], np.uint32)
+    people = sorted({p for p, _ in keys})
+    person_ids = np.array([cm.name_hash(f"p{p}") for p in people], np.uint32)
+    person_of = np.searchsorted(people, [p for p, _ in keys])
+    # A person's coverage is the sum of its parts' (already normalised) coverages.
+    pair, inverse = np.unique(pixel * len(people) + person_of[name], return_inverse=True)
+    person_cov = np.bincount(inverse, cov, minlength=len(pair))
+    out = cm.channels(PART_TYPE, *cm.rank(pixel, part_ids[name], cov, n, ranks), (h, w))
+    out.update(cm.channels(PERSON_TYPE, *cm.rank(pair // len(people), person_ids[pair % len(people)],
+                                                 person_cov, n, ranks), (h, w)))
+    return out
+
+
+def _write(path: Path, header: dict, channels: dict) -> Path:
+    import OpenEXR
+
+    try:
+        with atomic_path(path) as tmp:
+            with OpenEXR.File(dict(header), dict(channels)) as f:  # copies: the binding mutates them
+                f.write(str(tmp))
+    except (OSError, RuntimeError) as exc:
+        raise InputError(f"cannot write {path}: {exc}") from None
+    return path
+
+
+def write_to_file(doc, path, *, layers: bool = True, cryptomatte: bool = True, split: bool = False,
+                  compression: str = "zips", people=None, parts=None, frames=None,
+                  ranks: int = 6, tolerance: float = 0.05, threads: int | None = None,
+                  progress=None) -> list[Path]:
+    """Write one EXR per frame of ``doc`` to ``path`` (a pattern such as ``shot.####.exr``).
+
+    Parameters
+    ----------
+    layers, cryptomatte, split, compression
+        See ``OPTIONS``.
+    people, parts
+        Keep only these people (ints) and parts (names); lists or comma-separated text.
+    frames
+        Frame numbers (list, or text such as ``"1001-1010"``) to write; default every frame.
+    ranks
+        Cryptomatte ranks per type (the specification suggests 6, constant over a sequence).
+    tolerance
+        Curve flattening tolerance in pixels.
+    threads
+        Frames written at once (default: one per CPU core).
+    progress
+        Called as ``progress(done, total)`` after each frame, in frame order.
+
+    Returns
+    -------
+    list of Path
+        Every file written, in frame order.
+    """
+    import OpenEXR
+
+    import m2fp_roto
+    from m2fp_roto import cryptomatte as cm
+    from m2fp_roto.coverage import part_coverages
+
+    compression = str(compression).lower()
+    if compression not in COMPRESSIONS:
+        raise InputError(f"unknown EXR compression {compression!r}; choose one of {', '.join(COMPRESSIONS)}")
+    if cryptomatte and compression not in CRYPTO_COMPRESSIONS:
+        raise InputError(f"Cryptomatte needs {', '.join(CRYPTO_COMPRESSIONS)} compression, not "
+                         f"{compression!r}; pick one or turn Cryptomatte off")
+    if not (layers or cryptomatte):
+        raise InputError("nothing to write: both the matte layers and the Cryptomatte are off")
+    if int(ranks) < 1:
+        raise InputError(f"Cryptomatte ranks must be at least 1, got {ranks}")
+    people = _as_list(people, int, "people")
+    parts = _as_list(parts, str, "parts")
+    doc = doc.select(people, parts).validate()
+    if not doc.shapes:
+        raise InputError("nothing to write: no shapes in the document"
+                         + (" for the chosen people/parts" if people or parts else ""))
+    frame_list = _frames(doc, frames)
+    multi = len(frame_list) > 1 or doc.first_frame != doc.last_frame
+    if multi and not _FRAME_TOKEN.search(Path(path).name):
+        raise InputError(f"{Path(path).name!r} has no frame number pattern; use e.g. shot.####.exr "
+                         "(one # per digit) or shot.%04d.exr")
+
+    keys = list(dict.fromkeys((s.person, s.part) for s in doc.shapes))
+    names = layer_names(keys)
+    crypto_meta = {}
+    if cryptomatte:
+        crypto_meta.update(cm.metadata(PERSON_TYPE, [f"p{p}" for p in dict.fromkeys(p for p, _ in keys)]))
+        crypto_meta.update(cm.metadata(PART_TYPE, [f"p{p}/{part}" for p, part in keys]))
+    settings = {"layers": bool(layers), "cryptomatte": bool(cryptomatte), "split": bool(split),
+                "compression": compression, "people": people, "parts": parts, "ranks": int(ranks),
+                "tolerance": float(tolerance)}
+    base_header = {
+        "compression": getattr(OpenEXR, f"{'NO' if compression == 'none' else compression.upper()}_COMPRESSION"),
+        "type": OpenEXR.scanlineimage,
+        "displayWindow": (np.array([0, 0], np.int32), np.array([doc.width - 1, doc.height - 1], np.int32)),
+        "pixelAspectRatio": float(doc.pixel_aspect),
+        "m2fp/version": m2fp_roto.__version__,
+        "m2fp/source": doc.source or "",
+        "m2fp/plate": doc.plate or "",
+        "m2fp/label_set": doc.label_set,
+        "m2fp/fps": float(doc.fps),
+        "m2fp/settings": json.dumps(settings, sort_keys=True),
+        "m2fp/layers": json.dumps({names[k]: {"person": k[0], "part": k[1]} for k in keys}),
+    }
+    if doc.metadata:
+        base_header["m2fp/document"] = json.dumps(doc.metadata, sort_keys=True, default=str)
+    split_pattern = crypto_pattern(path) if cryptomatte and split else None
+
+    def write_frame(frame: int) -> list[Path]:
+        tiles = part_coverages(doc, frame, tolerance)
+        y0, x0, y1, x1 = window = _data_window(tiles.values())
+        header = {**base_header, "m2fp/frame": int(frame),
+                  "dataWindow": (np.array([x0, y0], np.int32), np.array([x1 - 1, y1 - 1], np.int32))}
+        mattes = {}
+        if layers:
+            for key in keys:
+                plane = np.zeros((y1 - y0, x1 - x0), np.float16)
+                if tiles[key] is not None:
+                    tiles[key].paste(plane, (y0, x0))
+                mattes[f"{names[key]}.A"] = plane
+        crypto = _cryptomatte_channels(tiles, keys, window, int(ranks)) if cryptomatte else {}
+        if split_pattern is None:
+            return [_write(frame_path(path, frame), {**header, **crypto_meta}, {**mattes, **crypto})]
+        out = [_write(frame_path(path, frame), header, mattes)] if mattes else []
+        return out + [_write(frame_path(split_pattern, frame), {**header, **crypto_meta}, crypto)]
+
+    # OpenEXR compresses without holding the GIL, so frames in threads use every core.
+    written: list[Path] = []
+    workers = max(1, min(int(threads or os.cpu_count() or 1), len(frame_list)))
+    with ThreadPoolExecutor(workers) as pool:
+        try:
+            for done, files in enumerate(pool.map(write_frame, frame_list), 1):
+                written += files
+                if progress is not None:
+                    progress(done, len(frame_list))
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return written
