@@ -1,0 +1,79 @@
+import json
+
+import numpy as np
+import pytest
+
+from m2fp_roto.document import SCHEMA, DocumentError, Key, RotoDocument, Shape, shape_name
+
+SQUARE = [[10, 10, 0, 0, 3, 0], [20, 10, -3, 0, 0, 3], [20, 20, 0, -3, -3, 0], [10, 20, 3, 0, 0, -3]]
+
+
+def make_doc():
+    doc = RotoDocument(width=64, height=48, first_frame=1001, last_frame=1010, fps=25.0, source="x.####.png")
+    moved = np.array(SQUARE, float) + [5, 2, 0, 0, 0, 0]
+    doc.shapes.append(Shape("p1_face", 1, "face", (1001, 1010), [Key(1001, SQUARE), Key(1010, moved)]))
+    doc.shapes.append(Shape("p1_face_hole1", 1, "face", (1003, 1004), [Key(1003, SQUARE)], hole=True,
+                            parent="p1_face"))
+    return doc
+
+
+def test_json_round_trip_keeps_every_field(tmp_path):
+    doc = make_doc()
+    path = doc.save(tmp_path / "shot with space.json")
+    data = json.loads(path.read_text())
+    assert data["schema"] == SCHEMA and data["first_frame"] == 1001 and data["interpolation"] == "linear"
+    assert data["shapes"][0]["keys"][0]["points"][0] == [10, 10, 0, 0, 3, 0]
+    back = RotoDocument.load(path)
+    assert back.to_dict() == doc.to_dict()
+    assert back.shapes[1].hole and back.shapes[1].parent == "p1_face"
+
+
+def test_linear_interpolation_between_keys_and_hold_outside():
+    s = make_doc().shapes[0]
+    mid = s.points_at(1005.5)
+    assert np.allclose(mid[0, :2], [10 + 2.5, 10 + 1.0])
+    assert np.allclose(s.points_at(900), s.keys[0].points)
+    assert np.allclose(s.points_at(2000), s.keys[-1].points)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d.update(schema="m2fp-roto/0"), "unsupported schema"),
+    (lambda d: d["shapes"][0]["keys"][1]["points"].pop(), "p1_face', frame 1010: 3 points"),
+    (lambda d: d["shapes"][0]["keys"][1].update(frame=1020), "p1_face', frame 1020: key outside"),
+    (lambda d: d["shapes"][0].update(frames=[1001, 1200]), "p1_face': lifetime 1001-1200 is outside"),
+    (lambda d: d["shapes"][1].update(parent="nope"), "parent shape 'nope'"),
+    (lambda d: d.pop("width"), "missing the field 'width'"),
+    (lambda d: d["shapes"][0]["keys"][0]["points"][0].__setitem__(0, float("nan")), "non-finite"),
+])
+def test_validation_names_the_shape_and_frame(mutate, message):
+    data = make_doc().to_dict()
+    mutate(data)
+    with pytest.raises(DocumentError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        RotoDocument.from_json(json.dumps(data))
+
+
+def test_load_reports_the_file_for_bad_json(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+    with pytest.raises(DocumentError, match="bad.json: not valid JSON"):
+        RotoDocument.load(bad)
+
+
+def test_failed_save_keeps_the_old_file(tmp_path):
+    path = make_doc().save(tmp_path / "shot.json")
+    before = path.read_text()
+    doc = make_doc()
+    doc.shapes[0].keys[1].points[0, 0] = np.inf
+    with pytest.raises(DocumentError):
+        doc.save(path)
+    assert path.read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["shot.json"]
+
+
+def test_select_and_names():
+    doc = make_doc()
+    doc.shapes.append(Shape.static("p2_hair", 2, "hair", 1001, 1001, SQUARE))
+    assert [s.name for s in doc.select(people=[2]).shapes] == ["p2_hair"]
+    assert [s.name for s in doc.select(parts=["face"]).shapes] == ["p1_face", "p1_face_hole1"]
+    assert doc.people == [1, 2] and [s.name for s in doc.shapes_at(1003)] == ["p1_face", "p1_face_hole1"]
+    assert shape_name(3, "left_shoe", 2, 1) == "p3_left_shoe_2_hole1"
