@@ -1,0 +1,155 @@
+"""After Effects target: one self-contained ExtendScript (ES3) file that builds animated masks.
+
+Run in AE (File > Scripts > Run Script File, or from the m2fp-roto panel), the script puts one
+mask per shape on the selected layer of the active comp or, with nothing selected, on the plate
+(or a solid of the document's size when the document names no plate or the plate is missing)
+in a new comp of the document's size, pixel aspect, fps and duration. Holes are Subtract masks
+placed right after the shape they are cut from. Mask Path keys are set with one
+``setValuesAtTimes`` call per mask, linearly interpolated as the document is; shapes that live
+shorter than the shot get hold-keyed Mask Opacity (100 while alive, 0 outside). Everything
+happens in one undo group.
+
+The data travels as JS literals inside the file (no sidecar, no ``JSON`` object, which
+ExtendScript lacks): coordinates as integers in units of ``10**-decimals`` px, frames as the
+plate's own numbers. The embedded runtime (``ae_jsx/m2fp_runtime.jsxinc``) turns frames into
+comp time with AE's own ``frameDuration`` and the layer's ``startTime`` and stretch, so layers
+that do not start at 0 and NTSC rates come out right. AE layer space equals the document's
+image space (x right, y down, origin at the top-left pixel corner), so no coordinate is changed.
+"""
+
+from __future__ import annotations
+
+import zlib
+from colorsys import hsv_to_rgb
+from importlib import resources
+from pathlib import Path, PurePath
+
+import numpy as np
+
+from m2fp_roto.atomic import atomic_write_text
+from m2fp_roto.document import RotoDocument, Shape
+from m2fp_roto.errors import InputError
+from m2fp_roto.targets import Option
+
+from .jstext import js_escape, js_int_list, js_number, js_string
+
+NAME = "ae"
+SUFFIXES = (".jsx",)
+DESCRIPTION = "After Effects script that builds keyed masks (ExtendScript, runs without plug-ins)"
+OPTIONS = (
+    Option("mask_mode", "add", "mode of the outer masks (holes always subtract when 'add')",
+           choices=("add", "none")),
+    Option("decimals", 2, "decimal places kept in mask coordinates (2 = 0.01 px)", type=int),
+)
+RUNTIME = "m2fp_runtime.jsxinc"
+SCHEMA = "m2fp-roto/ae/1"
+
+
+def runtime_source() -> str:
+    """The ES3 runtime every exported script embeds (shipped in ``m2fp_roto_ae``)."""
+    return resources.files("m2fp_roto_ae").joinpath(RUNTIME).read_text(encoding="ascii")
+
+
+def part_color(part: str) -> tuple[float, float, float]:
+    """A stable mask colour per part name (AE colour-codes masks in the timeline)."""
+    hue = (zlib.crc32(part.encode("utf-8")) % 360) / 360.0
+    return hsv_to_rgb(hue, 0.65, 0.95)
+
+
+def mask_order(doc: RotoDocument) -> list[Shape]:
+    """Shapes in document order, each hole moved right after the shape it is cut from.
+
+    AE combines masks top to bottom, so a Subtract mask only cuts what lies above it; placing
+    a hole right below its parent keeps it from cutting shapes that come later.
+    """
+    holes: dict[str, list[Shape]] = {}
+    for s in doc.shapes:
+        if s.hole and s.parent is not None:
+            holes.setdefault(s.parent, []).append(s)
+    ordered = []
+    for s in doc.shapes:
+        if s.hole and s.parent is not None:
+            continue
+        ordered.append(s)
+        ordered.extend(holes.get(s.name, ()))
+    return ordered
+
+
+def plate_info(plate: str | None, first_frame: int) -> dict | None:
+    """What the script imports: the plate's first document frame as a file, and whether the
+    plate is a numbered sequence (``shot.####.exr``, ``%04d``, ``@@@@``...) or one file."""
+    if not plate:
+        return None
+    import fileseq  # the sequence grammar the rest of the toolkit reads
+
+    try:
+        seq = fileseq.FileSequence(str(plate), pad_style=fileseq.PAD_STYLE_HASH1)
+    except fileseq.ParseException:
+        return {"path": str(plate), "sequence": False}
+    if not seq.padding():
+        return {"path": str(plate), "sequence": False}
+    return {"path": seq.frame(first_frame), "sequence": True}
+
+
+def _comp_name(doc: RotoDocument) -> str:
+    for text in (doc.plate, doc.source):
+        if text:
+            stem = PurePath(str(text).replace("\\", "/")).name.split(".")[0].strip("_- ")
+            if stem:
+                return f"{stem} roto"
+    return "m2fp roto"
+
+
+def _mask_literal(shape: Shape, mode: str, scale: float) -> str:
+    stack = np.stack([k.points for k in shape.keys])  # (K, N, 6): the document's point order
+    ints = np.rint(stack * scale).astype(np.int64)
+    keys = ",\n  ".join(js_int_list(row) for row in ints.reshape(len(shape.keys), -1))
+    color = ",".join(js_number(round(c, 4)) for c in part_color(shape.part))
+    return (f"{{name:{js_string(shape.name)},mode:{js_string(mode)},color:[{color}],"
+            f"points:{shape.n_points},life:[{int(shape.frames[0])},{int(shape.frames[1])}],"
+            f"frames:{js_int_list(shape.key_frames)},\n keys:[{keys}]}}")
+
+
+def write_to_string(doc: RotoDocument, mask_mode: str = "add", decimals: int = 2) -> str:
+    """The whole script as text (pure ASCII)."""
+    if mask_mode not in ("add", "none"):
+        raise InputError(f"--mask-mode must be 'add' or 'none', got {mask_mode!r}")
+    decimals = int(decimals)
+    if not 0 <= decimals <= 4:
+        raise InputError(f"--decimals must be between 0 and 4, got {decimals}")
+    doc.validate()
+    scale = 10 ** decimals
+    limit = (2**53) / scale  # integers stay exact in JS doubles
+    masks = []
+    for shape in mask_order(doc):
+        if max(float(np.abs(k.points).max()) for k in shape.keys) >= limit:
+            raise InputError(f"shape {shape.name!r}: coordinates too large for an AE mask")
+        mode = "subtract" if shape.hole and mask_mode == "add" else mask_mode
+        masks.append(_mask_literal(shape, mode, scale))
+    plate = plate_info(doc.plate, doc.first_frame)
+    plate_js = "null" if plate is None else (
+        f"{{path:{js_string(plate['path'])},sequence:{'true' if plate['sequence'] else 'false'}}}")
+    header = (
+        "//@target aftereffects\n"
+        f"// m2fp-roto After Effects masks ({SCHEMA}): {len(masks)} masks, "
+        f"{doc.width}x{doc.height}, frames {doc.first_frame}-{doc.last_frame} at {js_number(doc.fps)} fps\n"
+        f"// plate: {js_escape(doc.plate or 'none')}\n"
+        "// Run with File > Scripts > Run Script File: masks go on the selected layer of the active\n"
+        "// comp, or on the plate (or a solid) in a new comp when no layer is selected.\n")
+    data = (
+        f"var M2FP_DATA = {{schema:{js_string(SCHEMA)},name:{js_string(_comp_name(doc))},"
+        f"width:{int(doc.width)},height:{int(doc.height)},pixelAspect:{js_number(doc.pixel_aspect)},"
+        f"fps:{js_number(doc.fps)},firstFrame:{int(doc.first_frame)},lastFrame:{int(doc.last_frame)},"
+        f"scale:{scale},plate:{plate_js},\nmasks:[\n" + ",\n".join(masks) + "\n]};\n")
+    return (header + "(function () {\n" + runtime_source() + "\n" + data
+            + "return m2fpImport(M2FP_DATA);\n})();\n")
+
+
+def write_to_file(doc: RotoDocument, path, mask_mode: str = "add", decimals: int = 2) -> list[Path]:
+    """Write the script atomically; returns ``[path]``."""
+    text = write_to_string(doc, mask_mode=mask_mode, decimals=decimals)
+    return [atomic_write_text(path, text, encoding="ascii")]
+
+
+__all__ = ["NAME", "SUFFIXES", "DESCRIPTION", "OPTIONS", "write_to_string", "write_to_file",
+           "mask_order", "plate_info", "part_color", "runtime_source"]
