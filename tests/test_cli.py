@@ -1,0 +1,97 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from m2fp_roto.cli import main
+from m2fp_roto.demo import write_label_maps
+from m2fp_roto.document import RotoDocument
+
+
+@pytest.fixture(scope="module")
+def demo_shot(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("demo shot")
+    labels, people = write_label_maps(folder, 3)
+    return folder, labels, people
+
+
+def run(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return result
+
+
+def test_export_json_from_label_maps(demo_shot, tmp_path):
+    folder, labels, people = demo_shot
+    out = tmp_path / "out dir" / "shot.json"
+    r = run("export", "--labels", labels, "--people", people, "--frames", "1001-1002", "-o", out)
+    assert r.exit_code == 0, r.output
+    doc = RotoDocument.load(out)
+    assert (doc.width, doc.height, doc.first_frame, doc.last_frame) == (960, 540, 1001, 1002)
+    assert doc.people == [1, 2]
+    parts = {s.part for s in doc.shapes}
+    assert {"face", "hair", "upper_clothes", "left_arm", "pants", "left_shoe"} <= parts
+    assert doc.metadata["settings"]["tolerance"] == 0.5
+
+
+def test_selection_and_doc_conversion(demo_shot, tmp_path):
+    folder, labels, people = demo_shot
+    full = tmp_path / "full.json"
+    assert run("export", "--labels", labels, "--people", people, "-o", full).exit_code == 0
+    sub = tmp_path / "sub.json"
+    r = run("export", "--doc", full, "--person", "2", "--part", "hair,face", "-o", sub)
+    assert r.exit_code == 0, r.output
+    doc = RotoDocument.load(sub)
+    assert doc.shapes and {(s.person, s.part) for s in doc.shapes} <= {(2, "hair"), (2, "face")}
+
+
+def test_errors_are_one_line_without_traceback(tmp_path):
+    r = run("export", "--labels", tmp_path / "nothing.####.png", "-o", tmp_path / "x.json")
+    assert r.exit_code == 2
+    assert r.output.strip().startswith("error: label maps: no files match") and "Traceback" not in r.output
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "l.0001.png")
+    r = run("export", "--labels", tmp_path / "l.####.png", "-o", tmp_path / "x.unknownext")
+    assert r.exit_code == 2 and "cannot tell the target" in r.output
+    r = run("export", "--doc", tmp_path / "missing.json", "-o", tmp_path / "x.json")
+    assert r.exit_code == 2 and "cannot read" in r.output
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_progress_lines_when_not_a_tty(demo_shot, tmp_path):
+    folder, labels, people = demo_shot
+    proc = subprocess.run([sys.executable, "-m", "m2fp_roto.cli", "export", "--labels", labels, "-o",
+                           tmp_path / "p.json"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("PROGRESS")]
+    assert lines[0] == "PROGRESS 33% vectorize" and lines[-1] == "PROGRESS 100% vectorize"
+
+
+def test_preview_draws_every_frame(demo_shot, tmp_path):
+    folder, labels, people = demo_shot
+    doc_path = tmp_path / "d.json"
+    assert run("export", "--labels", labels, "--people", people, "-o", doc_path).exit_code == 0
+    r = run("preview", doc_path, "--over", labels, "-o", tmp_path / "qc" / "p.####.png")
+    assert r.exit_code == 0, r.output
+    images = sorted((tmp_path / "qc").glob("p.*.png"))
+    assert [p.name for p in images] == ["p.1001.png", "p.1002.png", "p.1003.png"]
+    img = np.asarray(Image.open(images[0]))
+    assert img.shape == (540, 960, 3)
+    anchors = (img[..., 0] > 200) & (img[..., 1] > 200) & (img[..., 2] < 80)  # yellow anchor dots
+    assert anchors.sum() > 200
+
+
+def test_targets_lists_json_and_help_has_examples():
+    r = run("targets")
+    assert "json (.json)" in r.output
+    r = run("export", "--help")
+    assert "Examples:" in r.output and "--tolerance" in r.output
+
+
+def test_import_stays_light():
+    code = "import sys, m2fp_roto, m2fp_roto.document; print(sorted(m for m in ('torch', 'modelscope', " \
+           "'OpenImageIO', 'av', 'cv2', 'scipy', 'skimage') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out.replace("'", '"')) == []
