@@ -77,11 +77,11 @@ def crypto_pattern(pattern) -> Path:
 
 
 def layer_names(keys) -> dict[tuple[int, str], str]:
-    """EXR layer names ``p{person}_{part}`` for (person, part) keys, restricted to
-    ``[A-Za-z0-9_]`` so Nuke and AE keep them as they are."""
+    """EXR layer names ``p{person}_{part}`` for (person, part) keys: runs of anything but
+    ``[A-Za-z0-9]`` become one ``_``, so Nuke and AE keep the names as they are."""
     names: dict[tuple[int, str], str] = {}
     for person, part in keys:
-        name = f"p{person}_" + re.sub(r"[^A-Za-z0-9_]", "_", part)
+        name = f"p{person}_" + (re.sub(r"[^A-Za-z0-9]+", "_", part).strip("_") or "part")
         clash = [k for k, v in names.items() if v == name]
         if clash:
             raise InputError(f"parts {clash[0][1]!r} and {part!r} of person {person} both become the "
