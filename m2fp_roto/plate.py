@@ -286,7 +286,7 @@ class SequencePlate(Plate):
         bad = []
         for frame in self.frames[1:]:
             try:
-                info = self._probe(self.sequence.path(frame))
+                info = self._probe(self.path(frame))
                 if (info.width, info.height) != (self.width, self.height):
                     bad.append(frame)
             except InputError:
@@ -296,6 +296,7 @@ class SequencePlate(Plate):
             self.frames = [f for f in self.frames if f not in set(bad)]
 
     def path(self, frame: int) -> Path:
+        self._check_frame(frame)
         return self.sequence.path(frame)
 
     def identity(self, frame: int) -> dict:
@@ -409,6 +410,7 @@ class _MovieDecoder:
         self._peek = None    # a frame taken from it but not yet used
         self._next = 0       # index of the frame it yields next
         self._last = None    # (index, rgb) of the last frame converted
+        self.decoded = 0     # frames decoded so far (how much work seeking saved)
 
     def _count_packets(self) -> int:
         n = sum(1 for p in self.container.demux(self.stream) if p.size and p.pts is not None)
@@ -430,6 +432,7 @@ class _MovieDecoder:
         self._next = None  # known from the first frame's pts
         try:
             self._peek = next(self._frames)
+            self.decoded += 1
         except (StopIteration, av.FFmpegError):
             self._peek = None
         if self._peek is not None:
@@ -446,6 +449,7 @@ class _MovieDecoder:
         else:
             try:
                 frame = next(self._frames)
+                self.decoded += 1
             except StopIteration:
                 frame = None
             except av.FFmpegError as exc:
