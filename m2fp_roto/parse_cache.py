@@ -85,7 +85,7 @@ class ParseCache:
     @classmethod
     def for_plate(cls, root, plate, parser_settings: dict) -> ParseCache:
         """The cache of ``plate`` parsed with ``parser_settings``."""
-        return cls(root, plate.source, {"parser": parser_settings, "plate": plate.settings}, plate.identity)
+        return cls(root, plate.canonical, {"parser": parser_settings, "plate": plate.settings}, plate.identity)
 
     def path(self, frame: int) -> Path:
         return self.folder / f"{int(frame)}.npz"

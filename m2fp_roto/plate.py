@@ -217,6 +217,11 @@ class Plate:
     def settings(self) -> dict:
         return self.transform.settings if self.transform else {"colorspace": "none"}
 
+    @property
+    def canonical(self) -> str:
+        """One name for the plate however it was spelled (absolute, Nuke-style padding)."""
+        return str(Path(self.source).resolve())
+
     def read(self, frame: int) -> np.ndarray:
         raise NotImplementedError
 
@@ -294,6 +299,16 @@ class SequencePlate(Plate):
         if bad:
             log.warning("plate %s: unreadable or mis-sized frame(s) %s skipped", self.source, format_frames(bad))
             self.frames = [f for f in self.frames if f not in set(bad)]
+
+    @property
+    def canonical(self) -> str:
+        import fileseq
+
+        first = self.sequence.path(self.sequence.frames[0]).resolve()
+        if self.kind == "image":
+            return str(first)
+        seq = fileseq.FileSequence(str(first))
+        return f"{seq.dirname()}{seq.basename()}{'#' * max(seq.zfill(), 1)}{seq.extension()}"
 
     def path(self, frame: int) -> Path:
         self._check_frame(frame)

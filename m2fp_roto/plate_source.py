@@ -40,7 +40,8 @@ class PlateParsingSource:
     """
 
     def __init__(self, plate: Plate, parser, cache: ParseCache | None = None):
-        self.plate, self.parser, self.cache = plate, parser, cache
+        self.reader, self.parser, self.cache = plate, parser, cache
+        self.plate = plate.source  # the document's `plate` field
         self.label_set = get_label_set(getattr(parser, "label_set", "cihp"))
         self.frames = list(plate.frames)
         self.width, self.height = plate.width, plate.height
@@ -60,7 +61,7 @@ class PlateParsingSource:
         cached = self.cache.get(frame) if self.cache is not None else None
         if cached is not None:
             return cached
-        return self._store(frame, self.parser.parse(self.plate.read(frame), frame))
+        return self._store(frame, self.parser.parse(self.reader.read(frame), frame))
 
     def parse_frames(self, frames: Iterable[int] | None = None,
                      progress: Callable[[int, int, int], None] | None = None) -> Iterator[Parsing]:
@@ -101,9 +102,9 @@ class PlateParsingSource:
                     progress(done, len(frames), frame)
                 continue
             try:
-                pending.append((frame, self.plate.read(frame)))
+                pending.append((frame, self.reader.read(frame)))
             except FrameReadError as exc:
-                if not self.plate.skip_missing:
+                if not self.reader.skip_missing:
                     raise
                 log.warning("%s; skipped", exc)
                 self.frames.remove(frame)
