@@ -40,7 +40,7 @@ def synthetic_document(width=160, height=96, overlap=False) -> RotoDocument:
                        source="synthetic/shot.####.png", metadata={"tool": "tests"})
     for person, x in ((1, 12.3), (2, 86.7)):
         for i, part in enumerate(PARTS):
-            cx, cy = x + 17.5 * (i % 2) + (10 if overlap and i == 1 else 0), 22.4 + 36 * (i // 2)
+            cx, cy = x + 17.5 * (i % 2) - (9 if overlap and i == 1 else 0), 22.4 + 36 * (i // 2)
             name = f"p{person}_{part}"
             first = 1002 if (person, part) == (2, "left_arm") else 1001
             doc.shapes.append(Shape(name, person, part, (first, 1003),
