@@ -96,9 +96,17 @@ def tcl_word(text: str) -> str:
 _CURVE_SPECIAL = set(" \"'\\{}")
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
 def curve_name(name: str) -> str:
-    """A layer or shape name in the roto grammar (quoted when it holds special characters)."""
-    name = str(name)
+    """A layer or shape name in the roto grammar (quoted when it holds special characters).
+
+    The grammar has no escape for control characters and TCL's text-mode reading turns a lone
+    carriage return into a newline, so control characters other than newline and tab become
+    U+FFFD; everything else reads back verbatim.
+    """
+    name = _CONTROL.sub("\ufffd", str(name))
     if name and not any(ch in _CURVE_SPECIAL or ch.isspace() or ord(ch) < 0x20 for ch in name):
         return name
     return '"' + "".join("\\" + ch if ch in "\"'\\{}" else ch for ch in name) + '"'

@@ -125,6 +125,14 @@ def _substituting(text: str, i: int, stop) -> tuple[Word, int]:
     return Word("".join(out), substitutions=subs), i
 
 
+_BRACED_BACKSLASH = re.compile(r"\\(\n[ \t]*|.)", re.S)
+
+
+def _braced_backslash(m) -> str:
+    # inside braces only backslash-newline is substituted; any other pair stays as written
+    return " " if m.group(1).startswith("\n") else m.group()
+
+
 def split_commands(text: str) -> list[list[Word]]:
     """TCL commands (lists of words) of a script; comments skipped."""
     commands, words, i, n = [], [], 0, len(text)
@@ -146,7 +154,7 @@ def split_commands(text: str) -> list[list[Word]]:
         if c == "{":
             j = _skip_braces(text, i)
             body = text[i + 1:j - 1]
-            words.append(Word(re.sub(r"\\\n[ \t]*", " ", body), braced=True))
+            words.append(Word(_BRACED_BACKSLASH.sub(_braced_backslash, body), braced=True))
             i = j
         elif c == '"':
             w, i = _substituting(text, i + 1, lambda ch: ch == '"')
