@@ -10,6 +10,7 @@ import click
 
 from . import __version__
 from .errors import RotoError
+from .cli_plate import given, plate_options, plate_source, register
 from .targets import load_target, target_for_path, target_names, target_options
 
 log = logging.getLogger("m2fp_roto")
@@ -112,6 +113,7 @@ def write_target(doc, output: Path, target: str | None, given: dict) -> list[Pat
 
 
 @main.command()
+@click.argument("plate", metavar="[PLATE]", required=False)
 @click.option("--labels", metavar="PATTERN", help="Part label maps: 'labels.####.png', 'labels.%04d.png', "
               "'labels.@.png', or a folder of numbered files (grey or palette PNG).")
 @click.option("--people", metavar="PATTERN", help="Person instance maps (0 = background, 1..N people); "
@@ -137,8 +139,9 @@ def write_target(doc, output: Path, target: str | None, given: dict) -> list[Pat
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Output file (or pattern, e.g. mattes/shot.####.exr).")
 @_with_target_options
-def export(labels, people, doc_path, label_set, frames, skip_missing, fps, pixel_aspect, tolerance, min_area,
-           smooth, persons, parts, target, output, **target_opts):
+@plate_options
+def export(plate, labels, people, doc_path, label_set, frames, skip_missing, fps, pixel_aspect, tolerance, min_area,
+           smooth, persons, parts, target, output, plate_opts, **target_opts):
     """Vectorize parsed frames into roto shapes and write them for Nuke, AE, EXR or JSON.
 
     \b
@@ -147,14 +150,22 @@ def export(labels, people, doc_path, label_set, frames, skip_missing, fps, pixel
                        --frames 1001-1100 --target nuke -o shot_roto.nk
       m2fp-roto export --labels mattes/ --label-set matte -o shot.json
       m2fp-roto export --doc shot.json --person 1 --part hair,face -o p1_head.jsx
+      m2fp-roto export 'plates/shot.####.exr' --frames 1001-1100 --target nuke -o shot_roto.nk
     """
     from .document import RotoDocument
     from .vectorize import VectorizeOptions
 
-    if bool(labels) + bool(doc_path) != 1:
-        raise click.UsageError("give exactly one input: --labels PATTERN or --doc DOC.json")
+    if bool(plate) + bool(labels) + bool(doc_path) != 1:
+        raise click.UsageError("give exactly one input: PLATE, --labels PATTERN or --doc DOC.json")
     if doc_path:
         doc = RotoDocument.load(doc_path)
+    elif plate:  # parse the plate with the model (through the parse cache), then vectorize
+        from .pipeline import build_document
+
+        source = plate_source(plate, frames, skip_missing, output, plate_opts, fps=given("fps"),
+                              pixel_aspect=given("pixel_aspect"))
+        options = VectorizeOptions(tolerance=tolerance, min_area=min_area, smooth=smooth)
+        doc = build_document(source, options=options, progress=True)
     else:
         from .labelmaps import LabelMapSource
         from .pipeline import build_document
@@ -227,6 +238,8 @@ def demo(output, frames):
     for line in run_demo(output, frames):
         click.echo(line)
 
+
+register(main)  # parse, merge-cache, doctor (m2fp_roto.cli_plate)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -36,6 +36,17 @@ CACHE_DIRNAME = ".m2fp_roto_cache"
 FORMAT_VERSION = 1
 
 
+def storable(parsing: Parsing) -> Parsing:
+    """``parsing`` as the cache stores it (float16 part logits, int32 people), so that a frame
+    served from the cache and one parsed fresh give the same result downstream."""
+    logits = parsing.part_logits
+    if logits is not None and logits.dtype != np.float16:
+        logits = np.asarray(logits).astype(np.float16)
+    return Parsing(frame=parsing.frame, parts=np.asarray(parsing.parts, np.uint8),
+                   people=np.asarray(parsing.people).astype(np.int32, copy=False), label_set=parsing.label_set,
+                   scores={int(k): float(v) for k, v in parsing.scores.items()}, part_logits=logits)
+
+
 def default_cache_root(output=None) -> Path:
     """``$M2FP_ROTO_CACHE``, else ``.m2fp_roto_cache`` beside the output (or in the working folder)."""
     env = os.environ.get(CACHE_ENV)
@@ -122,6 +133,7 @@ class ParseCache:
     def put(self, parsing: Parsing) -> Path:
         """Store ``parsing`` (atomically) and return its file."""
         self._write_settings()
+        parsing = storable(parsing)
         people = parsing.people
         people = people.astype(np.uint16 if people.max(initial=0) < 65536 else np.int32, copy=False)
         ids = sorted(parsing.scores)

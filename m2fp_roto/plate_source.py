@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from .errors import InputError, RotoError
 from .labelsets import get_label_set
-from .parse_cache import ParseCache
+from .parse_cache import ParseCache, storable
 from .parsing import Parsing
 from .plate import FrameReadError, Plate
 
@@ -124,5 +124,6 @@ class PlateParsingSource:
                                     f"a {self.width}x{self.height} plate (frame {frame})")
         self.parsed += 1
         if self.cache is not None:
+            parsing = storable(parsing)
             self.cache.put(parsing)
         return parsing
