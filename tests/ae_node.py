@@ -96,8 +96,10 @@ def synthetic_document(people=2, parts=("hair", "face", "upper_clothes", "left_a
                                phase=0.01 * (f - first)) + rng.normal(0, 0.05, (n_points, 6)))
                     for f in key_frames]
             doc.shapes.append(Shape(shape_name(p, part), p, part, (first, last), keys))
+        if len(parts) < 3:
+            continue
         parent = shape_name(p, parts[2])
-        c = doc.shapes[-2].keys[0].points[:, :2].mean(axis=0)
+        c = next(s for s in doc.shapes if s.name == parent).keys[0].points[:, :2].mean(axis=0)
         hole_points = blob(c, 5, 6)[::-1] * [1, 1, -1, -1, -1, -1]  # reversed winding
         hole_points = np.hstack([hole_points[:, :2], hole_points[:, 4:6], hole_points[:, 2:4]])
         doc.shapes.append(Shape(shape_name(p, parts[2], 0, 1), p, parts[2], (first, last),
