@@ -187,7 +187,8 @@ def write_to_file(doc, path, *, layers: bool = True, cryptomatte: bool = True, s
     threads
         Frames written at once (default: one per CPU core).
     progress
-        Called as ``progress(done, total)`` after each frame, in frame order.
+        Called as ``progress(done, total)`` after each frame, in frame order; ``True`` shows
+        the CLI's progress (a bar on a terminal, ``PROGRESS n%`` lines in farm logs).
 
     Returns
     -------
@@ -199,6 +200,7 @@ def write_to_file(doc, path, *, layers: bool = True, cryptomatte: bool = True, s
     import m2fp_roto
     from m2fp_roto import cryptomatte as cm
     from m2fp_roto.coverage import part_coverages
+    from m2fp_roto.progress import Progress
 
     compression = str(compression).lower()
     if compression not in COMPRESSIONS:
@@ -269,13 +271,19 @@ def write_to_file(doc, path, *, layers: bool = True, cryptomatte: bool = True, s
     # OpenEXR compresses without holding the GIL, so frames in threads use every core.
     written: list[Path] = []
     workers = max(1, min(int(threads or os.cpu_count() or 1), len(frame_list)))
+    bar = Progress(len(frame_list), "exr") if progress is True else None
     with ThreadPoolExecutor(workers) as pool:
         try:
             for done, files in enumerate(pool.map(write_frame, frame_list), 1):
                 written += files
-                if progress is not None:
+                if bar is not None:
+                    bar.advance()
+                elif callable(progress):
                     progress(done, len(frame_list))
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
+        finally:
+            if bar is not None:
+                bar.close()
     return written

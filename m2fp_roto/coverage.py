@@ -12,10 +12,10 @@ Coverage lives in :class:`Tile` objects, a crop of the frame plus its offset, so
 costs only its bounding box. How a part's shapes combine (what the roto draws):
 
 - a shape's own coverage is ``min(|integrated winding|, 1)``, so either orientation fills;
-- a hole (``hole=True``) is subtracted from the shape named by its ``parent``, clamped at 0;
+- a hole (``hole=True``) is subtracted from the shape named by its ``parent``, clamped at 0
+  (it cuts nothing else, as in the Nuke target's ``minus`` stacking);
 - the part is the clamped sum of its shapes, which is the exact union where shapes are
-  disjoint or where at most one of them has an edge inside a pixel. A hole without a parent
-  is cut out of the whole part.
+  disjoint or where at most one of them has an edge inside a pixel.
 
 >>> import numpy as np
 >>> square = np.array([[1.5, 1.5, 0, 0, 0, 0], [4.5, 1.5, 0, 0, 0, 0],
@@ -169,25 +169,21 @@ def region_coverage(outers, holes=(), shape=None, tolerance: float = 0.05) -> Ti
 def shapes_coverage(shapes, frame: int, shape, tolerance: float = 0.05) -> Tile | None:
     """What the roto draws for ``shapes`` (document Shapes) at ``frame``.
 
-    Only shapes alive at ``frame`` count. Each hole is cut from its parent shape; a hole whose
-    parent is not among ``shapes`` (or has none) is cut from the union of them all.
+    Only shapes alive at ``frame`` count. Each hole is cut from its parent shape only; a hole
+    whose parent is not among the live ``shapes`` cuts nothing, as in the Nuke target.
     """
     alive = [s for s in shapes if s.alive(frame)]
-    outers = {s.name: s for s in alive if not s.hole}
-    holes_of, loose = defaultdict(list), []
+    holes_of = defaultdict(list)
     for s in alive:
         if s.hole:
-            (holes_of[s.parent] if s.parent in outers else loose).append(s.points_at(frame))
+            holes_of[s.parent].append(s.points_at(frame))
     pieces = []
-    for name, s in outers.items():
-        own = [s.points_at(frame)]
-        pieces.append(region_coverage(own, holes_of[name], shape, tolerance) if holes_of[name]
-                      else bezier_coverage(own[0], shape, tolerance))
-    union = _combine(pieces, [1.0] * len(pieces))
-    if union is None or not loose:
-        return union
-    cut = [bezier_coverage(p, shape, tolerance) for p in loose]
-    return _combine([union, *cut], [1.0] + [-1.0] * len(cut))
+    for s in alive:
+        if not s.hole:
+            own = s.points_at(frame)
+            pieces.append(region_coverage([own], holes_of[s.name], shape, tolerance) if holes_of[s.name]
+                          else bezier_coverage(own, shape, tolerance))
+    return _combine(pieces, [1.0] * len(pieces))
 
 
 def part_coverages(doc, frame: int, tolerance: float = 0.05) -> dict[tuple[int, str], Tile | None]:

@@ -233,6 +233,12 @@ def test_selection_people_parts_and_progress(doc, tmp_path):
     assert set(manifest) == {"p2/hair", "p2/face"}
 
 
+def test_progress_lines_for_farm_logs(doc, tmp_path, capsys):
+    exr.write_to_file(doc, tmp_path / "p.####.exr", progress=True, cryptomatte=False)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["PROGRESS 33% exr", "PROGRESS 66% exr", "PROGRESS 100% exr"]
+
+
 def test_empty_frame_gets_a_one_pixel_data_window(tmp_path):
     doc = RotoDocument(width=32, height=24, first_frame=1, last_frame=2,
                        shapes=[Shape.static("p1_hair", 1, "hair", 2, 2, ellipse(10, 10, 4, 4))])
