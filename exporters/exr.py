@@ -206,8 +206,8 @@ def write_to_file(doc, path, *, layers: bool = True, cryptomatte: bool = True, s
     if compression not in COMPRESSIONS:
         raise InputError(f"unknown EXR compression {compression!r}; choose one of {', '.join(COMPRESSIONS)}")
     if cryptomatte and compression not in CRYPTO_COMPRESSIONS:
-        raise InputError(f"Cryptomatte needs {', '.join(CRYPTO_COMPRESSIONS)} compression, not "
-                         f"{compression!r}; pick one or turn Cryptomatte off")
+        raise InputError(f"Cryptomatte needs {', '.join(CRYPTO_COMPRESSIONS[:-1])} or {CRYPTO_COMPRESSIONS[-1]} "
+                         f"compression, not {compression!r}; pick one or turn Cryptomatte off")
     if not (layers or cryptomatte):
         raise InputError("nothing to write: both the matte layers and the Cryptomatte are off")
     if int(ranks) < 1:
@@ -239,13 +239,14 @@ def write_to_file(doc, path, *, layers: bool = True, cryptomatte: bool = True, s
         "displayWindow": (np.array([0, 0], np.int32), np.array([doc.width - 1, doc.height - 1], np.int32)),
         "pixelAspectRatio": float(doc.pixel_aspect),
         "m2fp/version": m2fp_roto.__version__,
-        "m2fp/source": doc.source or "",
-        "m2fp/plate": doc.plate or "",
         "m2fp/label_set": doc.label_set,
         "m2fp/fps": float(doc.fps),
         "m2fp/settings": json.dumps(settings, sort_keys=True),
         "m2fp/layers": json.dumps({names[k]: {"person": k[0], "part": k[1]} for k in keys}),
     }
+    for attr, value in (("m2fp/source", doc.source), ("m2fp/plate", doc.plate)):
+        if value:  # OpenImageIO drops empty strings; leave them out
+            base_header[attr] = str(value)
     if doc.metadata:
         base_header["m2fp/document"] = json.dumps(doc.metadata, sort_keys=True, default=str)
     split_pattern = crypto_pattern(path) if cryptomatte and split else None
