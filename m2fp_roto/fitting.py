@@ -4,7 +4,11 @@ P. J. Schneider, "An Algorithm for Automatically Fitting Digitized Curves", Grap
 The stages are named as in the paper: chord-length parameterization, the least-squares
 handle-length solve with fixed end tangents, Newton-Raphson reparameterization, and splitting
 at the point of maximum error with a centre tangent there (so the join stays G1).
-Every stage is vectorised over the samples of a run.
+
+``fit_runs`` runs the paper's recursion breadth-first over many runs at once: every round fits
+all pending spans of all runs with a handful of array operations (per-span sums are
+``np.bincount`` reductions over the flattened samples), so the cost is a few dozen numpy calls
+per recursion level instead of per span. ``fit_cubic`` is the single-run form.
 """
 
 from __future__ import annotations
@@ -20,24 +24,34 @@ def chord_length_parameterize(d: np.ndarray) -> np.ndarray:
     return u / u[-1] if u[-1] > 0 else np.linspace(0.0, 1.0, len(d))
 
 
+def _solve_handles(c00, c01, c11, x0, x1, chord):
+    """Schneider's 2x2 solve for the handle lengths, elementwise over spans (closed form).
+
+    Falls back to the Wu-Barsky heuristic (a third of the chord) where the system is singular
+    or a handle comes out non-positive or absurdly long.
+    """
+    det = c00 * c11 - c01 * c01
+    ok = np.abs(det) > 1e-12
+    safe = np.where(ok, det, 1.0)
+    alpha1 = np.where(ok, (x0 * c11 - x1 * c01) / safe, 0.0)
+    alpha2 = np.where(ok, (c00 * x1 - c01 * x0) / safe, 0.0)
+    eps = 1e-6 * np.maximum(chord, 1.0)
+    bad = (alpha1 < eps) | (alpha2 < eps) | (alpha1 > 3 * chord + 1) | (alpha2 > 3 * chord + 1)
+    alpha1 = np.where(bad, chord / 3.0, alpha1)
+    alpha2 = np.where(bad, chord / 3.0, alpha2)
+    return alpha1, alpha2
+
+
 def generate_bezier(d: np.ndarray, u: np.ndarray, t1: np.ndarray, t2: np.ndarray) -> np.ndarray:
     """Least-squares handle lengths along the unit tangents t1 (start) and t2 (end)."""
     p0, p3 = d[0], d[-1]
     b = bernstein(u)
     a1 = b[:, 1:2] * t1  # (n, 2)
     a2 = b[:, 2:3] * t2
-    c00, c01, c11 = (a1 * a1).sum(), (a1 * a2).sum(), (a2 * a2).sum()
     tmp = d - (b[:, 0:1] + b[:, 1:2]) * p0 - (b[:, 2:3] + b[:, 3:4]) * p3
-    x0, x1 = (a1 * tmp).sum(), (a2 * tmp).sum()
-    det = c00 * c11 - c01 * c01
     chord = float(np.hypot(*(p3 - p0)))
-    alpha1 = alpha2 = 0.0
-    if abs(det) > 1e-12:
-        alpha1 = (x0 * c11 - x1 * c01) / det
-        alpha2 = (c00 * x1 - c01 * x0) / det
-    eps = 1e-6 * max(chord, 1.0)
-    if alpha1 < eps or alpha2 < eps or alpha1 > 3 * chord + 1 or alpha2 > 3 * chord + 1:
-        alpha1 = alpha2 = chord / 3.0  # Wu-Barsky heuristic
+    alpha1, alpha2 = _solve_handles((a1 * a1).sum(), (a1 * a2).sum(), (a2 * a2).sum(),
+                                    (a1 * tmp).sum(), (a2 * tmp).sum(), chord)
     return np.array([p0, p0 + alpha1 * t1, p3 + alpha2 * t2, p3])
 
 
@@ -45,19 +59,25 @@ def evaluate(bez: np.ndarray, u: np.ndarray) -> np.ndarray:
     return bernstein(u) @ bez
 
 
-def newton_reparameterize(bez: np.ndarray, d: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """One Newton-Raphson step per sample towards the closest point on the curve."""
-    q = evaluate(bez, u)
-    q1c = 3 * np.diff(bez, axis=0)
-    q2c = 2 * np.diff(q1c, axis=0)
-    s = 1 - u
-    q1 = (s * s)[:, None] * q1c[0] + (2 * s * u)[:, None] * q1c[1] + (u * u)[:, None] * q1c[2]
-    q2 = s[:, None] * q2c[0] + u[:, None] * q2c[1]
+def _newton_step(bz: np.ndarray, d: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """One Newton-Raphson step of each u towards the closest point; ``bz`` is (n, 4, 2) per sample."""
+    q1c = 3 * np.diff(bz, axis=1)  # (n, 3, 2) first-derivative control points
+    q2c = 2 * np.diff(q1c, axis=1)  # (n, 2, 2)
+    s = (1 - u)[:, None]
+    t = u[:, None]
+    q = (s**3) * bz[:, 0] + (3 * s * s * t) * bz[:, 1] + (3 * s * t * t) * bz[:, 2] + (t**3) * bz[:, 3]
+    q1 = (s * s) * q1c[:, 0] + (2 * s * t) * q1c[:, 1] + (t * t) * q1c[:, 2]
+    q2 = s * q2c[:, 0] + t * q2c[:, 1]
     diff = q - d
     num = (diff * q1).sum(1)
     den = (q1 * q1).sum(1) + (diff * q2).sum(1)
     step = np.divide(num, den, out=np.zeros_like(num), where=np.abs(den) > 1e-12)
     return np.clip(u - step, 0.0, 1.0)
+
+
+def newton_reparameterize(bez: np.ndarray, d: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """One Newton-Raphson step per sample towards the closest point on the curve."""
+    return _newton_step(np.broadcast_to(bez, (len(u), 4, 2)), d, u)
 
 
 def max_error(bez: np.ndarray, d: np.ndarray, u: np.ndarray) -> tuple[float, int]:
@@ -66,9 +86,93 @@ def max_error(bez: np.ndarray, d: np.ndarray, u: np.ndarray) -> tuple[float, int
     return float(np.sqrt(dist[i])), i
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    n = float(np.hypot(*v))
-    return v / n if n > 1e-12 else v
+def _unit_rows(v: np.ndarray) -> np.ndarray:
+    n = np.hypot(v[:, 0], v[:, 1])[:, None]
+    return np.divide(v, n, out=np.zeros_like(v), where=n > 1e-12)
+
+
+def fit_runs(runs, t1, t2, tolerance: float, iterations: int = 4) -> list[list[np.ndarray]]:
+    """Fit many point runs at once; run ``k`` gets ``t1[k]`` (leaving its first point) and
+    ``t2[k]`` (pointing back into it from its last point).
+
+    Returns, per run, its list of (4, 2) control polygons in order, each segment within
+    ``tolerance`` px of the samples it covers (parametric distance, so conservative).
+    """
+    if not len(runs):
+        return []
+    runs = [np.asarray(r, np.float64).reshape(-1, 2) for r in runs]
+    offsets = np.concatenate([[0], np.cumsum([len(r) for r in runs])])
+    if np.any(np.diff(offsets) < 2):
+        raise ValueError("every run needs at least two points")
+    D = np.vstack(runs)
+    # The pending spans, as inclusive index ranges [a, b] into D with their end tangents.
+    a, b = offsets[:-1].copy(), offsets[1:] - 1
+    T1 = np.asarray(t1, np.float64).reshape(-1, 2)
+    T2 = np.asarray(t2, np.float64).reshape(-1, 2)
+    iters = np.zeros(len(a), np.int64)
+    carried = np.zeros(0)  # Newton-refined parameters of the spans that keep theirs (listed first)
+    done_a, done_bez = [], []
+    while len(a):
+        k = len(a)
+        n = b - a + 1
+        starts = np.concatenate([[0], np.cumsum(n)[:-1]])
+        sid = np.repeat(np.arange(k), n)
+        local = np.arange(len(sid)) - starts[sid]
+        d = D[a[sid] + local]
+        # Chord-length parameterization of every span (used by the fresh ones).
+        seg = np.zeros(len(d))
+        seg[1:] = np.hypot(*np.diff(d, axis=0).T)
+        seg[starts] = 0.0
+        cum = np.cumsum(seg)
+        cum -= cum[starts][sid]
+        total = cum[starts + n - 1]
+        u = np.where(total[sid] > 0, cum / np.where(total > 0, total, 1.0)[sid], local / (n - 1)[sid])
+        u[: len(carried)] = carried
+        # Least-squares handle lengths: the 2x2 normal equations, summed per span.
+        w = bernstein(u)
+        p0, p3 = D[a], D[b]
+        a1 = w[:, 1:2] * T1[sid]
+        a2 = w[:, 2:3] * T2[sid]
+        rhs = d - (w[:, 0:1] + w[:, 1:2]) * p0[sid] - (w[:, 2:3] + w[:, 3:4]) * p3[sid]
+
+        def per_span(x):
+            return np.bincount(sid, weights=x.sum(1), minlength=k)
+
+        chord = np.hypot(*(p3 - p0).T)
+        alpha1, alpha2 = _solve_handles(per_span(a1 * a1), per_span(a1 * a2), per_span(a2 * a2),
+                                        per_span(a1 * rhs), per_span(a2 * rhs), chord)
+        bez = np.stack([p0, p0 + alpha1[:, None] * T1, p3 + alpha2[:, None] * T2, p3], axis=1)
+        # Maximum error per span and where it is.
+        dist = ((np.einsum("nk,nkd->nd", w, bez[sid]) - d) ** 2).sum(1)
+        worst = np.maximum.reduceat(dist, starts)
+        hits = np.flatnonzero(dist >= worst[sid])
+        _, first = np.unique(sid[hits], return_index=True)
+        split = local[hits[first]]
+        err = np.sqrt(worst)
+        ok = err < tolerance
+        newton = ~ok & (iters < iterations) & ((iters > 0) | (err < 4 * tolerance))
+        cut = ~ok & ~newton
+        done_a.append(a[ok])
+        done_bez.append(bez[ok])
+        # Newton-Raphson reparameterization of the near misses, then refit them next round.
+        m = newton[sid]
+        carried = _newton_step(bez[sid[m]], d[m], u[m])
+        # Split the rest at the worst point with the centre tangent there (a G1 join).
+        s = np.clip(split[cut], 1, n[cut] - 2)
+        ac, bc = a[cut], b[cut]
+        centre = _unit_rows(D[ac + s - 1] - D[ac + s + 1])
+        a = np.concatenate([a[newton], ac, ac + s])
+        b = np.concatenate([b[newton], ac + s, bc])
+        T1 = np.concatenate([T1[newton], T1[cut], -centre])
+        T2 = np.concatenate([T2[newton], centre, T2[cut]])
+        iters = np.concatenate([iters[newton] + 1, np.zeros(2 * len(ac), np.int64)])
+    a_all = np.concatenate(done_a)
+    bez_all = np.concatenate(done_bez)
+    order = np.argsort(a_all, kind="stable")
+    a_all, bez_all = a_all[order], bez_all[order]
+    run = np.searchsorted(offsets, a_all, side="right") - 1
+    cuts = np.searchsorted(run, np.arange(1, len(runs)))
+    return [list(part) for part in np.split(bez_all, cuts)]
 
 
 def fit_cubic(d: np.ndarray, t1: np.ndarray, t2: np.ndarray, tolerance: float,
@@ -78,26 +182,7 @@ def fit_cubic(d: np.ndarray, t1: np.ndarray, t2: np.ndarray, tolerance: float,
     ``t1`` leaves the first point, ``t2`` points back into the run from the last one.
     Returns a list of (4, 2) control polygons.
     """
-    n = len(d)
-    if n == 2:
-        dist = float(np.hypot(*(d[1] - d[0]))) / 3.0
-        return [np.array([d[0], d[0] + dist * t1, d[1] + dist * t2, d[1]])]
-    u = chord_length_parameterize(d)
-    bez = generate_bezier(d, u, t1, t2)
-    err, split = max_error(bez, d, u)
-    if err < tolerance:
-        return [bez]
-    if err < 4 * tolerance:
-        for _ in range(iterations):
-            u = newton_reparameterize(bez, d, u)
-            bez = generate_bezier(d, u, t1, t2)
-            err, split = max_error(bez, d, u)
-            if err < tolerance:
-                return [bez]
-    split = int(np.clip(split, 1, n - 2))
-    centre = _unit(d[split - 1] - d[split + 1])
-    return (fit_cubic(d[: split + 1], t1, centre, tolerance, iterations)
-            + fit_cubic(d[split:], -centre, t2, tolerance, iterations))
+    return fit_runs([d], [t1], [t2], tolerance, iterations)[0]
 
 
 def beziers_to_points(beziers: list[np.ndarray]) -> np.ndarray:

@@ -50,20 +50,9 @@ def pixel_polygon_points(mask: np.ndarray) -> int:
 
 def drop_specks(mask: np.ndarray, min_area: float) -> np.ndarray:
     """The mask as the vectorizer is asked to draw it: islands and holes below ``min_area`` gone."""
-    import cv2
+    from .vectorize import remove_specks
 
-    out = mask.astype(np.uint8)
-    for value, connectivity in ((1, 4), (0, 8)):  # islands, then holes (background components)
-        n, labels, stats, _ = cv2.connectedComponentsWithStats((out == value).astype(np.uint8), connectivity=connectivity)
-        small = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] < min_area)
-        if value == 0:  # a background component touching the border is outside, not a hole
-            h, w = out.shape
-            border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-            small = np.setdiff1d(small, border)
-        small = small[small > 0] if value == 1 else small
-        if len(small):
-            out[np.isin(labels, small) & (out == value)] = 1 - value
-    return out.astype(bool)
+    return remove_specks(mask, min_area)[0]
 
 
 def region_quality(mask: np.ndarray, contours, min_area: float = 0.0) -> dict:
@@ -71,16 +60,59 @@ def region_quality(mask: np.ndarray, contours, min_area: float = 0.0) -> dict:
 
     The reference is the mask without the specks below ``min_area`` that the vectorizer drops.
     """
-    mask = drop_specks(mask, min_area) if min_area else mask
     outers = [c.points for c in contours if not c.hole]
     holes = [c.points for c in contours if c.hole]
+    return shapes_quality(mask, outers, holes, min_area)
+
+
+def shapes_quality(mask: np.ndarray, outers, holes=(), min_area: float = 0.0) -> dict:
+    """``region_quality`` for shapes given as (N, 6) point arrays, from any vectorizer."""
+    mask = drop_specks(mask, min_area) if min_area else mask
+    outers, holes = list(outers), list(holes)
     mean, p95 = boundary_error(mask, outers + holes)
     return {
         "area": int(np.count_nonzero(mask)),
         "iou": iou(mask, outers, holes),
         "boundary_mean": mean,
         "boundary_p95": p95,
-        "points": int(sum(len(c.points) for c in contours)),
-        "shapes": len(contours),
+        "points": int(sum(len(p) for p in outers + holes)),
+        "shapes": len(outers) + len(holes),
         "pixel_points": pixel_polygon_points(mask),
+    }
+
+
+def frame_quality(parsing, contours, min_area: float = 0.0) -> list[dict]:
+    """``region_quality`` of every (person, part) region of a ``Parsing`` with at least
+    ``min_area`` pixels, against the contours ``vectorize_parsing`` fitted to it.
+
+    Each row also names its ``person`` and ``part``.
+    """
+    from .labelsets import get_label_set
+
+    names = get_label_set(parsing.label_set).parts
+    by_region: dict[tuple[int, str], list] = {}
+    for c in contours:
+        by_region.setdefault((c.person, c.part), []).append(c)
+    rows = []
+    for person, part_id, mask in parsing.regions():
+        if np.count_nonzero(mask) < min_area:
+            continue
+        row = region_quality(mask, by_region.get((person, names[part_id]), []), min_area)
+        rows.append({"person": person, "part": names[part_id], **row})
+    return rows
+
+
+def summarize(rows) -> dict:
+    """Means over regions: IoU, boundary error (mean, p95), points relative to the pixel polygon."""
+    rows = list(rows)
+    if not rows:
+        return {"regions": 0}
+    col = {k: np.array([r[k] for r in rows], np.float64) for k in rows[0] if k not in ("person", "part")}
+    return {
+        "regions": len(rows),
+        "iou": float(col["iou"].mean()),
+        "boundary_mean": float(np.nanmean(col["boundary_mean"])),
+        "boundary_p95": float(np.nanmean(col["boundary_p95"])),
+        "points_ratio": float(np.mean(col["points"] / np.maximum(col["pixel_points"], 1))),
+        "points_per_shape": float(col["points"].sum() / max(col["shapes"].sum(), 1)),
     }

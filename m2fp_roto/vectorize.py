@@ -23,7 +23,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d, zoom
 
 from .bezier import polygon_area
-from .fitting import beziers_to_points, fit_cubic
+from .fitting import beziers_to_points, fit_runs
 from .labelsets import get_label_set
 from .parsing import Parsing
 
@@ -133,15 +133,17 @@ def _tangent(xy: np.ndarray, i: int, step: int) -> np.ndarray:
     return v / n if n > 1e-12 else np.array([1.0, 0.0])
 
 
-def fit_ring(xy: np.ndarray, tolerance: float, corners: np.ndarray, start: int | None = None) -> np.ndarray:
-    """Fit a closed smoothed ring with cubic segments; returns (N, 6) document points.
+def _ring_spans(xy: np.ndarray, corners: np.ndarray, start: int | None = None):
+    """The runs between a ring's breaks, with their end tangents: [(run, t1, t2), ...].
 
-    Breaks are the corners; a ring without corners is opened at ``start`` (default: the
-    top-most sample, then left-most) and at the opposite sample, with centre tangents there.
+    Breaks are the corners (one-sided tangents); a ring without corners is opened at ``start``
+    (default: the top-most sample, then left-most) and at the opposite sample, with centre
+    tangents there.
     """
     m = len(xy)
+    corners = np.asarray(corners, np.int64) % m
     if len(corners):
-        breaks = np.sort(corners)
+        breaks = np.unique(corners)
         sharp = np.ones(len(breaks), bool)
     else:
         s0 = int(np.lexsort((xy[:, 0], xy[:, 1]))[0]) if start is None else int(start) % m
@@ -152,16 +154,39 @@ def fit_ring(xy: np.ndarray, tolerance: float, corners: np.ndarray, start: int |
         sharp = np.array([True, False])
         order = np.argsort(breaks)
         breaks, sharp = breaks[order], sharp[order]
-    beziers = []
     k = max(2, min(6, m // 16))
+    spans = []
     for j in range(len(breaks)):
         i0, i1 = int(breaks[j]), int(breaks[(j + 1) % len(breaks)])
         idx = np.arange(i0, i1 + (m if i1 <= i0 else 0) + 1) % m
-        run = xy[idx]
         t1 = _tangent(xy, i0, k) if sharp[j] else _tangent(xy, i0 - 1, 2)
         t2 = _tangent(xy, i1, -k) if sharp[(j + 1) % len(breaks)] else -_tangent(xy, i1 - 1, 2)
-        beziers += fit_cubic(run, t1, t2, tolerance)
-    return beziers_to_points(beziers)
+        spans.append((xy[idx], t1, t2))
+    return spans
+
+
+def fit_rings(rings, tolerance: float, corners, starts=None) -> list[np.ndarray]:
+    """Fit many closed smoothed rings in one batch (see ``fit_ring``); returns their (N, 6) points."""
+    starts = [None] * len(rings) if starts is None else starts
+    spans = [_ring_spans(xy, c, s) for xy, c, s in zip(rings, corners, starts)]
+    flat = [sp for ring in spans for sp in ring]
+    if not flat:
+        return []
+    fitted = fit_runs([sp[0] for sp in flat], [sp[1] for sp in flat], [sp[2] for sp in flat], tolerance)
+    out, i = [], 0
+    for ring in spans:
+        out.append(beziers_to_points([bz for seg in fitted[i:i + len(ring)] for bz in seg]))
+        i += len(ring)
+    return out
+
+
+def fit_ring(xy: np.ndarray, tolerance: float, corners: np.ndarray, start: int | None = None) -> np.ndarray:
+    """Fit a closed smoothed ring with cubic segments; returns (N, 6) document points.
+
+    Breaks are the corners; a ring without corners is opened at ``start`` (default: the
+    top-most sample, then left-most) and at the opposite sample, with centre tangents there.
+    """
+    return fit_rings([xy], tolerance, [corners], [start])[0]
 
 
 def region_field(parsing: Parsing, person: int, part_id: int, mask: np.ndarray, box) -> np.ndarray:
@@ -202,26 +227,54 @@ def region_field(parsing: Parsing, person: int, part_id: int, mask: np.ndarray, 
     return np.where(person_area | (crop > 0), soft, 0.0).astype(np.float32)
 
 
+def remove_specks(mask: np.ndarray, min_area: float) -> tuple[np.ndarray, int]:
+    """The mask without islands and holes of fewer than ``min_area`` pixels, and how many went.
+
+    Islands are 4-connected and holes 8-connected, the connectivity the 0.5 iso-line of a binary
+    mask gives (marching squares joins background diagonals); background touching the border of
+    the array is outside, not a hole. Islands go first, so a hole inside a dropped island is not
+    counted twice.
+    """
+    import cv2
+
+    out = np.ascontiguousarray(mask, dtype=np.uint8)
+    dropped = 0
+    for value, connectivity in ((1, 4), (0, 8)):
+        n, labels, stats, _ = cv2.connectedComponentsWithStats((out == value).view(np.uint8), connectivity=connectivity)
+        small = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] < min_area) + 1  # label 0: the other value
+        if value == 0:
+            small = np.setdiff1d(small, np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+        if len(small):
+            out[np.isin(labels, small)] = 1 - value
+            dropped += len(small)
+    return out.astype(bool), dropped
+
+
 def vectorize_region(mask: np.ndarray, options: VectorizeOptions = VectorizeOptions(), *,
                      field_fn=None) -> tuple[list[tuple[Ring, list[Ring]]], int]:
-    """Trace one region's mask into smoothed outer rings, each with its holes.
+    """Trace one region's mask into outer rings, each with its holes (not yet smoothed).
 
-    Returns ``([(outer, [holes...]), ...] largest first, number of specks dropped)``.
-    ``field_fn(box) -> crop field`` replaces the hard mask crop (soft logits).
+    Returns ``([(outer, [holes...]), ...] largest first, number of specks dropped)``. Islands
+    and holes of fewer than ``options.min_area`` pixels are specks (see ``remove_specks``).
+    ``field_fn(box) -> crop field`` replaces the hard mask crop (soft logits); its rings are
+    filtered by enclosed area instead.
     """
     ys, xs = np.nonzero(mask)
     if not len(ys):
         return [], 0
     h, w = mask.shape
     box = (max(ys.min() - PAD, 0), min(ys.max() + PAD + 1, h), max(xs.min() - PAD, 0), min(xs.max() + PAD + 1, w))
-    field = field_fn(box) if field_fn else mask[box[0]:box[1], box[2]:box[3]].astype(np.float32)
-    rings = trace_rings(field, origin=(box[2], box[0]))
+    crop, dropped = remove_specks(mask[box[0]:box[1], box[2]:box[3]], options.min_area)
+    if not crop.any():
+        return [], dropped
+    if field_fn is None:
+        rings = trace_rings(crop.astype(np.float32), origin=(box[2], box[0]))
+    else:
+        rings = trace_rings(field_fn(box), origin=(box[2], box[0]))
+        dropped += sum(1 for r in rings if r.area < options.min_area)
+        rings = [r for r in rings if r.area >= options.min_area]
     outers = sorted((r for r in rings if not r.hole), key=lambda r: -r.area)
-    holes = [r for r in rings if r.hole]
-    dropped = sum(1 for r in outers if r.area < options.min_area)
-    dropped += sum(1 for r in holes if r.area < options.min_area)
-    outers = [r for r in outers if r.area >= options.min_area]
-    holes = sorted((r for r in holes if r.area >= options.min_area), key=lambda r: -r.area)
+    holes = sorted((r for r in rings if r.hole), key=lambda r: -r.area)
     groups = [(o, []) for o in outers]
     for hole in holes:
         enclosing = [g for g in groups if _inside(hole.xy[0], g[0].xy)]
@@ -239,19 +292,27 @@ def _inside(p: np.ndarray, poly: np.ndarray) -> bool:
     return bool(np.count_nonzero(cond & (p[0] < x)) % 2)
 
 
+def fit_smoothed_rings(rings: list[Ring], options: VectorizeOptions) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Smooth traced rings and fit them in one batch: [(points (N, 6), smoothed samples (M, 2))]."""
+    # Never smooth a small ring away: sigma stays below a fraction of its size.
+    smoothed = [smooth_ring(r.xy, min(options.smooth, np.sqrt(r.area) / 6.0)) for r in rings]
+    corners = [find_corners(xy, options.corner_angle) for xy in smoothed]
+    return list(zip(fit_rings(smoothed, options.tolerance, corners), smoothed))
+
+
 def fit_smoothed(ring: Ring, options: VectorizeOptions) -> tuple[np.ndarray, np.ndarray]:
     """Smooth a traced ring and fit it: returns (points (N, 6), smoothed samples (M, 2))."""
-    # Never smooth a small ring away: sigma stays below a fraction of its size.
-    sigma = min(options.smooth, np.sqrt(ring.area) / 6.0)
-    xy = smooth_ring(ring.xy, sigma)
-    corners = find_corners(xy, options.corner_angle)
-    return fit_ring(xy, options.tolerance, corners), xy
+    return fit_smoothed_rings([ring], options)[0]
 
 
 def vectorize_parsing(parsing: Parsing, options: VectorizeOptions = VectorizeOptions()) -> list[Contour]:
-    """Every (person, part) region of one frame -> fitted contours (components and holes)."""
+    """Every (person, part) region of one frame -> fitted contours (components and holes).
+
+    Contours come per region (person, then part id), each component's outer boundary followed
+    by its holes, components largest first. All rings of the frame are fitted in one batch.
+    """
     names = get_label_set(parsing.label_set).parts
-    out: list[Contour] = []
+    found = []  # (person, part name, component, hole, Ring)
     specks = 0
     for person, part_id, mask in parsing.regions():
         field_fn = None
@@ -260,11 +321,9 @@ def vectorize_parsing(parsing: Parsing, options: VectorizeOptions = VectorizeOpt
         groups, dropped = vectorize_region(mask, options, field_fn=field_fn)
         specks += dropped
         for component, (outer, holes) in enumerate(groups):
-            pts, xy = fit_smoothed(outer, options)
-            out.append(Contour(person, names[part_id], component, 0, pts, xy, outer.area))
-            for j, hole in enumerate(holes, start=1):
-                pts, xy = fit_smoothed(hole, options)
-                out.append(Contour(person, names[part_id], component, j, pts, xy, hole.area))
+            found += [(person, names[part_id], component, j, ring) for j, ring in enumerate([outer, *holes])]
+    fitted = fit_smoothed_rings([f[-1] for f in found], options)
     if specks:
         log.info("frame %d: dropped %d speck(s) smaller than %g px", parsing.frame, specks, options.min_area)
-    return out
+    return [Contour(person, part, component, hole, pts, xy, ring.area)
+            for (person, part, component, hole, ring), (pts, xy) in zip(found, fitted)]
