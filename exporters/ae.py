@@ -40,6 +40,8 @@ OPTIONS = (
     Option("mask_mode", "add", "mode of the outer masks (holes always subtract when 'add')",
            choices=("add", "none")),
     Option("decimals", 2, "decimal places kept in mask coordinates (2 = 0.01 px)", type=int),
+    Option("movie_first_frame", 1, "frame number the document gives a movie plate's first frame "
+           "(as export --first-frame)", type=int),
 )
 RUNTIME = "m2fp_runtime.jsxinc"
 SCHEMA = "m2fp-roto/ae/1"
@@ -110,7 +112,8 @@ def _mask_literal(shape: Shape, mode: str, scale: float) -> str:
             f"frames:{js_int_list(shape.key_frames)},\n keys:[{keys}]}}")
 
 
-def write_to_string(doc: RotoDocument, mask_mode: str = "add", decimals: int = 2) -> str:
+def write_to_string(doc: RotoDocument, mask_mode: str = "add", decimals: int = 2,
+                    movie_first_frame: int = 1) -> str:
     """The whole script as text (pure ASCII)."""
     if mask_mode not in ("add", "none"):
         raise InputError(f"--mask-mode must be 'add' or 'none', got {mask_mode!r}")
@@ -140,14 +143,15 @@ def write_to_string(doc: RotoDocument, mask_mode: str = "add", decimals: int = 2
         f"var M2FP_DATA = {{schema:{js_string(SCHEMA)},name:{js_string(_comp_name(doc))},"
         f"width:{int(doc.width)},height:{int(doc.height)},pixelAspect:{js_number(doc.pixel_aspect)},"
         f"fps:{js_number(doc.fps)},firstFrame:{int(doc.first_frame)},lastFrame:{int(doc.last_frame)},"
-        f"scale:{scale},plate:{plate_js},\nmasks:[\n" + ",\n".join(masks) + "\n]};\n")
+        f"movieFirstFrame:{int(movie_first_frame)},scale:{scale},plate:{plate_js},\nmasks:[\n" + ",\n".join(masks) + "\n]};\n")
     return (header + "(function () {\n" + runtime_source() + "\n" + data
             + "return m2fpImport(M2FP_DATA);\n})();\n")
 
 
-def write_to_file(doc: RotoDocument, path, mask_mode: str = "add", decimals: int = 2) -> list[Path]:
+def write_to_file(doc: RotoDocument, path, mask_mode: str = "add", decimals: int = 2,
+                  movie_first_frame: int = 1) -> list[Path]:
     """Write the script atomically; returns ``[path]``."""
-    text = write_to_string(doc, mask_mode=mask_mode, decimals=decimals)
+    text = write_to_string(doc, mask_mode=mask_mode, decimals=decimals, movie_first_frame=movie_first_frame)
     return [atomic_write_text(path, text, encoding="ascii")]
 
 

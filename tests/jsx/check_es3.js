@@ -8,11 +8,14 @@
 const fs = require("fs");
 const acorn = require("acorn");
 
-// Methods and globals ExtendScript (ES3) does not have: calls `x.name(...)`, identifiers `JSON`.
+// Library calls ExtendScript (ES3) does not have: methods `x.name(...)`, statics such as
+// `Object.keys(...)`, and globals such as `JSON`. (Array indexOf is caught by running the script
+// in the mock, where it is deleted: statically it looks like String indexOf, which is ES3.)
 const ES5_METHODS = ["forEach", "map", "filter", "reduce", "reduceRight", "some", "every",
   "find", "findIndex", "includes", "fill", "trim", "trimStart", "trimEnd", "startsWith",
-  "endsWith", "repeat", "padStart", "padEnd", "bind", "isArray", "keys", "entries", "assign",
-  "create", "defineProperty", "freeze", "now", "toISOString"];
+  "endsWith", "repeat", "padStart", "padEnd", "bind", "toISOString"];
+const ES5_STATICS = { Object: ["keys", "create", "defineProperty", "defineProperties", "assign", "freeze",
+  "entries", "values", "getPrototypeOf"], Array: ["isArray", "from", "of"], Date: ["now"] };
 const ES5_GLOBALS = ["JSON", "Map", "Set", "WeakMap", "Promise", "Symbol", "Proxy", "Reflect"];
 
 function checkSource(src) {
@@ -39,8 +42,11 @@ function checkSource(src) {
   }
   if (ast) walk(ast, (node) => {
     const callee = node.type === "CallExpression" ? node.callee : null;
-    if (callee && callee.type === "MemberExpression" && !callee.computed && ES5_METHODS.includes(callee.property.name)) {
-      problems.push(`line ${node.loc.start.line}: .${callee.property.name}() is not ES3`);
+    if (callee && callee.type === "MemberExpression" && !callee.computed) {
+      const name = callee.property.name, owner = callee.object.type === "Identifier" ? callee.object.name : null;
+      if (ES5_METHODS.includes(name) || (owner in ES5_STATICS && ES5_STATICS[owner].includes(name))) {
+        problems.push(`line ${node.loc.start.line}: ${owner ? owner : ""}.${name}() is not ES3`);
+      }
     }
     if (node.type === "Identifier" && ES5_GLOBALS.includes(node.name)) {
       problems.push(`line ${node.loc.start.line}: ${node.name} does not exist in ExtendScript`);

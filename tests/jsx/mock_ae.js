@@ -451,7 +451,10 @@ function createHost(setup) {
         this._items.push(item);
         return item;
       }
-      const c = new Control(type, text, props); c.parent = this; this._children.push(c); return c;
+      const items = text && typeof text === "object" && typeof text.length === "number" ? Array.from(text) : null;
+      const c = new Control(type, items ? "" : text, props); c.parent = this; this._children.push(c);
+      if (items) for (const t of items) c.add("item", t);
+      return c;
     }
     removeAll() { this._items = []; this._selection = null; }
     get selection() {
@@ -488,7 +491,7 @@ function createHost(setup) {
   const dollar = {
     os: isWin ? "Windows/64 10.0" : "Macintosh OS 14.5.0/64", global: ctx, fileName: "",
     writeln(s) { log.push(String(s)); }, write(s) { log.push(String(s)); },
-    getenv(k) { return k in env ? env[k] : (process.env[k] || null); }, setenv(k, v) { env[k] = String(v); },
+    getenv(k) { return k in env ? env[k] : (setup.env && k in setup.env ? setup.env[k] : process.env[k] || null); }, setenv(k, v) { env[k] = String(v); },
     evalFile(f) {
       count("$.evalFile");
       const p = f instanceof File ? f.fsName : String(f);
