@@ -1,0 +1,162 @@
+"""The ScriptUI panel in the AE mock: it finds the CLI, quotes its arguments, reports failures
+and applies the script the CLI wrote to the chosen layer."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from ae_node import PANEL, jsx, synthetic_document  # noqa: F401
+
+PREFS_ON = {"Main Pref Section v2": {"Pref_SCRIPTING_FILE_NETWORK_SECURITY": 1}}
+
+
+def fake_cli(folder: Path, doc_json: Path, *, fail: str | None = None) -> Path:
+    """An executable standing in for m2fp-roto: it records its argv, then runs the real CLI
+    on a prepared document (no model needed), passing on -o, --person and --part."""
+    folder.mkdir(parents=True, exist_ok=True)
+    exe = folder / "m2fp-roto"
+    body = f"""\
+        import json, sys
+        from pathlib import Path
+        argv = sys.argv[1:]
+        Path({str(folder / "argv.json")!r}).write_text(json.dumps(argv))
+        if {fail!r}:
+            print("PROGRESS 0%")
+            print({fail!r}, file=sys.stderr)
+            sys.exit(2)
+        def opt(name):
+            return [name, argv[argv.index(name) + 1]] if name in argv else []
+        from m2fp_roto.cli import main
+        main(["export", "--doc", {str(doc_json)!r}, "--target", "ae"] + opt("-o") + opt("--person") + opt("--part"))
+        """
+    exe.write_text(f"#!{sys.executable}\n" + textwrap.dedent(body))
+    exe.chmod(0o755)
+    return exe
+
+
+@pytest.fixture
+def shot(tmp_path):
+    """A comp with a footage layer (a sequence starting at 995, placed at 2 s) and a fake CLI
+    in a folder whose name has a space and an apostrophe."""
+    doc = synthetic_document(people=2, frames=(1001, 1012))
+    doc_json = tmp_path / "shot.json"
+    doc.save(doc_json)
+    plates = tmp_path / "plate's dir"
+    plates.mkdir()
+    first = plates / "shot v2.0995.exr"
+    first.write_bytes(b"")
+    cli = fake_cli(tmp_path / "tools dir" / "it's here", doc_json)
+    setup = {
+        "prefs": PREFS_ON, "tempDir": str(tmp_path / "user data"), "settings": {"m2fp-roto": {"cli": str(cli)}},
+        "footage": [{"name": "shot v2", "file": str(first), "width": 640, "height": 360, "frameRate": 24,
+                     "frames": 40}],
+        "comps": [{"name": "edit", "width": 640, "height": 360, "frameRate": 24, "duration": 10, "active": True,
+                   "layers": [{"name": "grade", "startTime": 0},
+                              {"name": "shot v2", "footage": 0, "startTime": 2.0, "selected": True}]}],
+    }
+    (tmp_path / "user data").mkdir()
+    return {"doc": doc, "cli": cli, "setup": setup, "first": first}
+
+
+def test_panel_runs_the_cli_with_quoted_arguments_and_applies_the_result(jsx, shot):
+    report = jsx.run([(PANEL, True)], setup=shot["setup"], actions=[
+        {"set": "people", "text": " 1 "}, {"select": "parts", "indices": [1, 12]}, {"set": "tolerance", "text": "0.75"},
+        {"click": "run"}])
+    assert report["error"] is None, report["error"]
+    argv = json.loads((shot["cli"].parent / "argv.json").read_text())
+    out = argv[argv.index("-o") + 1]
+    # the comp shows the layer from 2 s to 10 s: source frames 0..191 clipped to the 40 on disk
+    assert argv == ["export", str(shot["first"]).replace("0995", "####"), "--target", "ae", "-o", out,
+                    "--tolerance", "0.75", "--pixel-aspect", "1", "--fps", "24", "--frames", "995-1034",
+                    "--person", "1", "--part", "hair,face"]
+    assert Path(out).parent == Path(shot["setup"]["tempDir"]) / "m2fp-roto"
+    status = report["ui"]["status"]
+    assert status.startswith("Done: 2 masks") and '"shot v2" in "edit"' in status
+    layers = report["dump"]["comps"][0]["layers"]
+    assert layers[0]["masks"] == []
+    masks = layers[1]["masks"]
+    assert [m["name"] for m in masks] == ["p1_hair", "p1_face"]
+    # keys land at the layer's start + (frame - first file number) / fps
+    assert masks[0]["path"]["keys"][0]["time"] == pytest.approx(2.0 + (1001 - 995) / 24)
+    assert report["dump"]["settings"]["m2fp-roto"]["tolerance"] == "0.75"
+    assert report["dump"]["undo"] == {"depth": 0, "groups": ["m2fp-roto: m2fp roto"]}  # one undo step
+    assert report["dump"]["alerts"] == []  # applied from the panel: no alert, the status says it
+    log = Path(shot["setup"]["tempDir"]) / "m2fp-roto" / "last_run.log"
+    assert "/it'\\''s here/m2fp-roto' 'export' " in log.read_text()
+
+
+def test_panel_reports_a_failing_cli_readably(jsx, shot, tmp_path):
+    cli = fake_cli(tmp_path / "broken tool", tmp_path / "none.json", fail="error: frame 1003 is missing")
+    shot["setup"]["settings"]["m2fp-roto"]["cli"] = str(cli)
+    report = jsx.run([(PANEL, True)], setup=shot["setup"], actions=[{"click": "run"}])
+    status = report["ui"]["status"]
+    assert status.startswith("m2fp-roto failed:\nPROGRESS 0%\nerror: frame 1003 is missing\nFull log: ")
+    assert report["dump"]["comps"][0]["layers"][1]["masks"] == []
+    assert "$.evalFile" not in report["dump"]["calls"]
+
+
+def test_panel_checks_the_file_and_network_preference_first(jsx, shot):
+    shot["setup"]["prefs"] = {"Main Pref Section v2": {"Pref_SCRIPTING_FILE_NETWORK_SECURITY": 0}}
+    report = jsx.run([(PANEL, True)], setup=shot["setup"], actions=[{"click": "run"}])
+    assert "Allow Scripts to Write Files and Access Network" in report["ui"]["status"]
+    assert "Scripting & Expressions" in report["ui"]["status"]
+    assert "system.callSystem" not in report["dump"]["calls"]
+
+
+def test_panel_finds_the_cli_from_the_environment_and_remembers_it(jsx, shot):
+    shot["setup"]["settings"] = {}
+    shot["setup"]["env"] = {"M2FP_ROTO_CLI": str(shot["cli"])}
+    report = jsx.run([(PANEL, True)], setup=shot["setup"], actions=[{"click": "run"}])
+    assert report["ui"]["status"].startswith("Done: ")
+    assert report["dump"]["settings"]["m2fp-roto"]["cli"] == str(shot["cli"])
+    assert report["ui"]["cli"] == str(shot["cli"])
+
+
+def test_panel_validates_its_fields(jsx, shot):
+    report = jsx.run([(PANEL, True)], setup=shot["setup"], actions=[{"set": "people", "text": "1; rm -rf /"},
+                                                                     {"click": "run"}])
+    assert report["ui"]["status"] == "Error: People: give person numbers like 1,2 (or all)"
+    report = jsx.run([(PANEL, True)], setup=shot["setup"], actions=[{"set": "tolerance", "text": "-1"},
+                                                                     {"click": "run"}])
+    assert report["ui"]["status"] == "Error: Tolerance must be a positive number of pixels."
+    assert "system.callSystem" not in report["dump"]["calls"]
+
+
+def test_panel_quotes_for_cmd_exe_on_windows(jsx, shot):
+    shot["setup"]["os"] = "Windows"
+    shot["setup"]["settings"]["m2fp-roto"]["cli"] = "C:\\Program Files\\m2fp roto\\m2fp-roto.exe"
+    report = jsx.run([(PANEL, True)], setup=shot["setup"], actions=[{"click": "run"}])
+    line = report["dump"]["systemCalls"][0]
+    assert line.startswith('cmd.exe /c ""C:\\Program Files\\m2fp roto\\m2fp-roto.exe" "export" "')
+    assert line.endswith(' "--frames" "995-1034" 2>&1"')
+    assert report["ui"]["status"].startswith("m2fp-roto failed:")  # nothing ran, nothing written
+    shot["setup"]["settings"]["m2fp-roto"]["cli"] = "C:\\100%done\\m2fp-roto.exe"
+    report = jsx.run([(PANEL, True)], setup=shot["setup"], actions=[{"click": "run"}])
+    assert "cmd.exe cannot pass on" in report["ui"]["status"] and not report["dump"]["systemCalls"]
+
+
+def test_panel_runs_as_a_floating_palette_without_a_comp(jsx, shot):
+    setup = {k: v for k, v in shot["setup"].items() if k not in ("comps",)}
+    report = jsx.run([PANEL], setup=setup, actions=[{"click": "refresh"}, {"click": "run"}])
+    assert report["error"] is None
+    assert report["ui"]["status"] == "Error: Pick a footage layer (open its comp and press Refresh)."
+
+
+@pytest.mark.skipif(os.name == "nt", reason="runs the fake CLI through /bin/sh")
+def test_panel_survives_hostile_footage_and_layer_names(jsx, shot, tmp_path):
+    evil = tmp_path / "a'b\"c $(touch PWNED) `x` & ;"
+    evil.mkdir()
+    first = evil / "shot.0995.exr"
+    first.write_bytes(b"")
+    shot["setup"]["footage"][0]["file"] = str(first)
+    shot["setup"]["comps"][0]["layers"][1]["name"] = "x'\"; $.global.PWNED=1; //"
+    report = jsx.run([(PANEL, True)], setup=shot["setup"], actions=[{"click": "run"}], probe=["PWNED"])
+    argv = json.loads((shot["cli"].parent / "argv.json").read_text())
+    assert argv[1] == str(evil / "shot.####.exr")
+    assert report["ui"]["status"].startswith("Done: ") and report["probe"] == {"PWNED": False}
+    assert not list(Path.cwd().glob("PWNED")) and not (evil / "PWNED").exists()
