@@ -241,5 +241,15 @@ def demo(output, frames):
 
 register(main)  # parse, merge-cache, doctor (m2fp_roto.cli_plate)
 
+
+@main.group()
+def install():
+    """Wire m2fp-roto into a host application (menus, panels)."""
+
+
+from .install_nuke import nuke as _install_nuke  # noqa: E402
+
+install.add_command(_install_nuke)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -17,7 +17,7 @@ from fake_nuke import make_fake_nuke
 from test_nuke_writer import synthetic_document
 
 ROOT = Path(__file__).resolve().parents[1]
-MENU_PY = ROOT / "nuke_scripts" / "plugin" / "menu.py"
+PLUGIN = ROOT / "nuke_scripts" / "plugin"
 VENV_CLI = Path(sys.executable).with_name("m2fp-roto")
 
 
@@ -73,8 +73,15 @@ def read_node(nuke, file="/plates/sh010/sh010.%04d.exr", first=1001, last=1040):
 
 # -- menu ------------------------------------------------------------------------------------------------
 
-def test_menu_py_adds_the_menu_and_registers_the_package(nuke, fresh_package):
-    runpy.run_path(str(MENU_PY))
+def start_nuke(nuke):
+    """What Nuke does with a plug-in folder: init.py in every session, then menu.py with a GUI."""
+    runpy.run_path(str(PLUGIN / "init.py"))
+    if nuke.GUI:
+        runpy.run_path(str(PLUGIN / "menu.py"))
+
+
+def test_plugin_folder_adds_the_menu_and_registers_the_package(nuke, fresh_package):
+    start_nuke(nuke)
     assert ("addMenu", "Nuke", "M2FP Roto") in nuke.calls
     commands = [c[2] for c in nuke.calls if c[0] == "addCommand"]
     assert commands == ["Roto from Selected Read", "Import RotoDocument (JSON)...", "Import Roto Script (.nk)..."]
@@ -85,10 +92,12 @@ def test_menu_py_adds_the_menu_and_registers_the_package(nuke, fresh_package):
     assert callable(importer.load_document)
 
 
-def test_menu_py_adds_nothing_without_a_gui(nuke, fresh_package):
+def test_terminal_sessions_get_the_package_but_no_menu(nuke, fresh_package):
     nuke.GUI = False
-    runpy.run_path(str(MENU_PY))
+    start_nuke(nuke)
+    runpy.run_path(str(PLUGIN / "menu.py"))  # even if run, menu.py adds nothing without a GUI
     assert not [c for c in nuke.calls if c[0] in ("addMenu", "addCommand")]
+    assert [Path(p) for p in sys.modules["m2fp_roto_nuke"].__path__] == [ROOT / "nuke_scripts"]
 
 
 # -- Roto from a Read ------------------------------------------------------------------------------------

@@ -1,32 +1,8 @@
-"""Nuke start-up file: adds the "M2FP Roto" menu.
+"""Nuke start-up file (GUI sessions): adds the "M2FP Roto" menu (init.py beside it ran first)."""
 
-Nuke runs this file when its folder is on the plug-in path (``nuke.pluginAddPath``; see
-``m2fp-roto install nuke``). This folder holds nothing else, so the plug-in path adds no other
-top-level module names to Nuke's Python; the ``m2fp_roto_nuke`` package is the folder above,
-registered under its name here so that TDs can ``from m2fp_roto_nuke import importer``.
-"""
-
-import importlib.util
-import os
-import sys
-
-
-def _register_package():
-    if "m2fp_roto_nuke" in sys.modules:
-        return
-    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    spec = importlib.util.spec_from_file_location("m2fp_roto_nuke", os.path.join(package_dir, "__init__.py"),
-                                                  submodule_search_locations=[package_dir])
-    package = importlib.util.module_from_spec(spec)
-    sys.modules["m2fp_roto_nuke"] = package
-    spec.loader.exec_module(package)
-
-
-_register_package()
-
-import nuke  # noqa: E402
+import nuke
 
 if nuke.GUI:
-    from m2fp_roto_nuke import ui  # noqa: E402
+    from m2fp_roto_nuke import ui
 
     ui.add_menu()
