@@ -11,8 +11,9 @@ format, pixel aspect in the header):
   separate ``*_crypto.####.exr`` sequence;
 - provenance in ``m2fp/*`` string attributes (source, plate, frame, version, settings).
 
-Compression is always lossless (ZIPS by default, Nuke's own default); Cryptomatte IDs allow
-only ZIP, ZIPS or PIZ. Frames are written one at a time, each atomically.
+Compression is always lossless (ZIPS by default, as in Nuke's Write node); Cryptomatte IDs
+allow only ZIP, ZIPS or PIZ. Each frame file is written atomically; frames are written in
+parallel threads, so a failed frame never leaves a half-written file behind.
 """
 
 from __future__ import annotations
@@ -90,6 +91,12 @@ def layer_names(keys) -> dict[tuple[int, str], str]:
     return names
 
 
+def crypto_names(keys) -> tuple[list[str], list[str]]:
+    """Cryptomatte names of (person, part) keys: ``(["p1/hair", ...], ["p1", ...])``, parts in
+    key order, people in order of first appearance."""
+    return [f"p{p}/{part}" for p, part in keys], [f"p{p}" for p in dict.fromkeys(p for p, _ in keys)]
+
+
 def _as_list(value, cast, what):
     if value is None:
         return None
@@ -141,10 +148,11 @@ def _cryptomatte_channels(tiles, keys, window, ranks) -> dict[str, np.ndarray]:
     pixel = np.concatenate(pixels) if pixels else np.zeros(0, np.int64)
     name = np.concatenate(names) if names else np.zeros(0, np.int64)
     cov = cm.normalize(pixel, np.concatenate(covs) if covs else np.zeros(0), n)
-    part_ids = np.array([cm.name_hash(f"p{p}/{part}") for p, part in keys], np.uint32)
-    people = sorted({p for p, _ in keys})
-    person_ids = np.array([cm.name_hash(f"p{p}") for p in people], np.uint32)
-    person_of = np.searchsorted(people, [p for p, _ in keys])
+    part_names, person_names = crypto_names(keys)
+    part_ids = np.array([cm.name_hash(n) for n in part_names], np.uint32)
+    person_ids = np.array([cm.name_hash(n) for n in person_names], np.uint32)
+    people = list(dict.fromkeys(p for p, _ in keys))
+    person_of = np.array([people.index(p) for p, _ in keys], np.int64)
     # A person's coverage is the sum of its parts' (already normalised) coverages.
     pair, inverse = np.unique(pixel * len(people) + person_of[name], return_inverse=True)
     person_cov = np.bincount(inverse, cov, minlength=len(pair))
@@ -228,8 +236,9 @@ def write_to_file(doc, path, *, layers: bool = True, cryptomatte: bool = True, s
     names = layer_names(keys)
     crypto_meta = {}
     if cryptomatte:
-        crypto_meta.update(cm.metadata(PERSON_TYPE, [f"p{p}" for p in dict.fromkeys(p for p, _ in keys)]))
-        crypto_meta.update(cm.metadata(PART_TYPE, [f"p{p}/{part}" for p, part in keys]))
+        part_names, person_names = crypto_names(keys)
+        crypto_meta.update(cm.metadata(PERSON_TYPE, person_names))
+        crypto_meta.update(cm.metadata(PART_TYPE, part_names))
     settings = {"layers": bool(layers), "cryptomatte": bool(cryptomatte), "split": bool(split),
                 "compression": compression, "people": people, "parts": parts, "ranks": int(ranks),
                 "tolerance": float(tolerance)}
