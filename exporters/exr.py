@@ -22,6 +22,7 @@ import json
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,18 @@ def crypto_names(keys) -> tuple[list[str], list[str]]:
     """Cryptomatte names of (person, part) keys: ``(["p1/hair", ...], ["p1", ...])``, parts in
     key order, people in order of first appearance."""
     return [f"p{p}/{part}" for p, part in keys], [f"p{p}" for p in dict.fromkeys(p for p, _ in keys)]
+
+
+def rational_fps(fps: float) -> Fraction:
+    """The EXR ``framesPerSecond`` rational: NTSC rates as n*1000/1001, others as they are.
+
+    >>> rational_fps(23.976), rational_fps(25.0)
+    (Fraction(24000, 1001), Fraction(25, 1))
+    """
+    for n in (24, 30, 48, 60, 120):
+        if abs(fps - n * 1000 / 1001) < 5e-3:
+            return Fraction(n * 1000, 1001)
+    return Fraction(fps).limit_denominator(1001)
 
 
 def _as_list(value, cast, what):
@@ -247,9 +260,9 @@ def write_to_file(doc, path, *, layers: bool = True, cryptomatte: bool = True, s
         "type": OpenEXR.scanlineimage,
         "displayWindow": (np.array([0, 0], np.int32), np.array([doc.width - 1, doc.height - 1], np.int32)),
         "pixelAspectRatio": float(doc.pixel_aspect),
+        "framesPerSecond": rational_fps(doc.fps),  # a Fraction: the binding's own Rational is refused
         "m2fp/version": m2fp_roto.__version__,
         "m2fp/label_set": doc.label_set,
-        "m2fp/fps": float(doc.fps),
         "m2fp/settings": json.dumps(settings, sort_keys=True),
         "m2fp/layers": json.dumps({names[k]: {"person": k[0], "part": k[1]} for k in keys}),
     }

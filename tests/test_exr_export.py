@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from fractions import Fraction
 
 import numpy as np
 import OpenEXR
@@ -113,6 +114,11 @@ def test_frame_patterns(pattern, name):
     assert exr.frame_path(pattern, 1002).name == name
 
 
+def test_ntsc_rates_are_exact_rationals():
+    assert exr.rational_fps(23.976) == Fraction(24000, 1001) and exr.rational_fps(29.97) == Fraction(30000, 1001)
+    assert exr.rational_fps(24) == 24 and exr.rational_fps(12.5) == Fraction(25, 2)
+
+
 def test_crypto_pattern():
     assert exr.crypto_pattern("a/shot.####.exr").as_posix() == "a/shot_crypto.####.exr"
     assert exr.crypto_pattern("shot_%04d.exr").name == "shot_crypto_%04d.exr"
@@ -150,6 +156,7 @@ def test_windows_pixel_aspect_compression_and_provenance(doc, written):
     header, channels = read_exr(written[2])
     assert [list(v) for v in header["displayWindow"]] == [[0, 0], [doc.width - 1, doc.height - 1]]
     assert header["pixelAspectRatio"] == 2.0
+    assert header["framesPerSecond"] == 24
     assert header["compression"] == OpenEXR.ZIPS_COMPRESSION
     assert header["m2fp/frame"] == 1003
     assert header["m2fp/source"] == "synthetic/shot.####.png"
