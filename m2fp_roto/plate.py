@@ -125,14 +125,19 @@ def _read_oiio(path: Path) -> np.ndarray:
         spec = inp.spec()
         chans = _rgb_channels(spec.channelnames)
         base = spec.format.basetype
-        fmt = "float" if base in (oiio.FLOAT, oiio.HALF, oiio.DOUBLE) else (
+        # float files are read in their own type (half decodes faster than half -> float in OIIO)
+        fmt = oiio.UNKNOWN if base in (oiio.FLOAT, oiio.HALF, oiio.DOUBLE) else (
             "uint8" if base in (oiio.UINT8, oiio.INT8) else "uint16")
         pixels = inp.read_image(0, 0, min(chans), max(chans) + 1, fmt)
         if pixels is None:
             raise FrameReadError(f"cannot read {path}: {inp.geterror().strip() or 'truncated or corrupt'}")
     finally:
         inp.close()
-    pixels = np.asarray(pixels).reshape(spec.height, spec.width, -1)[..., [c - min(chans) for c in chans]]
+    pixels = np.asarray(pixels).reshape(spec.height, spec.width, -1)
+    if chans != [min(chans), min(chans) + 1, min(chans) + 2]:
+        pixels = pixels[..., [c - min(chans) for c in chans]]
+    if pixels.dtype.kind == "f" and pixels.dtype != np.float32:
+        pixels = pixels.astype(np.float32)
     if (spec.x, spec.y, spec.width, spec.height) == (spec.full_x, spec.full_y, spec.full_width, spec.full_height):
         return pixels
     full = np.zeros((spec.full_height, spec.full_width, 3), pixels.dtype)
@@ -253,11 +258,12 @@ class Plate:
         return set(self.frames)
 
     def _display(self, pixels: np.ndarray) -> np.ndarray:
+        """Freshly read pixels (this plate's to overwrite) -> uint8 display sRGB."""
         if self.transform is None:
-            return to_uint8(pixels)
+            return to_uint8(pixels, scratch=True)
         if pixels.dtype != np.float32:
             pixels = pixels.astype(np.float32) / float(np.iinfo(pixels.dtype).max)
-        return self.transform.apply(pixels)
+        return self.transform.apply(pixels, scratch=True)
 
 
 class SequencePlate(Plate):
@@ -424,7 +430,7 @@ class _MovieDecoder:
         self._frames = None  # the decode iterator
         self._peek = None    # a frame taken from it but not yet used
         self._next = 0       # index of the frame it yields next
-        self._last = None    # (index, rgb) of the last frame converted
+        self._last = None    # (index, decoded frame) of the last frame asked for
         self.decoded = 0     # frames decoded so far (how much work seeking saved)
 
     def _count_packets(self) -> int:
@@ -476,16 +482,15 @@ class _MovieDecoder:
 
     def rgb(self, index: int) -> np.ndarray:
         if self._last is not None and self._last[0] == index:
-            return self._last[1]
+            return self._last[1].to_ndarray(format="rgb24")  # a new array: callers may write to theirs
         if self._frames is None or index < self._next or index - self._next > self.far:
             self._restart(index)
         while True:
             frame = self._advance()
             if self._next - 1 == index:
                 break
-        rgb = frame.to_ndarray(format="rgb24")
-        self._last = (index, rgb)
-        return rgb
+        self._last = (index, frame)
+        return frame.to_ndarray(format="rgb24")
 
     def close(self) -> None:
         self.container.close()

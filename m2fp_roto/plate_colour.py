@@ -82,23 +82,32 @@ class DisplayTransform:
         return {"ocio_config": self.config, "ocio_cache_id": self.cache_id, "colorspace": self.source,
                 "display": self.target}
 
-    def apply(self, rgb: np.ndarray) -> np.ndarray:
-        """(H, W, 3) float values in ``source`` -> (H, W, 3) uint8 display sRGB."""
-        out = np.ascontiguousarray(rgb, dtype=np.float32)
-        if out is rgb:
-            out = out.copy()
+    def apply(self, rgb: np.ndarray, scratch: bool = False) -> np.ndarray:
+        """(H, W, 3) float values in ``source`` -> (H, W, 3) uint8 display sRGB.
+
+        ``scratch=True`` lets a C-contiguous float32 input be overwritten instead of copied.
+        """
+        out = rgb if scratch and rgb.dtype == np.float32 and rgb.flags.c_contiguous and rgb.flags.writeable \
+            else np.array(rgb, dtype=np.float32, order="C")  # OCIO works in place
         _processor(self.config, self.source, self.target).applyRGB(out)
-        return to_uint8(out)
+        return to_uint8(out, scratch=True)
 
 
-def to_uint8(rgb: np.ndarray) -> np.ndarray:
-    """Float [0, 1] (clipped, NaN -> 0), uint16 or uint8 pixels -> uint8 with rounding."""
+def to_uint8(rgb: np.ndarray, scratch: bool = False) -> np.ndarray:
+    """Float [0, 1] (clipped, NaN -> 0), uint16 or uint8 pixels -> uint8 with rounding.
+
+    ``scratch=True`` lets a float input be overwritten (saves two full-frame copies).
+    """
     if rgb.dtype == np.uint8:
         return rgb
     if rgb.dtype == np.uint16:
         return ((rgb.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-    out = np.nan_to_num(rgb, nan=0.0, posinf=1.0, neginf=0.0)
-    return (np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    out = rgb if scratch and rgb.dtype == np.float32 else rgb.astype(np.float32)
+    np.nan_to_num(out, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
+    np.clip(out, 0.0, 1.0, out=out)
+    out *= 255.0
+    out += 0.5
+    return out.astype(np.uint8)
 
 
 def display_transform(colorspace: str | None, *, is_float: bool, ocio_config: str | None = None
