@@ -12,6 +12,7 @@
     var SECTION = "m2fp-roto";
     var IS_WIN = $.os.indexOf("Windows") !== -1;
     var CLI_NAME = IS_WIN ? "m2fp-roto.exe" : "m2fp-roto";
+    var INSTALLED_CLI = "";  // written by `m2fp-roto install ae`: the installing environment's executable
     var PARTS = ["hat", "hair", "glove", "sunglasses", "upper_clothes", "dress", "coat", "socks", "pants",
                  "torso_skin", "scarf", "skirt", "face", "left_arm", "right_arm", "left_leg", "right_leg",
                  "left_shoe", "right_shoe"];  // CIHP, the label set of the M2FP model
@@ -102,9 +103,10 @@
         return String(system.callSystem(commandLine(argv)) || "");
     }
 
-    // The executable: the remembered path, $M2FP_ROTO_CLI, the user's PATH, then usual places.
+    // The executable: the remembered path, the installer's, $M2FP_ROTO_CLI, the user's PATH,
+    // then the usual places.
     function findCli() {
-        var candidates = [getSetting("cli", ""), $.getenv("M2FP_ROTO_CLI") || ""], found, i, home;
+        var candidates = [getSetting("cli", ""), INSTALLED_CLI, $.getenv("M2FP_ROTO_CLI") || ""], found, i, home;
         home = $.getenv(IS_WIN ? "USERPROFILE" : "HOME") || "";
         for (i = 0; i < candidates.length; i++) {
             if (candidates[i] && new File(candidates[i]).exists) {

@@ -251,5 +251,9 @@ from .install_nuke import nuke as _install_nuke  # noqa: E402
 
 install.add_command(_install_nuke)
 
+from .install_ae import ae as _install_ae  # noqa: E402
+
+install.add_command(_install_ae)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

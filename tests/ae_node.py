@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,7 @@ from m2fp_roto.document import Key, RotoDocument, Shape, shape_name
 ROOT = Path(__file__).resolve().parents[1]
 JSX_DIR = ROOT / "tests" / "jsx"
 PANEL = ROOT / "ae_jsx" / "M2FP Roto.jsx"
+PREFS_ON = {"Main Pref Section v2": {"Pref_SCRIPTING_FILE_NETWORK_SECURITY": 1}}
 RUNTIME = ROOT / "ae_jsx" / "m2fp_runtime.jsxinc"
 
 
@@ -126,3 +129,50 @@ def shape_rows(value) -> np.ndarray:
     """(N, 6) document-style rows from a dumped AE Shape."""
     return np.hstack([np.asarray(value["vertices"], float), np.asarray(value["inTangents"], float),
                       np.asarray(value["outTangents"], float)])
+
+
+def fake_cli(folder: Path, doc_json: Path, *, fail: str | None = None) -> Path:
+    """An executable standing in for m2fp-roto: it records its argv, then runs the real CLI
+    on a prepared document (no model needed), passing on -o, --person and --part."""
+    folder.mkdir(parents=True, exist_ok=True)
+    exe = folder / "m2fp-roto"
+    body = f"""\
+        import json, sys
+        from pathlib import Path
+        argv = sys.argv[1:]
+        Path({str(folder / "argv.json")!r}).write_text(json.dumps(argv))
+        if {fail!r}:
+            print("PROGRESS 0%")
+            print({fail!r}, file=sys.stderr)
+            sys.exit(2)
+        def opt(name):
+            return [name, argv[argv.index(name) + 1]] if name in argv else []
+        from m2fp_roto.cli import main
+        main(["export", "--doc", {str(doc_json)!r}, "--target", "ae"] + opt("-o") + opt("--person") + opt("--part"))
+        """
+    exe.write_text(f"#!{sys.executable}\n" + textwrap.dedent(body))
+    exe.chmod(0o755)
+    return exe
+
+
+def panel_shot(tmp_path):
+    """A comp with a footage layer (a sequence starting at 995, placed at 2 s) and a fake CLI
+    in a folder whose name has a space and an apostrophe."""
+    doc = synthetic_document(people=2, frames=(1001, 1012))
+    doc_json = tmp_path / "shot.json"
+    doc.save(doc_json)
+    plates = tmp_path / "plate's dir"
+    plates.mkdir()
+    first = plates / "shot v2.0995.exr"
+    first.write_bytes(b"")
+    cli = fake_cli(tmp_path / "tools dir" / "it's here", doc_json)
+    setup = {
+        "prefs": PREFS_ON, "tempDir": str(tmp_path / "user data"), "settings": {"m2fp-roto": {"cli": str(cli)}},
+        "footage": [{"name": "shot v2", "file": str(first), "width": 640, "height": 360, "frameRate": 24,
+                     "frames": 40}],
+        "comps": [{"name": "edit", "width": 640, "height": 360, "frameRate": 24, "duration": 10, "active": True,
+                   "layers": [{"name": "grade", "startTime": 0},
+                              {"name": "shot v2", "footage": 0, "startTime": 2.0, "selected": True}]}],
+    }
+    (tmp_path / "user data").mkdir()
+    return {"doc": doc, "cli": cli, "setup": setup, "first": first}

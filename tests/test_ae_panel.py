@@ -5,62 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
-from ae_node import PANEL, jsx, synthetic_document  # noqa: F401
-
-PREFS_ON = {"Main Pref Section v2": {"Pref_SCRIPTING_FILE_NETWORK_SECURITY": 1}}
-
-
-def fake_cli(folder: Path, doc_json: Path, *, fail: str | None = None) -> Path:
-    """An executable standing in for m2fp-roto: it records its argv, then runs the real CLI
-    on a prepared document (no model needed), passing on -o, --person and --part."""
-    folder.mkdir(parents=True, exist_ok=True)
-    exe = folder / "m2fp-roto"
-    body = f"""\
-        import json, sys
-        from pathlib import Path
-        argv = sys.argv[1:]
-        Path({str(folder / "argv.json")!r}).write_text(json.dumps(argv))
-        if {fail!r}:
-            print("PROGRESS 0%")
-            print({fail!r}, file=sys.stderr)
-            sys.exit(2)
-        def opt(name):
-            return [name, argv[argv.index(name) + 1]] if name in argv else []
-        from m2fp_roto.cli import main
-        main(["export", "--doc", {str(doc_json)!r}, "--target", "ae"] + opt("-o") + opt("--person") + opt("--part"))
-        """
-    exe.write_text(f"#!{sys.executable}\n" + textwrap.dedent(body))
-    exe.chmod(0o755)
-    return exe
+from ae_node import PANEL, fake_cli, jsx, panel_shot  # noqa: F401
 
 
 @pytest.fixture
 def shot(tmp_path):
-    """A comp with a footage layer (a sequence starting at 995, placed at 2 s) and a fake CLI
-    in a folder whose name has a space and an apostrophe."""
-    doc = synthetic_document(people=2, frames=(1001, 1012))
-    doc_json = tmp_path / "shot.json"
-    doc.save(doc_json)
-    plates = tmp_path / "plate's dir"
-    plates.mkdir()
-    first = plates / "shot v2.0995.exr"
-    first.write_bytes(b"")
-    cli = fake_cli(tmp_path / "tools dir" / "it's here", doc_json)
-    setup = {
-        "prefs": PREFS_ON, "tempDir": str(tmp_path / "user data"), "settings": {"m2fp-roto": {"cli": str(cli)}},
-        "footage": [{"name": "shot v2", "file": str(first), "width": 640, "height": 360, "frameRate": 24,
-                     "frames": 40}],
-        "comps": [{"name": "edit", "width": 640, "height": 360, "frameRate": 24, "duration": 10, "active": True,
-                   "layers": [{"name": "grade", "startTime": 0},
-                              {"name": "shot v2", "footage": 0, "startTime": 2.0, "selected": True}]}],
-    }
-    (tmp_path / "user data").mkdir()
-    return {"doc": doc, "cli": cli, "setup": setup, "first": first}
+    return panel_shot(tmp_path)
 
 
 def test_panel_runs_the_cli_with_quoted_arguments_and_applies_the_result(jsx, shot):
