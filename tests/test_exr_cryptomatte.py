@@ -276,3 +276,22 @@ def test_real_label_maps_round_trip(tmp_path):
 def test_id_bits_agree_with_struct_unpacking():
     for name in ("p1", "p1/hair", "CryptoPart"):
         assert struct.unpack("<I", struct.pack("<f", float(cm.name_id(name))))[0] == cm.name_hash(name)
+
+
+def test_more_objects_than_ranks_keeps_the_six_strongest(tmp_path):
+    from m2fp_roto.document import RotoDocument, Shape
+    from test_exr_export import ellipse
+
+    doc = RotoDocument(width=64, height=48, first_frame=1, last_frame=1)
+    for i in range(8):  # eight parts over the centre, the later ones smaller
+        doc.shapes.append(Shape.static(f"p1_part{i}", 1, f"part{i}", 1, 1, ellipse(32, 24, 20 - 2 * i, 15 - i)))
+    path = exr.write_to_file(doc, tmp_path / "many.exr")[0]
+    mattes, found = check_ours(path)
+    part = found[exr.PART_TYPE]
+    assert len(part.manifest) == 8
+    centre = [int(ids[24, 32]) for ids, _ in part.ranks]
+    assert len(set(centre)) == 6 and 0 not in centre
+    np.testing.assert_allclose([float(c[24, 32]) for _, c in part.ranks], 1 / 8, rtol=1e-6)
+    assert part.matte(list(part.manifest))[24, 32] == pytest.approx(6 / 8)
+    # the person type sees one object there, at full coverage
+    assert found[exr.PERSON_TYPE].matte(["p1"])[24, 32] == pytest.approx(1.0)
