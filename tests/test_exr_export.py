@@ -168,7 +168,7 @@ def test_windows_pixel_aspect_compression_and_provenance(doc, written):
     covered = stack.max(axis=0) > 0
     assert covered[0].any() and covered[-1].any() and covered[:, 0].any() and covered[:, -1].any()
     (x0, y0), (x1, y1) = header["dataWindow"]
-    assert (x0, y0) > (0, 0) and x1 < doc.width - 1
+    assert x0 > 0 and y0 > 0 and x1 < doc.width - 1 and y1 < doc.height - 1
 
 
 def test_hole_is_cut_out(doc, written):
