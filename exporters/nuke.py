@@ -12,7 +12,9 @@ with one shared key-time list per shape; points are in Nuke's pixel space, origi
 bottom-left corner, so ``y_nuke = height - y`` and tangent y components change sign. Shapes are
 visible only inside their lifetime (``ltt`` 4 = frame range). A hole is drawn directly above the
 shape it is cut from with the ``minus`` blend (``bm`` 12); shapes that have holes go below the
-others, smaller ones first, so a hole cuts only its own shape.
+others, smaller ones first, so a hole cuts only its own shape. (A blend acts on everything below
+it in the node, so with ``group="all"`` a hole of one person also cuts a person in a layer below
+where they overlap; the default, one node per person, keeps every hole to its own person.)
 
 Interpolation: the document interpolates linearly between keys, but Nuke's default key
 interpolation on roto points is smooth (cubic), and the text form of a linear key is not
@@ -129,7 +131,7 @@ def _format(doc: RotoDocument) -> str:
 def _root_node(doc: RotoDocument) -> str:
     return ("Root {\n inputs 0\n"
             f" frame {doc.first_frame}\n first_frame {doc.first_frame}\n last_frame {doc.last_frame}\n"
-            f" lock_range true\n fps {doc.fps:.10g}\n format {_format(doc)}\n}}\n")
+            f" fps {doc.fps:.10g}\n format {_format(doc)}\n}}\n")
 
 
 def _roto_node(doc: RotoDocument, people: list[int], name: str, xpos: int, bake: str) -> str:
