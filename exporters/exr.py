@@ -167,11 +167,10 @@ def _cryptomatte_channels(tiles, keys, window, ranks) -> dict[str, np.ndarray]:
     people = list(dict.fromkeys(p for p, _ in keys))
     person_of = np.array([people.index(p) for p, _ in keys], np.int64)
     # A person's coverage is the sum of its parts' (already normalised) coverages.
-    pair, inverse = np.unique(pixel * len(people) + person_of[name], return_inverse=True)
-    person_cov = np.bincount(inverse, cov, minlength=len(pair))
+    planes = np.bincount(person_of[name] * n + pixel, cov, minlength=len(people) * n).reshape(len(people), n)
+    who, where = np.nonzero(planes)
     out = cm.channels(PART_TYPE, *cm.rank(pixel, part_ids[name], cov, n, ranks), (h, w))
-    out.update(cm.channels(PERSON_TYPE, *cm.rank(pair // len(people), person_ids[pair % len(people)],
-                                                 person_cov, n, ranks), (h, w)))
+    out.update(cm.channels(PERSON_TYPE, *cm.rank(where, person_ids[who], planes[who, where], n, ranks), (h, w)))
     return out
 
 

@@ -74,13 +74,19 @@ def rank(pixel, ids, coverage, n_pixels: int, ranks: int = DEFAULT_RANKS):
     pixel = np.asarray(pixel, np.int64)
     ids = np.asarray(ids, np.uint32)
     coverage = np.asarray(coverage, np.float64)
+    out_ids = np.zeros((ranks, n_pixels), np.uint32)
+    out_cov = np.zeros((ranks, n_pixels), np.float32)
+    # Most pixels hold one object: they go straight to rank 0; only shared pixels are sorted.
+    shared = np.bincount(pixel, minlength=n_pixels)[pixel] > 1
+    alone = ~shared
+    out_ids[0, pixel[alone]] = ids[alone]
+    out_cov[0, pixel[alone]] = coverage[alone]
+    pixel, ids, coverage = pixel[shared], ids[shared], coverage[shared]
     order = np.lexsort((ids, -coverage, pixel))
     pixel, ids, coverage = pixel[order], ids[order], coverage[order]
     starts = np.flatnonzero(np.r_[True, pixel[1:] != pixel[:-1]])
     within = np.arange(len(pixel)) - np.repeat(starts, np.diff(np.r_[starts, len(pixel)]))
     keep = within < ranks
-    out_ids = np.zeros((ranks, n_pixels), np.uint32)
-    out_cov = np.zeros((ranks, n_pixels), np.float32)
     out_ids[within[keep], pixel[keep]] = ids[keep]
     out_cov[within[keep], pixel[keep]] = coverage[keep]
     return out_ids, out_cov
