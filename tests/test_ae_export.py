@@ -262,3 +262,59 @@ def test_plate_info_reads_every_sequence_spelling():
     assert ae.plate_info("/a b/shot.####.exr", 1001) == {"path": "/a b/shot.1001.exr", "sequence": True}
     assert ae.plate_info("/a/shot.%04d.dpx", 7) == {"path": "/a/shot.0007.dpx", "sequence": True}
     assert ae.plate_info("/a/clip.mov", 1) == {"path": "/a/clip.mov", "sequence": False}
+
+
+@pytest.fixture(scope="module")
+def cihp_document(tmp_path_factory):
+    """A tracked 4-frame, 4-person document from a real CIHP label map (moved 2 px right and
+    1 px down per frame, so the tracker has motion to follow)."""
+    from conftest import shared_path
+    from PIL import Image
+
+    from m2fp_roto.labelmaps import LabelMapSource
+    from m2fp_roto.pipeline import build_document
+
+    data = shared_path("data", "cihp_train_slice")
+    folder = tmp_path_factory.mktemp("cihp shot")
+    maps = {"labels": np.array(Image.open(data / "Category_ids" / "0000007.png")),
+            "people": np.array(Image.open(data / "Human_ids" / "0000007.png"))}
+    for k in range(4):
+        for kind, image in maps.items():
+            moved = np.zeros_like(image)
+            moved[k:, 2 * k:] = image[:image.shape[0] - k, :image.shape[1] - 2 * k]
+            Image.fromarray(moved).save(folder / f"{kind}.{1001 + k}.png")
+    return build_document(LabelMapSource(str(folder / "labels.####.png"), str(folder / "people.####.png")),
+                          track=True)
+
+
+@pytest.mark.parametrize("start", [0.0, 1.5])
+def test_round_trip_on_a_tracked_document_from_real_cihp_label_maps(jsx, tmp_path, cihp_document, start):
+    doc = cihp_document
+    assert len(doc.people) == 4 and len(doc.shapes) > 20 and any(len(s.keys) > 1 for s in doc.shapes)
+    setup = _comp_with_layer(None, start, width=doc.width, height=doc.height)
+    report = jsx.run([write_script(doc, tmp_path / "cihp.jsx")], setup=setup)
+    assert report["error"] is None
+    masks = masks_of(report, 0, 1)
+    assert_round_trip(doc, masks, lambda f: start + (f - doc.first_frame) / 24)
+    # AE's linear interpolation between the (reduced) keys gives the document's every frame.
+    for shape, mask in zip(ae.mask_order(doc), masks):
+        keys = mask["path"]["keys"] or [{"time": start, "value": mask["path"]["value"]}]
+        times = np.array([k["time"] for k in keys])
+        stack = np.stack([shape_rows(k["value"]) for k in keys])
+        for f in range(shape.frames[0], shape.frames[1] + 1):
+            t = start + (f - doc.first_frame) / 24
+            i = int(np.clip(np.searchsorted(times, t, side="right") - 1, 0, len(times) - 1))
+            j = min(i + 1, len(times) - 1)
+            w = 0.0 if j == i else float(np.clip((t - times[i]) / (times[j] - times[i]), 0, 1))
+            assert np.abs((1 - w) * stack[i] + w * stack[j] - shape.points_at(f)).max() <= TOL
+
+
+def test_movie_layer_frames_count_from_movie_first_frame(jsx, tmp_path):
+    movie = tmp_path / "clip 01.mov"
+    movie.write_bytes(b"")
+    doc = synthetic_document(people=1, frames=(11, 20))
+    setup = _comp_with_layer(movie, 3.0)
+    script = write_script(doc, tmp_path / "m.jsx", movie_first_frame=1)
+    assert_round_trip(doc, masks_of(jsx.run([script], setup=setup), 0, 1), lambda f: 3.0 + (f - 1) / 24)
+    script = write_script(doc, tmp_path / "m0.jsx", movie_first_frame=0)
+    assert_round_trip(doc, masks_of(jsx.run([script], setup=setup), 0, 1), lambda f: 3.0 + f / 24)
