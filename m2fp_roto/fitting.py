@@ -91,9 +91,20 @@ def _unit_rows(v: np.ndarray) -> np.ndarray:
     return np.divide(v, n, out=np.zeros_like(v), where=n > 1e-12)
 
 
-def fit_runs(runs, t1, t2, tolerance: float, iterations: int = 4) -> list[list[np.ndarray]]:
+def _handle_basis(t: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two basis vectors per span for one handle: (t, 0) along a fixed tangent, (x, y) if free."""
+    e_a = np.where(free[:, None], [1.0, 0.0], t)
+    e_b = np.where(free[:, None], [0.0, 1.0], 0.0)
+    return e_a, e_b
+
+
+def fit_runs(runs, t1, t2, tolerance: float, iterations: int = 4, *, free1=None, free2=None) -> list[list[np.ndarray]]:
     """Fit many point runs at once; run ``k`` gets ``t1[k]`` (leaving its first point) and
     ``t2[k]`` (pointing back into it from its last point).
+
+    ``free1[k]`` / ``free2[k]`` leave that end's handle free (both directions solved by least
+    squares, the tangent only serving as fallback): the right thing at a corner, where no
+    neighbour shares the tangent and a one-sided estimate of it is biased by the rounding there.
 
     Returns, per run, its list of (4, 2) control polygons in order, each segment within
     ``tolerance`` px of the samples it covers (parametric distance, so conservative).
@@ -109,6 +120,8 @@ def fit_runs(runs, t1, t2, tolerance: float, iterations: int = 4) -> list[list[n
     a, b = offsets[:-1].copy(), offsets[1:] - 1
     T1 = np.asarray(t1, np.float64).reshape(-1, 2)
     T2 = np.asarray(t2, np.float64).reshape(-1, 2)
+    F1 = np.zeros(len(a), bool) if free1 is None else np.asarray(free1, bool).reshape(-1).copy()
+    F2 = np.zeros(len(a), bool) if free2 is None else np.asarray(free2, bool).reshape(-1).copy()
     iters = np.zeros(len(a), np.int64)
     carried = np.zeros(0)  # Newton-refined parameters of the spans that keep theirs (listed first)
     done_a, done_bez = [], []
@@ -128,22 +141,40 @@ def fit_runs(runs, t1, t2, tolerance: float, iterations: int = 4) -> list[list[n
         total = cum[starts + n - 1]
         u = np.where(total[sid] > 0, cum / np.where(total > 0, total, 1.0)[sid], local / (n - 1)[sid])
         u[: len(carried)] = carried
-        # Least-squares handle lengths: the 2x2 normal equations, summed per span.
+        # Least-squares handles: B(u) = (B0+B1) P0 + (B2+B3) P3 + B1 h1 + B2 h2 with each handle
+        # h = z_a e_a + z_b e_b; the normal equations of z (4x4 per span) are summed per span.
         w = bernstein(u)
         p0, p3 = D[a], D[b]
-        a1 = w[:, 1:2] * T1[sid]
-        a2 = w[:, 2:3] * T2[sid]
+        e1a, e1b = _handle_basis(T1, F1)
+        e2a, e2b = _handle_basis(T2, F2)
+        cols = [w[:, 1:2] * e1a[sid], w[:, 1:2] * e1b[sid], w[:, 2:3] * e2a[sid], w[:, 2:3] * e2b[sid]]
         rhs = d - (w[:, 0:1] + w[:, 1:2]) * p0[sid] - (w[:, 2:3] + w[:, 3:4]) * p3[sid]
 
-        def per_span(x):
-            return np.bincount(sid, weights=x.sum(1), minlength=k)
+        def per_span(x, y):
+            return np.bincount(sid, weights=x[:, 0] * y[:, 0] + x[:, 1] * y[:, 1], minlength=k)
 
+        normal = np.empty((k, 4, 4))
+        for i in range(4):
+            for j in range(i, 4):
+                normal[:, i, j] = normal[:, j, i] = per_span(cols[i], cols[j])
+        right = np.stack([per_span(c, rhs) for c in cols], axis=1)
+        diag = np.einsum("kii->ki", normal)
+        scale = diag.sum(1, keepdims=True) + 1.0
+        normal += (np.eye(4) * np.where(diag <= 1e-12 * scale, 1.0, 1e-12 * scale)[:, None, :])
+        z = np.linalg.solve(normal, right[..., None])[..., 0]
+        h1 = z[:, 0:1] * e1a + z[:, 1:2] * e1b
+        h2 = z[:, 2:3] * e2a + z[:, 3:4] * e2b
         chord = np.hypot(*(p3 - p0).T)
-        alpha1, alpha2 = _solve_handles(per_span(a1 * a1), per_span(a1 * a2), per_span(a2 * a2),
-                                        per_span(a1 * rhs), per_span(a2 * rhs), chord)
-        bez = np.stack([p0, p0 + alpha1[:, None] * T1, p3 + alpha2[:, None] * T2, p3], axis=1)
+        eps, limit = 1e-6 * np.maximum(chord, 1.0), 3 * chord + 1
+        len1, len2 = np.hypot(*h1.T), np.hypot(*h2.T)
+        bad = (len1 < eps) | (len2 < eps) | (len1 > limit) | (len2 > limit)
+        bad |= (~F1 & (z[:, 0] < eps)) | (~F2 & (z[:, 2] < eps))  # a fixed tangent must not flip
+        h1 = np.where(bad[:, None], T1 * (chord / 3.0)[:, None], h1)  # Wu-Barsky heuristic
+        h2 = np.where(bad[:, None], T2 * (chord / 3.0)[:, None], h2)
+        bez = np.stack([p0, p0 + h1, p3 + h2, p3], axis=1)
         # Maximum error per span and where it is.
-        dist = ((np.einsum("nk,nkd->nd", w, bez[sid]) - d) ** 2).sum(1)
+        miss = w[:, 1:2] * h1[sid] + w[:, 2:3] * h2[sid] - rhs  # B(u) - d
+        dist = miss[:, 0] ** 2 + miss[:, 1] ** 2
         worst = np.maximum.reduceat(dist, starts)
         hits = np.flatnonzero(dist >= worst[sid])
         _, first = np.unique(sid[hits], return_index=True)
@@ -161,10 +192,13 @@ def fit_runs(runs, t1, t2, tolerance: float, iterations: int = 4) -> list[list[n
         s = np.clip(split[cut], 1, n[cut] - 2)
         ac, bc = a[cut], b[cut]
         centre = _unit_rows(D[ac + s - 1] - D[ac + s + 1])
+        no = np.zeros(len(ac), bool)
         a = np.concatenate([a[newton], ac, ac + s])
         b = np.concatenate([b[newton], ac + s, bc])
         T1 = np.concatenate([T1[newton], T1[cut], -centre])
         T2 = np.concatenate([T2[newton], centre, T2[cut]])
+        F1 = np.concatenate([F1[newton], F1[cut], no])
+        F2 = np.concatenate([F2[newton], no, F2[cut]])
         iters = np.concatenate([iters[newton] + 1, np.zeros(2 * len(ac), np.int64)])
     a_all = np.concatenate(done_a)
     bez_all = np.concatenate(done_bez)
@@ -176,13 +210,13 @@ def fit_runs(runs, t1, t2, tolerance: float, iterations: int = 4) -> list[list[n
 
 
 def fit_cubic(d: np.ndarray, t1: np.ndarray, t2: np.ndarray, tolerance: float,
-              iterations: int = 4) -> list[np.ndarray]:
+              iterations: int = 4, *, free1: bool = False, free2: bool = False) -> list[np.ndarray]:
     """Fit the run ``d`` (n, 2) with cubic segments, each within ``tolerance`` px.
 
-    ``t1`` leaves the first point, ``t2`` points back into the run from the last one.
-    Returns a list of (4, 2) control polygons.
+    ``t1`` leaves the first point, ``t2`` points back into the run from the last one (free
+    ends: see ``fit_runs``). Returns a list of (4, 2) control polygons.
     """
-    return fit_runs([d], [t1], [t2], tolerance, iterations)[0]
+    return fit_runs([d], [t1], [t2], tolerance, iterations, free1=[free1], free2=[free2])[0]
 
 
 def beziers_to_points(beziers: list[np.ndarray]) -> np.ndarray:

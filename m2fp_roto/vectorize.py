@@ -134,9 +134,10 @@ def _tangent(xy: np.ndarray, i: int, step: int) -> np.ndarray:
 
 
 def _ring_spans(xy: np.ndarray, corners: np.ndarray, start: int | None = None):
-    """The runs between a ring's breaks, with their end tangents: [(run, t1, t2), ...].
+    """The runs between a ring's breaks: [(run, t1, t2, free1, free2), ...].
 
-    Breaks are the corners (one-sided tangents); a ring without corners is opened at ``start``
+    Breaks are the corners, where the handles are free (``fitting.fit_runs``) and one-sided
+    tangents only serve as fallback; a ring without corners is opened at ``start``
     (default: the top-most sample, then left-most) and at the opposite sample, with centre
     tangents there.
     """
@@ -161,7 +162,7 @@ def _ring_spans(xy: np.ndarray, corners: np.ndarray, start: int | None = None):
         idx = np.arange(i0, i1 + (m if i1 <= i0 else 0) + 1) % m
         t1 = _tangent(xy, i0, k) if sharp[j] else _tangent(xy, i0 - 1, 2)
         t2 = _tangent(xy, i1, -k) if sharp[(j + 1) % len(breaks)] else -_tangent(xy, i1 - 1, 2)
-        spans.append((xy[idx], t1, t2))
+        spans.append((xy[idx], t1, t2, bool(sharp[j]), bool(sharp[(j + 1) % len(breaks)])))
     return spans
 
 
@@ -172,7 +173,8 @@ def fit_rings(rings, tolerance: float, corners, starts=None) -> list[np.ndarray]
     flat = [sp for ring in spans for sp in ring]
     if not flat:
         return []
-    fitted = fit_runs([sp[0] for sp in flat], [sp[1] for sp in flat], [sp[2] for sp in flat], tolerance)
+    run, t1, t2, free1, free2 = zip(*flat)
+    fitted = fit_runs(run, t1, t2, tolerance, free1=free1, free2=free2)
     out, i = [], 0
     for ring in spans:
         out.append(beziers_to_points([bz for seg in fitted[i:i + len(ring)] for bz in seg]))
@@ -193,8 +195,8 @@ def region_field(parsing: Parsing, person: int, part_id: int, mask: np.ndarray, 
     """The field whose 0.5 iso-line is the region's boundary, on the crop ``box``.
 
     With part logits: the sigmoid of the part's margin over every other part, upsampled to the
-    frame and restricted to the person (so a person's outline stays theirs). Without: the hard
-    mask itself.
+    frame and kept off other people's pixels (so a person's outline stays theirs). Without: the
+    hard mask itself.
     """
     y0, y1, x0, x1 = box
     crop = mask[y0:y1, x0:x1].astype(np.float32)
@@ -222,9 +224,10 @@ def region_field(parsing: Parsing, person: int, part_id: int, mask: np.ndarray, 
     if up.shape != crop.shape:
         up = np.pad(up, ((0, crop.shape[0] - up.shape[0]), (0, crop.shape[1] - up.shape[1])), mode="edge")
     soft = 1.0 / (1.0 + np.exp(-up))
-    person_area = parsing.people[y0:y1, x0:x1] == person
-    # Inside the person, the soft boundary; outside, nothing (other people keep their own).
-    return np.where(person_area | (crop > 0), soft, 0.0).astype(np.float32)
+    people = parsing.people[y0:y1, x0:x1]
+    # Other people keep their own pixels; elsewhere (this person, background) the soft
+    # boundary decides, so the outline is sub-pixel on the silhouette too.
+    return np.where((people != person) & (people != 0) & (crop == 0), 0.0, soft).astype(np.float32)
 
 
 def remove_specks(mask: np.ndarray, min_area: float) -> tuple[np.ndarray, int]:
@@ -251,19 +254,20 @@ def remove_specks(mask: np.ndarray, min_area: float) -> tuple[np.ndarray, int]:
 
 
 def vectorize_region(mask: np.ndarray, options: VectorizeOptions = VectorizeOptions(), *,
-                     field_fn=None) -> tuple[list[tuple[Ring, list[Ring]]], int]:
+                     field_fn=None, pad: int = PAD) -> tuple[list[tuple[Ring, list[Ring]]], int]:
     """Trace one region's mask into outer rings, each with its holes (not yet smoothed).
 
     Returns ``([(outer, [holes...]), ...] largest first, number of specks dropped)``. Islands
     and holes of fewer than ``options.min_area`` pixels are specks (see ``remove_specks``).
     ``field_fn(box) -> crop field`` replaces the hard mask crop (soft logits); its rings are
-    filtered by enclosed area instead.
+    filtered by enclosed area instead, and ``pad`` px around the mask's bounding box leave room
+    for a soft boundary that lies outside the hard one.
     """
     ys, xs = np.nonzero(mask)
     if not len(ys):
         return [], 0
     h, w = mask.shape
-    box = (max(ys.min() - PAD, 0), min(ys.max() + PAD + 1, h), max(xs.min() - PAD, 0), min(xs.max() + PAD + 1, w))
+    box = (max(ys.min() - pad, 0), min(ys.max() + pad + 1, h), max(xs.min() - pad, 0), min(xs.max() + pad + 1, w))
     crop, dropped = remove_specks(mask[box[0]:box[1], box[2]:box[3]], options.min_area)
     if not crop.any():
         return [], dropped
@@ -314,11 +318,15 @@ def vectorize_parsing(parsing: Parsing, options: VectorizeOptions = VectorizeOpt
     names = get_label_set(parsing.label_set).parts
     found = []  # (person, part name, component, hole, Ring)
     specks = 0
+    pad = PAD
+    if parsing.part_logits is not None:  # the soft boundary may lie up to a logit cell outside
+        pad += int(np.ceil(max(parsing.shape[0] / parsing.part_logits.shape[1],
+                               parsing.shape[1] / parsing.part_logits.shape[2])))
     for person, part_id, mask in parsing.regions():
         field_fn = None
         if parsing.part_logits is not None:
             field_fn = lambda box, p=person, k=part_id, m=mask: region_field(parsing, p, k, m, box)  # noqa: E731
-        groups, dropped = vectorize_region(mask, options, field_fn=field_fn)
+        groups, dropped = vectorize_region(mask, options, field_fn=field_fn, pad=pad)
         specks += dropped
         for component, (outer, holes) in enumerate(groups):
             found += [(person, names[part_id], component, j, ring) for j, ring in enumerate([outer, *holes])]
