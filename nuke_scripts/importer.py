@@ -119,8 +119,12 @@ def plate_args(read, out) -> list:
     if not plate:
         raise ImportFailed(f"{read.name()} has no file")
     first, last = int(read["first"].value()), int(read["last"].value())
-    return ["export", plate, "--frames", f"{first}-{last}", "--target", "nuke", "--root", "false",
+    args = ["export", plate, "--frames", f"{first}-{last}", "--target", "nuke", "--root", "false",
             "-o", os.fspath(out)]
+    # the project's frame rate and the plate's pixel aspect go into the document (and its Root)
+    args += ["--fps", f"{float(nuke.root()['fps'].value()):g}",
+             "--pixel-aspect", f"{float(read.format().pixelAspect()):g}"]
+    return args
 
 
 def selected_read():

@@ -23,9 +23,24 @@ class FakeKnob:
         self._value = value
 
 
+class FakeFormat:
+    def __init__(self, width=1920, height=1080, pixel_aspect=1.0):
+        self._w, self._h, self._pa = width, height, pixel_aspect
+
+    def width(self):
+        return self._w
+
+    def height(self):
+        return self._h
+
+    def pixelAspect(self):  # noqa: N802
+        return self._pa
+
+
 class FakeNode:
-    def __init__(self, cls, name, knobs=None, xpos=0, ypos=0):
+    def __init__(self, cls, name, knobs=None, xpos=0, ypos=0, format=None):
         self._cls, self._name, self._selected = cls, name, False
+        self._format = format or FakeFormat()
         self._knobs = {k: FakeKnob(v) for k, v in (knobs or {}).items()}
         self._x, self._y = xpos, ypos
 
@@ -40,6 +55,9 @@ class FakeNode:
 
     def knobs(self):
         return dict(self._knobs)
+
+    def format(self):
+        return self._format
 
     def setSelected(self, value):  # noqa: N802
         self._selected = bool(value)
@@ -129,5 +147,7 @@ def make_fake_nuke() -> types.ModuleType:
     nuke.ProgressTask = lambda title: FakeProgressTask(nuke, title)
     nuke.getFilename = lambda *args, **kw: nuke.next_filename
     nuke.pluginAddPath = lambda path: nuke.plugin_paths.append(path)
-    nuke.FakeNode = FakeNode
+    root = FakeNode("Root", "root", {"fps": 24.0, "first_frame": 1, "last_frame": 100})
+    nuke.root = lambda: root
+    nuke.FakeNode, nuke.FakeFormat = FakeNode, FakeFormat
     return nuke

@@ -65,7 +65,8 @@ WRITE_NK = """
 
 
 def read_node(nuke, file="/plates/sh010/sh010.%04d.exr", first=1001, last=1040):
-    node = nuke.FakeNode("Read", "Read1", {"file": file, "first": first, "last": last}, xpos=200, ypos=-50)
+    node = nuke.FakeNode("Read", "Read1", {"file": file, "first": first, "last": last}, xpos=200, ypos=-50,
+                         format=nuke.FakeFormat(2048, 858, 2.0))
     node.setSelected(True)
     nuke.nodes_in_script.append(node)
     return node
@@ -113,7 +114,10 @@ def test_roto_from_read_runs_the_cli_with_progress_and_pastes_once(nuke, tmp_pat
     nodes = importer.roto_from_read()
     argv = json.loads((tmp_path / "cli_log.json").read_text())["argv"]
     assert argv[:4] == ["export", "/plates/sh010/sh010.%04d.exr", "--frames", "1001-1040"]
+    assert argv[-4:] == ["--fps", "24", "--pixel-aspect", "2"]
     assert argv[argv.index("--target") + 1] == "nuke" and argv[argv.index("--root") + 1] == "false"
+    nuke.root()["fps"].setValue(23.976)
+    assert importer.plate_args(read, "x.nk")[-4:] == ["--fps", "23.976", "--pixel-aspect", "2"]
     (task,) = nuke.tasks
     assert task.progress == [0, 50, 100] and task.messages[0] == "parsing sh010.%04d.exr"
     assert [c[0] for c in nuke.calls].count("nodePaste") == 1
@@ -223,3 +227,31 @@ def test_run_cli_reports_progress_and_the_last_error_line(tmp_path):
     bad = fake_cli(tmp_path, "sys.exit(3)\n")
     with pytest.raises(cli_runner.CliError, match="exited with status 3"):
         cli_runner.run_cli(["x"], cli=str(bad))
+
+
+def test_nuke_side_needs_only_the_standard_library_and_runs_on_nuke13_python():
+    """Nuke 13's Python is 3.7 and has no third-party packages: check syntax and imports.
+
+    The toolkit itself (m2fp_roto) may be imported only inside ``try: ... except ImportError``.
+    """
+    import ast
+
+    allowed = set(sys.stdlib_module_names) | {"nuke", "m2fp_roto_nuke", "__future__"}
+    for path in sorted((ROOT / "nuke_scripts").rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path), feature_version=(3, 7))
+        guarded = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Try) and any(
+                    isinstance(h.type, ast.Name) and h.type.id == "ImportError" for h in node.handlers):
+                guarded |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                assert top in allowed or (top.startswith("m2fp_roto") and id(node) in guarded), \
+                    f"{path.name} imports {name}"
