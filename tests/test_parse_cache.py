@@ -86,7 +86,31 @@ def test_put_get_round_trip(tmp_path):
     assert not [p for p in cache.folder.iterdir() if ".tmp" in p.name]  # atomic writes leave no temp files
 
 
+class LogitParser(LabelMapParser):
+    """Adds float32 part scores (a smoothed one-hot of the real labels), as a model would."""
+
+    def parse(self, rgb, frame):
+        p = super().parse(rgb, frame)
+        onehot = (p.parts[None, ::2, ::2] == np.arange(20)[:, None, None]).astype(np.float32)
+        p.part_logits = onehot * 7.3 - 3.1 + np.float32(frame) * 1e-4
+        return p
+
+
+def test_fresh_and_cached_parses_are_identical(shot, tmp_path):
+    """Logits are stored as float16; a fresh parse is handed on exactly as a resumed run reads it."""
+    plate = open_plate(shot / "plate" / "shot.####.png")
+    fresh = PlateParsingSource.open(plate, LogitParser(shot), tmp_path / "cache").parse(1002)
+    parser = LogitParser(shot)
+    cached = PlateParsingSource.open(plate, parser, tmp_path / "cache").parse(1002)
+    assert parser.calls == [] and fresh.part_logits.dtype == cached.part_logits.dtype == np.float16
+    np.testing.assert_array_equal(fresh.part_logits, cached.part_logits)
+    assert_same(fresh, cached)
+    expected = LogitParser(shot).parse(np.zeros((plate.height, plate.width, 3), np.uint8), 1002).part_logits
+    assert np.abs(cached.part_logits.astype(np.float32) - expected).max() < 5e-3
+
+
 def test_settings_or_colour_change_misses(shot, tmp_path):
+    pytest.importorskip("PyOpenColorIO")
     src, parser = source_for(shot, tmp_path / "cache")
     list(src.parse_frames())
     plate = src.reader

@@ -84,6 +84,7 @@ def test_plate_errors_are_one_line(shot, parsers, tmp_path):  # noqa: F811
     assert missing.output.startswith("error: plate frames: missing frame(s) 1005-1009")
     both = run("export", shot / "plate" / "shot.####.png", "--labels", "x.####.png", "-o", tmp_path / "o.json")
     assert both.exit_code == 2 and "give exactly one input" in both.output
+    pytest.importorskip("PyOpenColorIO")
     bad_space = run("parse", shot / "plate" / "shot.####.png", "--colorspace", "Nope", "--cache", tmp_path)
     assert bad_space.exit_code == 2 and "no colour space 'Nope'" in bad_space.output
 
