@@ -34,7 +34,7 @@ from m2fp_roto.atomic import atomic_write_text
 from m2fp_roto.document import RotoDocument, Shape
 from m2fp_roto.targets import Option
 
-from .nk_text import curve_name, float_tokens, nk_float, tcl_word
+from .nk_text import NukeTextError, curve_name, float_tokens, nk_float, tcl_word
 
 NAME = "nuke"
 SUFFIXES = (".nk",)
@@ -103,6 +103,10 @@ def write_to_string(doc: RotoDocument, group: str = "per-person", bake: str = "f
     if people is not None or parts is not None:
         doc = doc.select(people, parts)
     doc.validate()
+    clash = sorted({s.name for s in doc.shapes} & ({"Root"} | {f"p{p}" for p in doc.people}))
+    if clash:
+        raise NukeTextError(f"shape name {clash[0]!r} is also a layer name in the Nuke script "
+                            "(Root, p1, p2 ...); rename the shape")
     out = [f"version {NUKE_VERSION}\n"]
     if root:
         out.append(_root_node(doc))

@@ -393,6 +393,9 @@ def _walk_layer(layer, path, tree: CurveTree, names: set):
         raise NkSyntaxError(f"layer {name}: missing flags")
     _transform(layer[3])
     here = f"{path}/{name}" if path else name
+    if name in names:
+        raise NkSyntaxError(f"element name {name!r} appears twice")
+    names.add(name)
     tree.layers.append((here, int(layer[2][1]), _attrs(layer[4])))
     for child in layer[5:]:
         if _head(child, "layer"):

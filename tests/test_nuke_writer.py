@@ -97,15 +97,19 @@ def test_float_tokens_match_nuke_spelling():
 
 def test_reader_accepts_every_reference_script():
     folder = shared_path("reference", "nuke")
+    scripts = sorted(folder.glob("*.nk"))
+    assert {p.name for p in scripts} >= set(REFERENCE)
     knobs = elements = animated = 0
-    for name in REFERENCE:
-        text = (folder / name).read_text(encoding="utf-8", errors="surrogateescape")
+    for path in scripts:
+        name = path.name
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
         nodes = nk_reader.roto_nodes(text)
         assert nodes, name
         knobs += len(nodes)
         elements += sum(len(tree.shapes) for _, tree in nodes)
         animated += sum(1 for _, tree in nodes for s in tree.shapes if s.times is not None and len(s.times) > 1)
-    assert (knobs, elements, animated) == (33, 36, 5)
+    if len(scripts) == len(REFERENCE):
+        assert (knobs, elements, animated) == (33, 36, 5)
 
 
 def test_reader_decodes_a_real_animated_shape():
@@ -230,6 +234,14 @@ def test_target_is_registered_and_writes_atomically(tmp_path):
     with pytest.raises(DocumentError):
         module.write_to_file(doc, out)
     assert out.read_bytes() == before and len(list(tmp_path.iterdir())) == 1
+
+
+def test_empty_document_writes_a_root_only_and_name_clashes_are_refused():
+    doc = RotoDocument(width=64, height=48, first_frame=1, last_frame=5)
+    assert [n.cls for n in nk_reader.read_script(nuke.write_to_string(doc))[1]] == ["Root"]
+    doc.shapes.append(Shape.static("p1", 1, "face", 1, 5, ring(30, 30, 5, 4)))
+    with pytest.raises(NukeTextError, match="'p1' is also a layer name"):
+        nuke.write_to_string(doc)
 
 
 def test_bad_option_values_are_refused():
