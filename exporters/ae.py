@@ -10,8 +10,8 @@ shorter than the shot get hold-keyed Mask Opacity (100 while alive, 0 outside). 
 happens in one undo group.
 
 The data travels as JS literals inside the file (no sidecar, no ``JSON`` object, which
-ExtendScript lacks): coordinates as integers in units of ``10**-decimals`` px, frames as the
-plate's own numbers. The embedded runtime (``ae_jsx/m2fp_runtime.jsxinc``) turns frames into
+ExtendScript lacks): coordinates as integers in units of ``10**-decimals`` px (each key after
+the first as its difference from the previous one), frames as the plate's own numbers. The embedded runtime (``ae_jsx/m2fp_runtime.jsxinc``) turns frames into
 comp time with AE's own ``frameDuration`` and the layer's ``startTime`` and stretch, so layers
 that do not start at 0 and NTSC rates come out right. AE layer space equals the document's
 image space (x right, y down, origin at the top-left pixel corner), so no coordinate is changed.
@@ -104,8 +104,11 @@ def _comp_name(doc: RotoDocument) -> str:
 
 def _mask_literal(shape: Shape, mode: str, scale: float) -> str:
     stack = np.stack([k.points for k in shape.keys])  # (K, N, 6): the document's point order
-    ints = np.rint(stack * scale).astype(np.int64)
-    keys = ",\n  ".join(js_int_list(row) for row in ints.reshape(len(shape.keys), -1))
+    ints = np.rint(stack * scale).astype(np.int64).reshape(len(shape.keys), -1)
+    # Keys after the first are differences from the previous key: motion between keys is small,
+    # so the numbers are short (about half the file); integer sums in the script are exact.
+    ints[1:] = np.diff(ints, axis=0)
+    keys = ",\n  ".join(js_int_list(row) for row in ints)
     color = ",".join(js_number(round(c, 4)) for c in part_color(shape.part))
     return (f"{{name:{js_string(shape.name)},mode:{js_string(mode)},color:[{color}],"
             f"points:{shape.n_points},life:[{int(shape.frames[0])},{int(shape.frames[1])}],"
