@@ -139,7 +139,7 @@ def _root_node(doc: RotoDocument) -> str:
 
 
 def _roto_node(doc: RotoDocument, people: list[int], name: str, xpos: int, bake: str) -> str:
-    layers = "".join(_layer(doc, p, bake) for p in people)
+    layers = "\n".join(_layer(doc, p, bake) for p in people)
     w, h = nk_float(doc.width / 2), nk_float(doc.height / 2)
     curves = (f"{{{{v {TREE_VERSION}}}\n  {{f 0}}\n  {{n\n   {{layer Root\n    {{f {ROOT_FLAGS}}}\n"
               f"    {{t {w} {h}}}\n    {{a}}\n{layers}}}}}}}")
@@ -158,8 +158,8 @@ def _roto_node(doc: RotoDocument, people: list[int], name: str, xpos: int, bake:
 def _layer(doc: RotoDocument, person: int, bake: str) -> str:
     shapes = _stacking_order([s for s in doc.shapes if s.person == person])
     w, h = nk_float(doc.width / 2), nk_float(doc.height / 2)
-    body = "".join(_curvegroup(doc, _track(doc, s, bake)) for s in shapes)
-    return f"    {{layer {curve_name(f'p{person}')}\n     {{f {LAYER_FLAGS}}}\n     {{t {w} {h}}}\n     {{a}}\n{body}}}\n"
+    body = "\n".join(_curvegroup(doc, _track(doc, s, bake)) for s in shapes)
+    return f"    {{layer {curve_name(f'p{person}')}\n     {{f {LAYER_FLAGS}}}\n     {{t {w} {h}}}\n     {{a}}\n{body}}}"
 
 
 def _area(shape: Shape) -> float:
@@ -230,7 +230,7 @@ def _curvegroup(doc: RotoDocument, track: _Track) -> str:
     lines = []
     for e in range(ne):
         dims = [_dimcurve(tokens[(2 * e + d) * n:(2 * e + d + 1) * n], bits[2 * e + d]) for d in (0, 1)]
-        lines.append(f"         {{{dims[0]} {dims[1]}}}\n")
+        lines.append(f"         {{{dims[0]} {dims[1]}}}")
     time_tokens = float_tokens(times)
     times_text = time_tokens[0] if n == 1 else "{" + " ".join(time_tokens) + "}"
     first = float(times[0])
@@ -243,10 +243,10 @@ def _curvegroup(doc: RotoDocument, track: _Track) -> str:
     attr_text = " ".join(f"{k} {nk_float(v)}" for k, v in attrs)
     return (f"     {{curvegroup {curve_name(shape.name)} {SHAPE_FLAGS} bezier\n"
             f"      {{{{cc\n        {{f {CC_FLAGS}}}\n        {{px\n         {times_text}\n"
-            + "".join(lines) +
-            f"        }}}}\n       idem}}\n"
+            + "\n".join(lines) +
+            f"}}}}\n       idem}}\n"
             f"      {{tx {nk_float(first)} {nk_float(centre[0])} {nk_float(centre[1])}}}\n"
-            f"      {{a {attr_text}}}}}\n")
+            f"      {{a {attr_text}}}}}")
 
 
 __all__ = ["NAME", "SUFFIXES", "DESCRIPTION", "OPTIONS", "write_to_string", "write_to_file"]
