@@ -263,7 +263,7 @@ class Plate:
             return to_uint8(pixels, scratch=True)
         if pixels.dtype != np.float32:
             pixels = pixels.astype(np.float32) / float(np.iinfo(pixels.dtype).max)
-        return self.transform.apply(pixels, scratch=True)
+        return self.transform.apply(pixels)
 
 
 class SequencePlate(Plate):

@@ -82,15 +82,22 @@ class DisplayTransform:
         return {"ocio_config": self.config, "ocio_cache_id": self.cache_id, "colorspace": self.source,
                 "display": self.target}
 
-    def apply(self, rgb: np.ndarray, scratch: bool = False) -> np.ndarray:
+    def apply(self, rgb: np.ndarray) -> np.ndarray:
         """(H, W, 3) float values in ``source`` -> (H, W, 3) uint8 display sRGB.
 
-        ``scratch=True`` lets a C-contiguous float32 input be overwritten instead of copied.
+        OCIO writes 8-bit output itself (clamped and rounded), which is about twice as fast as
+        transforming in float and quantising afterwards.
         """
-        out = rgb if scratch and rgb.dtype == np.float32 and rgb.flags.c_contiguous and rgb.flags.writeable \
-            else np.array(rgb, dtype=np.float32, order="C")  # OCIO works in place
-        _processor(self.config, self.source, self.target).applyRGB(out)
-        return to_uint8(out, scratch=True)
+        import PyOpenColorIO as ocio
+
+        src = np.ascontiguousarray(rgb, dtype=np.float32)
+        src = np.nan_to_num(src, nan=0.0) if np.isnan(src).any() else src
+        h, w = src.shape[:2]
+        out = np.empty((h, w, 3), np.uint8)
+        _processor(self.config, self.source, self.target).apply(
+            ocio.PackedImageDesc(src, w, h, 3),
+            ocio.PackedImageDesc(out, w, h, 3, ocio.BIT_DEPTH_UINT8, 1, 3, 3 * w))
+        return out
 
 
 def to_uint8(rgb: np.ndarray, scratch: bool = False) -> np.ndarray:
@@ -149,5 +156,7 @@ def _processor(config_name_: str, source: str, target: str):
     if "/" in target and not config.getColorSpace(target):
         display, view = target.split("/", 1)
         transform = ocio.DisplayViewTransform(src=source, display=display, view=view)
-        return config.getProcessor(transform).getDefaultCPUProcessor()
-    return config.getProcessor(source, target).getDefaultCPUProcessor()
+        processor = config.getProcessor(transform)
+    else:
+        processor = config.getProcessor(source, target)
+    return processor.getOptimizedCPUProcessor(ocio.BIT_DEPTH_F32, ocio.BIT_DEPTH_UINT8, ocio.OPTIMIZATION_DEFAULT)

@@ -298,3 +298,12 @@ def test_import_stays_light():
             "print(sorted(m for m in ('av', 'OpenImageIO', 'PyOpenColorIO', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_nan_and_inf_pixels_are_safe(tmp_path):
+    rgb = np.zeros((2, 3, 3), np.float32)
+    rgb[0, 0], rgb[0, 1], rgb[0, 2] = np.nan, np.inf, -np.inf
+    write_exr(tmp_path / "bad.1001.exr", rgb)
+    for colorspace in ("lin_rec709", "none"):
+        out = open_plate(tmp_path / "bad.####.exr", colorspace=colorspace).read(1001)
+        assert out[0, 0].tolist() == [0, 0, 0] and out[0, 1].tolist() == [255] * 3 and out[0, 2].tolist() == [0] * 3
