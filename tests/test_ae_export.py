@@ -23,10 +23,14 @@ def assert_round_trip(doc: RotoDocument, masks: list[dict], time_of, scale=(1.0,
     for shape, mask in zip(order, masks):
         assert mask["mode"] == ("SUBTRACT" if shape.hole else "ADD")
         keys = mask["path"]["keys"]
+        if len(shape.keys) == 1:  # a static shape: a plain value, no keyframe
+            assert keys == [], shape.name
+            keys = [{"value": mask["path"]["value"]}]
         assert len(keys) == len(shape.keys), shape.name
         for key, ae_key in zip(shape.keys, keys):
-            assert ae_key["time"] == pytest.approx(time_of(key.frame), abs=1e-9)
-            assert ae_key["in"] == ae_key["out"] == "LINEAR"
+            if "time" in ae_key:
+                assert ae_key["time"] == pytest.approx(time_of(key.frame), abs=1e-9)
+                assert ae_key["in"] == ae_key["out"] == "LINEAR"
             assert ae_key["value"]["closed"] is True
             got = shape_rows(ae_key["value"])
             want = key.points * np.repeat([scale], 3, axis=0).ravel()
@@ -318,3 +322,44 @@ def test_movie_layer_frames_count_from_movie_first_frame(jsx, tmp_path):
     assert_round_trip(doc, masks_of(jsx.run([script], setup=setup), 0, 1), lambda f: 3.0 + (f - 1) / 24)
     script = write_script(doc, tmp_path / "m0.jsx", movie_first_frame=0)
     assert_round_trip(doc, masks_of(jsx.run([script], setup=setup), 0, 1), lambda f: 3.0 + f / 24)
+
+
+def test_cli_export_to_jsx_with_target_options_runs_in_the_mock(jsx, tmp_path):
+    from click.testing import CliRunner
+
+    from m2fp_roto.cli import main
+
+    doc = synthetic_document(people=2)
+    doc.save(tmp_path / "shot.json")
+    out = tmp_path / "out dir" / "p2 masks.jsx"
+    result = CliRunner().invoke(main, ["export", "--doc", str(tmp_path / "shot.json"), "--person", "2",
+                                       "--mask-mode", "none", "--decimals", "3", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    report = jsx.run([out])
+    masks = masks_of(report)
+    assert [m["name"] for m in masks] == [s.name for s in ae.mask_order(doc.select(people=[2]))]
+    assert {m["mode"] for m in masks} == {"NONE"}
+    assert_round_trip(doc.select(people=[2]), [{**m, "mode": "SUBTRACT" if "hole" in m["name"] else "ADD"}
+                                              for m in masks], lambda f: (f - doc.first_frame) / 24)
+    result = CliRunner().invoke(main, ["export", "--doc", str(tmp_path / "shot.json"), "--decimals", "7",
+                                       "-o", str(tmp_path / "bad.jsx")])
+    assert result.exit_code == 2 and "--decimals must be between 0 and 4" in result.output
+    assert not (tmp_path / "bad.jsx").exists()
+
+
+def test_demo_scene_script_is_es3_and_builds_every_shape(jsx, tmp_path):
+    from click.testing import CliRunner
+
+    from m2fp_roto.cli import main
+
+    result = CliRunner().invoke(main, ["demo", "-o", str(tmp_path / "demo"), "--frames", "4"])
+    assert result.exit_code == 0, result.output
+    script = tmp_path / "demo" / "shot_masks.jsx"
+    assert jsx.check_es3(script) == {str(script): []}
+    doc = RotoDocument.load(tmp_path / "demo" / "shot.json")
+    report = jsx.run([script])
+    assert report["error"] is None
+    assert_round_trip(doc, masks_of(report), lambda f: (f - doc.first_frame) / doc.fps)
+    for shape, mask in zip(ae.mask_order(doc), masks_of(report)):  # untracked: one frame each
+        on = [round(k["time"] * doc.fps) + doc.first_frame for k in mask["opacity"]["keys"] if k["value"] == 100]
+        assert on == [shape.frames[0]] and {k["out"] for k in mask["opacity"]["keys"]} == {"HOLD"}
