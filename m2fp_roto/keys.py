@@ -1,0 +1,50 @@
+"""Key reduction: keys only where linear interpolation between them would leave the shape.
+
+Greedy error-bounded insertion (Ramer-Douglas-Peucker in time): start from the first and last
+frame, and while some in-between frame strays more than ``tolerance`` px from the line between
+its two neighbouring keys, make the worst one a key. The error of a frame is the largest
+distance, over every point, between the interpolated and the true anchor and handle tips -
+what the artist sees move. A shot where nothing moves by more than the tolerance gets one key.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def control_positions(points: np.ndarray) -> np.ndarray:
+    """(..., N, 6) document points -> (..., 3N, 2) anchors and absolute handle tips."""
+    a = points[..., 0:2]
+    return np.concatenate([a, a + points[..., 2:4], a + points[..., 4:6]], axis=-2)
+
+
+def interpolation_error(pos: np.ndarray, a: int, b: int) -> np.ndarray:
+    """Max point distance (px) of frames a..b from the linear blend of frames a and b."""
+    t = np.linspace(0.0, 1.0, b - a + 1)[:, None, None]
+    blend = (1.0 - t) * pos[a] + t * pos[b]
+    return np.sqrt(((blend - pos[a:b + 1]) ** 2).sum(-1)).max(-1)
+
+
+def reduce_keys(points: np.ndarray, tolerance: float) -> np.ndarray:
+    """Indices (sorted) of the frames of ``points`` (F, N, 6) to keep as keys.
+
+    >>> still = np.zeros((10, 3, 6)); still[:, :, 0] = [0, 5, 9]
+    >>> reduce_keys(still, 1.0).tolist()
+    [0]
+    """
+    f = len(points)
+    pos = control_positions(np.asarray(points, np.float64))
+    if f == 1 or np.sqrt(((pos - pos[0]) ** 2).sum(-1)).max() <= tolerance:
+        return np.array([0])
+    keep = {0, f - 1}
+    spans = [(0, f - 1)]
+    while spans:
+        a, b = spans.pop()
+        if b - a < 2:
+            continue
+        err = interpolation_error(pos, a, b)
+        k = int(np.argmax(err))
+        if err[k] > tolerance:
+            keep.add(a + k)
+            spans += [(a, a + k), (a + k, b)]
+    return np.array(sorted(keep))

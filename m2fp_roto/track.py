@@ -1,0 +1,203 @@
+"""Per-frame contours -> shot-long roto shapes with a fixed point count, identity and few keys.
+
+The stages (see :mod:`m2fp_roto.identity`, :mod:`m2fp_roto.spacetime`, :mod:`m2fp_roto.keys`):
+
+1. ``identify_people`` - shot-wide person ids, whatever the per-frame numbering.
+2. ``component_tracks`` - per (person, part), connected components linked frame to frame
+   (IoU and centroid, Hungarian); a split starts a new track for the smaller piece (``_k``
+   names), a merge ends the smaller one, a track unseen for more than ``max_gap`` frames ends.
+   Holes are linked the same way inside their component's track.
+3. ``track_shape`` - per track: anchors fitted once on the reference frame (the largest
+   sighting), propagated over the shot, smoothed in spacetime, handles refitted per frame;
+   where one span stays worse than ``refine_error`` on many frames an anchor is added on every
+   frame (the count changes shot-wide, never per frame); then keys are reduced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .bezier import polygon_area
+from .document import Key, Shape, shape_name
+from .identity import _grid_width, associate, blob, identify_people
+from .keys import reduce_keys
+from .spacetime import (fit_handles, propagate, ring_normals, ring_tangents, smooth_series, snap,
+                        spacetime_solve)
+from .vectorize import find_corners, fit_ring
+
+
+@dataclass
+class TrackOptions:
+    """key_tolerance: px a shape may stray from its true outline between keys (linear blend).
+    smoothing: weight of the temporal second-difference term on the anchors' paths.
+    edge_smoothing: the same for the anchors' distance to each frame's outline (normal to it);
+        small hugs the mask on every frame, large removes its flicker. 0 follows every mask.
+    max_gap: frames a person, part or hole may be missing and still keep its shape track.
+    slide: weight of the tangential data term; small lets anchors slide along the edge.
+    iterations: spacetime solve / re-projection rounds.
+    anchor_tolerance: px tolerance of the reference frame's fit (fewer anchors when larger).
+    corner_angle: turning angle (degrees) above which an anchor is a sharp corner.
+    refine_error: px; a span worse than this on more than a tenth of its frames gets an anchor.
+    refine_rounds: at most this many rounds of anchor insertion per shape.
+    """
+
+    key_tolerance: float = 1.0
+    smoothing: float = 4.0
+    edge_smoothing: float = 1.0
+    max_gap: int = 5
+    slide: float = 0.05
+    iterations: int = 3
+    anchor_tolerance: float = 1.0
+    corner_angle: float = 70.0
+    refine_error: float = 2.0
+    refine_rounds: int = 3
+
+
+@dataclass
+class RingTrack:
+    """The rings of one region on the frames where it is seen, and the shape it will become."""
+
+    person: int
+    part: str
+    component: int
+    hole: int
+    rings: dict  # {frame: (M, 2) smoothed ring}
+
+    @property
+    def name(self) -> str:
+        return shape_name(self.person, self.part, self.component, self.hole)
+
+    @property
+    def parent(self) -> str | None:
+        return shape_name(self.person, self.part, self.component) if self.hole else None
+
+
+def component_tracks(per_frame: dict, people: dict, max_gap: int) -> list[RingTrack]:
+    """Link every (person, part) component and hole over the shot into ring tracks."""
+    width = _grid_width(per_frame)
+    regions: dict = {}  # (person, part) -> {frame: {component: {hole: ring}}}
+    for frame, contours in per_frame.items():
+        for c in contours:
+            who = people[frame].get(c.person, c.person)
+            regions.setdefault((who, c.part), {}).setdefault(frame, {}).setdefault(c.component, {})[c.hole] = c.ring
+    tracks = []
+    for (person, part), frames in sorted(regions.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        comps = {f: [blob(k, [h[0]], width) for k, h in comp.items() if 0 in h] for f, comp in frames.items()}
+        for ct in associate(comps, max_gap):
+            k = ct.label - 1
+            tracks.append(RingTrack(person, part, k, 0, {f: frames[f][c][0] for f, c in ct.members.items()}))
+            holes = {f: [blob(j, [r], width) for j, r in frames[f][c].items() if j] for f, c in ct.members.items()}
+            for ht in associate(holes, max_gap):
+                rings = {f: frames[f][ct.members[f]][j] for f, j in ht.members.items()}
+                tracks.append(RingTrack(person, part, k, ht.label, rings))
+    return tracks
+
+
+def _unwrap_increasing(idx: np.ndarray, m: int) -> np.ndarray:
+    idx = np.asarray(idx, np.int64) % m
+    idx = np.where(idx < idx[0], idx + m, idx)
+    return np.maximum.accumulate(idx)
+
+
+def reference_anchors(ring: np.ndarray, options: TrackOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Anchors of the reference ring as (sample indices (N,), corner flags (N,))."""
+    from scipy.spatial import cKDTree
+
+    corners = find_corners(ring, options.corner_angle)
+    points = fit_ring(ring, options.anchor_tolerance, corners)
+    idx = _unwrap_increasing(cKDTree(ring).query(points[:, :2])[1], len(ring))
+    return idx, np.isin(idx % len(ring), corners)
+
+
+def track_shape(rings: dict, options: TrackOptions) -> tuple[int, np.ndarray]:
+    """(first frame, points (F, N, 6) on every frame of the lifetime) of one ring track."""
+    seen = sorted(rings)
+    first, last = seen[0], seen[-1]
+    n_frames = last - first + 1
+    observed = np.zeros(n_frames, bool)
+    observed[np.array(seen) - first] = True
+    reference = max(seen, key=lambda f: abs(polygon_area(rings[f])))
+    ref_idx, corner = reference_anchors(rings[reference], options)
+    idx = propagate(rings, reference, ref_idx)
+    lam = options.edge_smoothing
+    for round_ in range(options.refine_rounds + 1):
+        anchors = _spacetime(rings, idx, first, n_frames, observed, options)
+        n = len(corner)
+        t_out = np.zeros((n_frames, n, 2))
+        t_in = np.zeros((n_frames, n, 2))
+        for f in seen:
+            t_out[f - first], t_in[f - first] = ring_tangents(rings[f], idx[f], corner)
+        t_out = _renormalise(smooth_series(t_out, observed, lam))
+        t_in = np.where(corner[None, :, None], _renormalise(smooth_series(t_in, observed, lam)), -t_out)
+        lengths = np.zeros((n_frames, n, 2))
+        errors = np.zeros((len(seen), n))
+        for row, f in enumerate(seen):
+            i = f - first
+            l_out, l_in, errors[row] = fit_handles(rings[f], idx[f], anchors[i], t_out[i], t_in[i])
+            lengths[i, :, 0], lengths[i, :, 1] = l_out, np.roll(l_in, 1)
+        bad = _spans_to_split(rings, idx, seen, errors, options)
+        if not len(bad) or round_ == options.refine_rounds:
+            break
+        idx = {f: _insert_midpoints(i, bad, len(rings[f])) for f, i in idx.items()}
+        corner = np.insert(corner, bad + 1, False)
+    lengths = np.maximum(smooth_series(lengths, observed, lam), 0.0)
+    return first, np.concatenate([anchors, t_in * lengths[..., 1:2], t_out * lengths[..., 0:1]], axis=-1)
+
+
+def _spacetime(rings, idx, first, n_frames, observed, options) -> np.ndarray:
+    """Snap, solve, re-project ``options.iterations`` times; updates ``idx`` in place."""
+    n = len(next(iter(idx.values())))
+    anchors = None
+    for it in range(max(options.iterations, 1)):
+        q = np.zeros((n_frames, n, 2))
+        normals = np.zeros((n_frames, n, 2))
+        for f, ring in rings.items():
+            q[f - first] = ring[idx[f] % len(ring)]
+            normals[f - first] = ring_normals(ring, idx[f])
+        anchors = spacetime_solve(q, normals, observed, options.smoothing, options.slide)
+        for f, ring in rings.items():
+            idx[f] = snap(ring, anchors[f - first], idx[f].astype(np.float64))
+    # Back onto the outline along its normal, with the offsets smoothed in time on their own:
+    # the edge follows the mask as closely as edge_smoothing asks, the paths stay smooth.
+    offset = np.zeros((n_frames, n))
+    for f, ring in rings.items():
+        normals[f - first] = ring_normals(ring, idx[f])
+        offset[f - first] = ((ring[idx[f] % len(ring)] - anchors[f - first]) * normals[f - first]).sum(-1)
+    if options.edge_smoothing > 0:
+        offset = smooth_series(offset, observed, options.edge_smoothing)
+    return anchors + offset[..., None] * normals
+
+
+def _renormalise(v: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    return np.divide(v, n, out=np.zeros_like(v), where=n > 1e-12)
+
+
+def _spans_to_split(rings, idx, seen, errors, options) -> np.ndarray:
+    """Spans (by their first anchor) that miss the outline on more than a tenth of the frames."""
+    spans = np.array([np.diff(np.append(idx[f], idx[f][0] + len(rings[f]))) for f in seen])
+    bad = (errors > options.refine_error) & (spans >= 8)
+    return np.flatnonzero(bad.mean(0) > 0.1)
+
+
+def _insert_midpoints(idx: np.ndarray, spans: np.ndarray, m: int) -> np.ndarray:
+    nxt = np.append(idx[1:], idx[0] + m)
+    return np.insert(idx, spans + 1, (idx[spans] + nxt[spans]) // 2)
+
+
+def track_contours(per_frame: dict, options: TrackOptions = TrackOptions()) -> list[Shape]:
+    """Shot-long shapes from ``{frame: [Contour, ...]}`` (see :func:`vectorize.vectorize_parsing`)."""
+    per_frame = {int(f): c for f, c in per_frame.items() if c}
+    if not per_frame:
+        return []
+    people = identify_people(per_frame, options.max_gap)
+    shapes = []
+    for t in component_tracks(per_frame, people, options.max_gap):
+        first, points = track_shape(t.rings, options)
+        kept = reduce_keys(points, options.key_tolerance)
+        keys = [Key(first + int(k), points[k]) for k in kept]
+        shapes.append(Shape(t.name, t.person, t.part, (first, first + len(points) - 1), keys,
+                            component=t.component, hole=bool(t.hole), parent=t.parent))
+    return shapes
