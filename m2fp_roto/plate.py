@@ -190,6 +190,14 @@ def _reader(path: Path):
                      f"{', '.join(sorted(OIIO_EXTENSIONS | PILLOW_EXTENSIONS | MOVIE_EXTENSIONS))}")
 
 
+def _hash_pattern(frame_file: Path) -> str:
+    """``/shots/a.1001.exr`` -> ``/shots/a.####.exr`` (Nuke-style: one ``#`` per digit)."""
+    import fileseq
+
+    seq = fileseq.FileSequence(str(frame_file))
+    return f"{seq.dirname()}{seq.basename()}{'#' * max(seq.zfill(), 1)}{seq.extension()}"
+
+
 def file_identity(path: Path) -> dict:
     """What tells one version of a file from another: path, size, modification time."""
     st = os.stat(path)
@@ -250,12 +258,8 @@ class Plate:
                 f"{self.width}x{self.height}, pixel aspect {self.pixel_aspect:g}, {self.fps:g} fps)")
 
     def _check_frame(self, frame: int) -> None:
-        if frame not in self._frame_set:
+        if frame not in self.frames:
             raise InputError(f"frame {frame} is not in the plate {self.source} ({format_frames(self.frames)})")
-
-    @property
-    def _frame_set(self):
-        return set(self.frames)
 
     def _display(self, pixels: np.ndarray) -> np.ndarray:
         """Freshly read pixels (this plate's to overwrite) -> uint8 display sRGB."""
@@ -276,45 +280,47 @@ class SequencePlate(Plate):
         self.sequence = sequence
         first = sequence.path(sequence.frames[0])
         self._probe, self._read = _reader(first)
-        info = self._probe(first)
+        info = self._first_readable(skip_missing)
         if info.transfer and colorspace is None and any(w in info.transfer.lower() for w in ("log", "density")):
             log.warning("%s is %s encoded; it is read as sRGB unless --colorspace names its colour space "
                         "(e.g. 'ADX10' or 'ARRI LogC3 (EI800)')", first.name, info.transfer)
         transform = display_transform(colorspace, is_float=info.is_float, ocio_config=ocio_config)
-        if source is None:  # a folder: name it by its pattern, Nuke-style padding
-            import fileseq
-
-            seq = fileseq.FileSequence(sequence.pattern)
-            source = f"{seq.dirname()}{seq.basename()}{'#' * max(seq.zfill(), 1)}{seq.extension()}"
+        if source is None:  # a folder: name it by its pattern
+            source = _hash_pattern(first)
         super().__init__(source, sequence.frames, info.width, info.height, info.pixel_aspect,
                          fps or info.fps or DEFAULT_FPS, transform, skip_missing)
         self.kind = "image" if len(sequence) == 1 and sequence.pattern == str(first) else "sequence"
         if skip_missing:
             self._drop_unreadable()
 
+    def _first_readable(self, skip_missing: bool) -> ImageInfo:
+        """The header of the first frame (the first readable one with ``skip_missing``)."""
+        for frame in self.sequence.frames:
+            try:
+                return self._probe(self.sequence.path(frame))
+            except FrameReadError:
+                if not skip_missing:
+                    raise
+        raise InputError(f"plate {self.sequence.pattern}: no frame is readable")
+
     def _drop_unreadable(self) -> None:
         """Drop frames whose header cannot be read or whose size differs, with one warning."""
-        bad = []
-        for frame in self.frames[1:]:
+        bad = set()
+        for frame in self.frames:
             try:
                 info = self._probe(self.path(frame))
                 if (info.width, info.height) != (self.width, self.height):
-                    bad.append(frame)
+                    bad.add(frame)
             except InputError:
-                bad.append(frame)
+                bad.add(frame)
         if bad:
             log.warning("plate %s: unreadable or mis-sized frame(s) %s skipped", self.source, format_frames(bad))
-            self.frames = [f for f in self.frames if f not in set(bad)]
+            self.frames = [f for f in self.frames if f not in bad]
 
     @property
     def canonical(self) -> str:
-        import fileseq
-
         first = self.sequence.path(self.sequence.frames[0]).resolve()
-        if self.kind == "image":
-            return str(first)
-        seq = fileseq.FileSequence(str(first))
-        return f"{seq.dirname()}{seq.basename()}{'#' * max(seq.zfill(), 1)}{seq.extension()}"
+        return str(first) if self.kind == "image" else _hash_pattern(first)
 
     def path(self, frame: int) -> Path:
         self._check_frame(frame)
@@ -362,11 +368,6 @@ class MoviePlate(Plate):
         transform = display_transform(colorspace, is_float=False, ocio_config=ocio_config)
         super().__init__(str(path), all_frames, decoder.width, decoder.height, decoder.pixel_aspect,
                          fps or decoder.fps, transform, skip_missing)
-        self._frames_set = set(self.frames)
-
-    @property
-    def _frame_set(self):
-        return self._frames_set
 
     def identity(self, frame: int) -> dict:
         return {"frame": frame, "first_frame": self.first_frame, **file_identity(self.path)}

@@ -307,3 +307,11 @@ def test_nan_and_inf_pixels_are_safe(tmp_path):
     for colorspace in ("lin_rec709", "none"):
         out = open_plate(tmp_path / "bad.####.exr", colorspace=colorspace).read(1001)
         assert out[0, 0].tolist() == [0, 0, 0] and out[0, 1].tolist() == [255] * 3 and out[0, 2].tolist() == [0] * 3
+
+
+def test_unreadable_first_frame_is_skipped_too(png_seq):
+    (png_seq / "shot.1001.png").write_bytes(b"broken")
+    with pytest.raises(FrameReadError, match="shot.1001.png"):
+        open_plate(png_seq / "shot.####.png")
+    plate = open_plate(png_seq / "shot.####.png", skip_missing=True)
+    assert plate.frames == [1002, 1003] and (plate.width, plate.height) == (W, H)
