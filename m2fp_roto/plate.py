@@ -445,6 +445,7 @@ class _MovieDecoder:
     def _restart(self, index: int) -> None:
         import av
 
+        was_at = self._next if self._frames is not None else None
         if index and self.constant_rate:
             target = self.start_pts + int(index / self.rate / self.stream.time_base)
             self.container.seek(target, stream=self.stream, backward=True, any_frame=False)
@@ -457,11 +458,17 @@ class _MovieDecoder:
             self.decoded += 1
         except (StopIteration, av.FFmpegError):
             self._peek = None
-        if self._peek is not None:
-            self._next = self._index_of(self._peek) if self.constant_rate else 0
-            if self._next > index:  # the seek overshot (no keyframe index): decode from the start
-                self.container.seek(self.start_pts, stream=self.stream, backward=True, any_frame=False)
-                self._frames, self._peek, self._next = self.container.decode(self.stream), None, 0
+        if self._peek is None:
+            self._next = 0
+            return
+        self._next = self._index_of(self._peek) if self.constant_rate else 0
+        if self._next > index:  # the seek overshot (no keyframe index): decode from the start
+            self.container.seek(self.start_pts, stream=self.stream, backward=True, any_frame=False)
+            self._frames, self._peek, self._next = self.container.decode(self.stream), None, 0
+        elif was_at is not None and self._next < was_at <= index:
+            # a forward seek landed behind where decoding already was: keyframes are sparse
+            # (long GOP), so from now on go forward by decoding
+            self.far = float("inf")
 
     def _advance(self):
         import av

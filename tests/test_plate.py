@@ -291,6 +291,11 @@ def test_real_movies(rel, count, size, fps):
     assert first.shape == (size[1], size[0], 3) and first.std() > 10  # a real picture, not a flat frame
     assert not np.array_equal(first, last)
     np.testing.assert_array_equal(plate.read(1), first)  # back to the start
+    for a, b in ((count // 4, count // 2), (count // 2 + 1, count)):  # far jumps forward
+        plate.read(a)
+        decoded = plate._decoder.decoded
+        plate.read(b)
+        assert plate._decoder.decoded - decoded <= b - a + 1, "never decodes more than going forward"
 
 
 def test_import_stays_light():
