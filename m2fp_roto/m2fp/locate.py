@@ -47,6 +47,11 @@ def _folder(path: Path, what: str) -> Path:
     return path.resolve()
 
 
+def _cache_root() -> str | None:
+    # Read at each call: the hub client reads MODELSCOPE_CACHE only once, at its import.
+    return os.environ.get("MODELSCOPE_CACHE") or None
+
+
 def cached_model(model_id: str = MODEL_ID, revision: str | None = REVISION) -> Path | None:
     """The model's folder in the ModelScope cache (``MODELSCOPE_CACHE``), never downloading."""
     try:
@@ -54,7 +59,7 @@ def cached_model(model_id: str = MODEL_ID, revision: str | None = REVISION) -> P
     except ImportError:
         return None
     try:
-        found = snapshot_download(model_id, revision=revision, local_files_only=True)
+        found = snapshot_download(model_id, revision=revision, local_files_only=True, cache_dir=_cache_root())
     except Exception as exc:  # the hub client raises its own CacheNotFound / ValueError kinds
         log.debug("%s is not in the ModelScope cache: %s", model_id, exc)
         return None
@@ -90,7 +95,7 @@ def download_model(model_id: str = MODEL_ID, revision: str | None = REVISION) ->
     log.warning("downloading %s (%s) from the ModelScope hub into the ModelScope cache; the "
                 "weights are about 700 MB and licensed CC BY-NC 4.0 (non-commercial)", model_id, revision)
     try:
-        return Path(snapshot_download(model_id, revision=revision))
+        return Path(snapshot_download(model_id, revision=revision, cache_dir=_cache_root()))
     except Exception as exc:
         raise ModelNotFound(f"downloading {model_id} failed ({exc}); {HOW_TO}") from None
 

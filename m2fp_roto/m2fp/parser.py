@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
+import warnings
 from functools import cached_property
 from pathlib import Path
 
@@ -74,6 +75,8 @@ class M2FPParser:
     >>> parser = M2FPParser("/mnt/models/m2fp-multi", precision="bf16")  # doctest: +SKIP
     >>> parsing = parser.parse(rgb, frame=1001)                           # doctest: +SKIP
     """
+
+    label_set = "cihp"  # the published model's ids (what PlateParsingSource reads)
 
     def __init__(self, model=None, *, device: str = "cpu", precision: str = "fp32", batch_size: int = 1,
                  threads: int | None = None, resolution: int | None = None,
@@ -193,7 +196,8 @@ class M2FPParser:
             # Same arithmetic as the pipeline's ToTensor() * 255.
             t = torch.from_numpy(small).permute(2, 0, 1).float().div(255).mul(255)
             batch.append({"image": t})
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), self._autocast(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="torch.meshgrid")  # inside ModelScope's decoder
             out = net.forward({"batched_inputs": batch})["outputs"]
         return (out["pred_logits"].float(), out["pred_masks"].float()), (h, w)
 

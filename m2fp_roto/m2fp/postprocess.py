@@ -90,11 +90,27 @@ class Assignment:
     people: "torch.Tensor"     # noqa: F821  indices of kept human instances, best first
 
 
+def _first_per_query(queries, among):
+    """True at the first (best-scoring) entry of each query among the ``among`` entries."""
+    import torch
+
+    first = torch.zeros_like(among)
+    idx = torch.nonzero(among).flatten()
+    q = queries[idx]
+    order = torch.argsort(q * len(queries) + torch.arange(len(q), device=q.device))
+    q_sorted = q[order]
+    lead = torch.ones_like(q_sorted, dtype=torch.bool)
+    lead[1:] = q_sorted[1:] != q_sorted[:-1]
+    first[idx[order[lead]]] = True
+    return first
+
+
 def assign_people(inst: Instances, human_label: int, *, part_threshold: float, person_threshold: float,
                   min_overlap: float = 0.1, duplicate_iou: float = 0.6) -> Assignment:
     """Which instances to keep, and which person owns each part instance.
 
-    Humans above ``person_threshold`` are taken best first, skipping any whose mask overlaps an
+    A query ranked under several part labels counts once, as its best one. Humans above
+    ``person_threshold`` are taken best first, skipping any whose mask overlaps an
     already taken one by more than ``duplicate_iou`` (a second query on the same person). A part
     instance above ``part_threshold`` goes to the person covering the largest fraction of it, if
     that fraction reaches ``min_overlap``; otherwise it is dropped as belonging to nobody found.
@@ -106,8 +122,10 @@ def assign_people(inst: Instances, human_label: int, *, part_threshold: float, p
     fg = inst.masks[inst.queries, :h4, :w4].flatten(1) > 0  # (N, hw) at quarter resolution
     is_human = inst.labels == human_label
     humans = torch.nonzero(is_human & (inst.scores >= person_threshold)).flatten()
-    parts = torch.nonzero(~is_human & (inst.labels != 0) & (inst.scores >= part_threshold)).flatten()
-    background = torch.nonzero((inst.labels == 0) & (inst.scores >= part_threshold)).flatten()
+    # One mask, one label: a query that ranks under several part labels keeps its best one.
+    region = ~is_human & (inst.scores >= part_threshold) & _first_per_query(inst.queries, ~is_human)
+    parts = torch.nonzero(region & (inst.labels != 0)).flatten()
+    background = torch.nonzero(region & (inst.labels == 0)).flatten()
 
     hf = fg[humans].float()
     area = hf.sum(1)
