@@ -11,10 +11,15 @@ happens in one undo group.
 
 The data travels as JS literals inside the file (no sidecar, no ``JSON`` object, which
 ExtendScript lacks): coordinates as integers in units of ``10**-decimals`` px (each key after
-the first as its difference from the previous one), frames as the plate's own numbers. The embedded runtime (``ae_jsx/m2fp_runtime.jsxinc``) turns frames into
-comp time with AE's own ``frameDuration`` and the layer's ``startTime`` and stretch, so layers
-that do not start at 0 and NTSC rates come out right. AE layer space equals the document's
-image space (x right, y down, origin at the top-left pixel corner), so no coordinate is changed.
+the first as its difference from the previous one), frames as the plate's own numbers. The
+embedded runtime (``ae_jsx/m2fp_runtime.jsxinc``) turns a frame f into comp time
+``layer.startTime + (f - base) * frameDuration * stretch`` with AE's own frame duration, where
+``base`` is the footage's first frame (a sequence's first file number, ``movie_first_frame`` for
+a movie, else the document's first frame), so layers that do not start at 0 and NTSC rates come
+out right. AE layer space equals the document's image space (x right, y down, origin at the
+top-left pixel corner), so no coordinate is changed on a layer of the document's size.
+Every text (names, paths) is written through :func:`jstext.js_string`: pure ASCII, no way out
+of its literal.
 """
 
 from __future__ import annotations

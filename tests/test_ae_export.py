@@ -363,3 +363,14 @@ def test_demo_scene_script_is_es3_and_builds_every_shape(jsx, tmp_path):
     for shape, mask in zip(ae.mask_order(doc), masks_of(report)):  # untracked: one frame each
         on = [round(k["time"] * doc.fps) + doc.first_frame for k in mask["opacity"]["keys"] if k["value"] == 100]
         assert on == [shape.frames[0]] and {k["out"] for k in mask["opacity"]["keys"]} == {"HOLD"}
+
+
+def test_movie_plate_is_imported_with_its_first_frame_at_the_movie_start(jsx, tmp_path):
+    movie = tmp_path / "clip.mov"
+    movie.write_bytes(b"")
+    doc = synthetic_document(people=1, frames=(11, 20), plate=str(movie))
+    report = jsx.run([write_script(doc, tmp_path / "m.jsx")], setup={"importFrameRate": 24, "importSize": [640, 360]})
+    layer = report["dump"]["comps"][0]["layers"][0]
+    assert layer["source"]["file"] == str(movie) and layer["startTime"] == pytest.approx(-10 / 24)
+    assert_round_trip(doc, layer["masks"], lambda f: (f - 11) / 24)
+    assert report["dump"]["footage"][0]["frameRate"] == 24  # a movie keeps its own rate
