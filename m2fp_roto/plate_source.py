@@ -47,6 +47,7 @@ class PlateParsingSource:
         self.width, self.height = plate.width, plate.height
         self.fps, self.pixel_aspect, self.source = plate.fps, plate.pixel_aspect, plate.source
         self.parsed = 0  # frames this source sent to the parser (cache misses)
+        self._ahead: dict[int, Parsing] = {}  # parsed in a batch with an earlier frame, not yet asked for
 
     @classmethod
     def open(cls, plate: Plate, parser, cache_root=None) -> PlateParsingSource:
@@ -54,14 +55,36 @@ class PlateParsingSource:
         cache = ParseCache.for_plate(cache_root, plate, parser.settings) if cache_root is not None else None
         return cls(plate, parser, cache)
 
+    @property
+    def batch_size(self) -> int:
+        return max(1, int(getattr(self.parser, "batch_size", 1) or 1))
+
     def parse(self, frame: int) -> Parsing:
-        """The parse of ``frame``: from the cache, else from the parser (then cached)."""
+        """The parse of ``frame``: from the cache, else from the parser (then cached).
+
+        A miss is parsed in one batch with the next uncached frames of the plate (up to the
+        parser's ``batch_size``), which are then served from memory when asked for in order.
+        """
+        if frame in self._ahead:
+            return self._ahead.pop(frame)
         if frame not in self.frames:
             raise InputError(f"frame {frame} is not in the plate {self.source}")
         cached = self.cache.get(frame) if self.cache is not None else None
         if cached is not None:
             return cached
-        return self._store(frame, self.parser.parse(self.reader.read(frame), frame))
+        pending = [(frame, self.reader.read(frame))]
+        for follower in self.frames[self.frames.index(frame) + 1:]:
+            if len(pending) >= self.batch_size:
+                break
+            if self.cache is not None and self.cache.path(follower).exists():
+                break  # cached frames are not parsed again; keep batches contiguous
+            try:
+                pending.append((follower, self.reader.read(follower)))
+            except FrameReadError:
+                break  # reported when that frame itself is asked for
+        first, *rest = self._run(pending)
+        self._ahead = {p.frame: p for p in rest}
+        return first
 
     def parse_frames(self, frames: Iterable[int] | None = None,
                      progress: Callable[[int, int, int], None] | None = None) -> Iterator[Parsing]:
@@ -71,25 +94,19 @@ class PlateParsingSource:
         ``skip_missing``, a frame that cannot be read is dropped from ``frames`` with a warning.
         """
         frames = list(self.frames if frames is None else frames)
-        batch_size = max(1, int(getattr(self.parser, "batch_size", 1) or 1))
         pending: list[tuple[int, object]] = []
         done = 0
 
-        def flush():
+        def tick(frame):
             nonlocal done
-            if not pending:
-                return
-            if len(pending) > 1 and hasattr(self.parser, "parse_batch"):
-                results = self.parser.parse_batch(list(pending))
-            else:
-                results = [self.parser.parse(rgb, frame) for frame, rgb in pending]
-            if len(results) != len(pending):
-                raise ParserOutputError(f"the parser returned {len(results)} parses for {len(pending)} frames")
-            for (frame, _), parsing in zip(pending, results):
-                yield self._store(frame, parsing)
-                done += 1
-                if progress:
-                    progress(done, len(frames), frame)
+            done += 1
+            if progress:
+                progress(done, len(frames), frame)
+
+        def flush():
+            for parsing in self._run(pending):
+                yield parsing
+                tick(parsing.frame)
             pending.clear()
 
         for frame in frames:
@@ -97,9 +114,7 @@ class PlateParsingSource:
             if cached is not None:
                 yield from flush()  # keep frame order
                 yield cached
-                done += 1
-                if progress:
-                    progress(done, len(frames), frame)
+                tick(frame)
                 continue
             try:
                 pending.append((frame, self.reader.read(frame)))
@@ -108,13 +123,23 @@ class PlateParsingSource:
                     raise
                 log.warning("%s; skipped", exc)
                 self.frames.remove(frame)
-                done += 1
-                if progress:
-                    progress(done, len(frames), frame)
+                tick(frame)
                 continue
-            if len(pending) >= batch_size:
+            if len(pending) >= self.batch_size:
                 yield from flush()
         yield from flush()
+
+    def _run(self, pending: list[tuple[int, object]]) -> list[Parsing]:
+        """Parse ``[(frame, rgb), ...]`` in one batch (when the parser can), check and cache."""
+        if not pending:
+            return []
+        if len(pending) > 1 and hasattr(self.parser, "parse_batch"):
+            results = self.parser.parse_batch(list(pending))
+        else:
+            results = [self.parser.parse(rgb, frame) for frame, rgb in pending]
+        if len(results) != len(pending):
+            raise ParserOutputError(f"the parser returned {len(results)} parses for {len(pending)} frames")
+        return [self._store(frame, parsing) for (frame, _), parsing in zip(pending, results)]
 
     def _store(self, frame: int, parsing: Parsing) -> Parsing:
         if parsing.frame != frame:

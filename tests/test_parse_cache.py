@@ -238,3 +238,15 @@ def test_default_cache_root(tmp_path, monkeypatch):
     assert default_cache_root(tmp_path / "out" / "shot.nk") == (tmp_path / "out" / CACHE_DIRNAME).resolve()
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "farm cache"))
     assert default_cache_root(tmp_path / "out" / "shot.nk") == tmp_path / "farm cache"
+
+
+def test_frame_by_frame_parsing_batches_ahead(shot, tmp_path):
+    """The document builder asks frame by frame; misses still reach the parser in batches."""
+    warm, _ = source_for(shot, tmp_path / "cache", "1003")
+    list(warm.parse_frames())
+    src, parser = source_for(shot, tmp_path / "cache", batch_size=3)
+    parses = [src.parse(f) for f in FRAMES]
+    assert parser.batches == [[1001, 1002]]  # stops at the cached 1003
+    assert parser.calls == [1001, 1002, 1004]
+    for p in parses:
+        assert_same(p, parser.maps.parse(p.frame))
