@@ -150,6 +150,23 @@ def test_round_trip_multi_person_multi_frame(group, bake):
     assert checked >= (200 if bake == "frames" else 30)
 
 
+def test_nuke_segments_are_the_documents_bezier_segments():
+    """Nuke draws centre_i, centre_i + right_i, centre_i+1 + left_i+1, centre_i+1; flipped back to
+    image space these must be the document's own segments (m2fp_roto.bezier.control_points)."""
+    from m2fp_roto import bezier
+
+    doc = synthetic_document()
+    shapes = read_back(nuke.write_to_string(doc))
+    for s in doc.shapes:
+        got = shapes[s.name][1]
+        for i in range(0, len(got.times), 7):
+            left, centre, right = got.values[i].reshape(-1, 3, 2).transpose(1, 0, 2)
+            nxt = np.roll(centre, -1, axis=0)
+            ctrl = np.stack([centre, centre + right, nxt + np.roll(left, -1, axis=0), nxt], axis=1)
+            ctrl[..., 1] = doc.height - ctrl[..., 1]
+            np.testing.assert_allclose(ctrl, bezier.control_points(s.points_at(got.times[i])), atol=1e-3)
+
+
 def test_root_node_and_script_shape():
     doc = synthetic_document()
     doc.pixel_aspect = 2.0
