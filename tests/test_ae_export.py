@@ -365,12 +365,14 @@ def test_demo_scene_script_is_es3_and_builds_every_shape(jsx, tmp_path):
         assert on == [shape.frames[0]] and {k["out"] for k in mask["opacity"]["keys"]} == {"HOLD"}
 
 
-def test_movie_plate_is_imported_with_its_first_frame_at_the_movie_start(jsx, tmp_path):
+@pytest.mark.parametrize("rate", [24, 30])
+def test_movie_plate_is_imported_with_its_first_frame_at_the_movie_start(jsx, tmp_path, rate):
+    """Frames follow the movie's own rate, even where the comp (the document's fps) differs."""
     movie = tmp_path / "clip.mov"
     movie.write_bytes(b"")
     doc = synthetic_document(people=1, frames=(11, 20), plate=str(movie))
-    report = jsx.run([write_script(doc, tmp_path / "m.jsx")], setup={"importFrameRate": 24, "importSize": [640, 360]})
+    report = jsx.run([write_script(doc, tmp_path / "m.jsx")], setup={"importFrameRate": rate, "importSize": [640, 360]})
     layer = report["dump"]["comps"][0]["layers"][0]
-    assert layer["source"]["file"] == str(movie) and layer["startTime"] == pytest.approx(-10 / 24)
-    assert_round_trip(doc, layer["masks"], lambda f: (f - 11) / 24)
-    assert report["dump"]["footage"][0]["frameRate"] == 24  # a movie keeps its own rate
+    assert layer["source"]["file"] == str(movie) and layer["startTime"] == pytest.approx(-10 / rate)
+    assert_round_trip(doc, layer["masks"], lambda f: (f - 11) / rate)
+    assert report["dump"]["footage"][0]["frameRate"] == rate  # a movie keeps its own rate
