@@ -63,7 +63,8 @@ def run_cli(args, on_progress=None, is_cancelled=None, poll: float = 0.05, cli: 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     try:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                env=env, text=True, encoding="utf-8", errors="replace")
+                                env=env, text=True, encoding="utf-8", errors="replace",
+                                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))  # no console on Windows
     except OSError as exc:
         raise CliError(f"cannot start {cmd[0]}: {exc.strerror}") from None
     errors, lock, updates = [], threading.Lock(), []
