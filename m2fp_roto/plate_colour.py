@@ -74,13 +74,13 @@ class DisplayTransform:
     config: str
     source: str
     target: str
-    cache_id: str
+    cache_id: str  # the config's content hash ("" for a built-in config)
 
     @property
     def settings(self) -> dict:
         """What changes the pixels the parser sees (part of the parse cache key)."""
-        return {"ocio_config": self.config, "ocio_cache_id": self.cache_id, "colorspace": self.source,
-                "display": self.target}
+        settings = {"ocio_config": self.config, "colorspace": self.source, "display": self.target}
+        return {**settings, "ocio_cache_id": self.cache_id} if self.cache_id else settings
 
     def apply(self, rgb: np.ndarray) -> np.ndarray:
         """(H, W, 3) float values in ``source`` -> (H, W, 3) uint8 display sRGB.
@@ -146,7 +146,9 @@ def display_transform(colorspace: str | None, *, is_float: bool, ocio_config: st
         target = f"{display}/{config.getDefaultView(display)}"
     if source == target:
         return None
-    return DisplayTransform(config_name(ocio_config), source, target, config.getCacheID())
+    name = config_name(ocio_config)
+    # a built-in config is fixed by its name; a file's content may change under the same path
+    return DisplayTransform(name, source, target, "" if name.startswith("ocio://") else config.getCacheID())
 
 
 @lru_cache(maxsize=16)

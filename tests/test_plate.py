@@ -320,3 +320,21 @@ def test_unreadable_first_frame_is_skipped_too(png_seq):
         open_plate(png_seq / "shot.####.png")
     plate = open_plate(png_seq / "shot.####.png", skip_missing=True)
     assert plate.frames == [1002, 1003] and (plate.width, plate.height) == (W, H)
+
+
+def test_a_config_file_is_keyed_by_its_content(tmp_path):
+    import PyOpenColorIO as ocio
+
+    write_exr(tmp_path / "e.1001.exr", frame_image(1001, np.float32))
+    text = ocio.Config.CreateFromFile(PINNED_CONFIG).serialize()
+    config = tmp_path / "show.ocio"
+    config.write_text(text)
+    before = open_plate(tmp_path / "e.####.exr", ocio_config=str(config)).settings
+    assert before["ocio_config"] == str(config) and before["ocio_cache_id"]
+    config.write_text(text.replace("scene_linear: ACEScg", "scene_linear: Linear Rec.709 (sRGB)"))
+    from m2fp_roto.plate_colour import _load_config
+
+    _load_config.cache_clear()  # a long-lived process would see the new file after a restart
+    after = open_plate(tmp_path / "e.####.exr", ocio_config=str(config)).settings
+    assert after["colorspace"] == "Linear Rec.709 (sRGB)" and after["ocio_cache_id"] != before["ocio_cache_id"]
+    assert "ocio_cache_id" not in open_plate(tmp_path / "e.####.exr").settings  # built-ins: the name says it
