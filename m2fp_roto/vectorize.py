@@ -6,10 +6,12 @@ The stages, per (person, part) region:
    the soft part margin when the parser kept logits), split into outer rings and holes.
 2. ``smooth_ring`` - arc-length resampling and a wrap-around Gaussian: removes the staircase of
    hard labels without moving the boundary by more than a fraction of a pixel.
-3. ``find_corners`` - turning angle over a few samples, non-maximum suppressed: real corners stay
-   sharp, everything else is fitted with G1 joins.
-4. ``fit_ring`` - Schneider's error-bounded least-squares fit (:mod:`m2fp_roto.fitting`) between
-   corners, within ``tolerance`` px of the smoothed boundary, with as few anchors as that allows.
+3. ``find_corners`` - turning angle over a few pixels, non-maximum suppressed; ``sharpen_corners``
+   moves each corner to the intersection of its straight sides (undoing the rounding of steps
+   1-2). Real corners stay sharp, everything else is fitted with G1 joins.
+4. ``fit_rings`` - Schneider's error-bounded least-squares fit (:mod:`m2fp_roto.fitting`) between
+   corners, within ``tolerance`` px of the smoothed boundary, with as few anchors as that allows;
+   handles at corners are free. All rings of a frame are fitted in one batch.
 
 Outer rings wind clockwise on screen (positive ``bezier.polygon_area``), holes anticlockwise.
 """
@@ -79,7 +81,9 @@ def trace_rings(field: np.ndarray, origin=(0.0, 0.0), level: float = 0.5) -> lis
     """
     from skimage.measure import find_contours
 
-    low = min(float(field.min()), level - 1.0)
+    # Outside the array the field is as far below the level as a hard mask's 1 is above it, so
+    # a region touching the border ends exactly on the frame edge.
+    low = min(float(field.min()), 2 * level - 1.0)
     padded = np.pad(field, 1, constant_values=low)
     rings = []
     for c in find_contours(padded, level, positive_orientation="high"):
@@ -113,7 +117,7 @@ def smooth_ring(xy: np.ndarray, sigma: float, spacing: float = 0.5) -> np.ndarra
     return gaussian_filter1d(r, sigma / spacing, axis=0, mode="wrap")
 
 
-def find_corners(xy: np.ndarray, angle_deg: float, span: int = 6) -> np.ndarray:
+def find_corners(xy: np.ndarray, angle_deg: float, span: int = 10) -> np.ndarray:
     """Indices of sharp corners: turning angle between chords over ``span`` samples."""
     a = xy - np.roll(xy, span, axis=0)
     b = np.roll(xy, -span, axis=0) - xy
@@ -124,6 +128,52 @@ def find_corners(xy: np.ndarray, angle_deg: float, span: int = 6) -> np.ndarray:
         peak &= turn >= np.roll(turn, k)
         peak &= turn > np.roll(turn, -k)
     return np.flatnonzero(peak)
+
+
+def sharpen_corners(xy: np.ndarray, corners: np.ndarray, rounding: float, spacing: float = 0.5,
+                    reach: float = 8.0, straight: float = 0.45) -> np.ndarray:
+    """Undo the rounding that tracing and smoothing leave at corners.
+
+    Each side of a corner is a least-squares line through the samples from ``rounding`` to
+    ``rounding + reach`` px away from it; the corner sample moves to the lines' intersection and
+    the samples within ``rounding`` px are projected onto their side's line (the vertex
+    adjustment of potrace, restricted to real corners). Corners whose sides are too short, not
+    straight within ``straight`` px, nearly parallel, or meet implausibly far away stay as they are.
+    """
+    m = len(xy)
+    corners = np.unique(np.asarray(corners, np.int64) % m)
+    if not len(corners):
+        return xy
+    out = xy.copy()
+    r = max(int(np.ceil(rounding / spacing)), 1)
+    gaps = np.diff(np.concatenate([corners, corners[:1] + m]))
+    room = np.minimum(gaps, np.roll(gaps, 1)) // 2  # each corner owns half of its sides
+    for c, space in zip(corners, room):
+        span = min(int(reach / spacing), int(space) - r)
+        if span < 3:
+            continue
+        lines = []
+        for side in (-1, 1):
+            pts = xy[(c + side * np.arange(r, r + span + 1)) % m]
+            centre = pts.mean(0)
+            direction = np.linalg.svd(pts - centre, full_matrices=False)[2][0]
+            lines.append((centre, direction))
+        if any(np.abs((xy[(c + side * np.arange(r, r + span + 1)) % m] - p0) @ [-d[1], d[0]]).max() > straight
+               for side, (p0, d) in zip((-1, 1), lines)):
+            continue  # a curved side: its line would misplace the corner
+        (pa, da), (pb, db) = lines
+        cross = da[0] * db[1] - da[1] * db[0]
+        if abs(cross) < np.sin(np.radians(20)):
+            continue
+        t = ((pb - pa)[0] * db[1] - (pb - pa)[1] * db[0]) / cross
+        x = pa + t * da
+        if np.hypot(*(x - xy[c])) > 2 * rounding + 1:
+            continue
+        for side, (p0, d) in zip((-1, 1), lines):
+            idx = (c + side * np.arange(1, r)) % m
+            out[idx] = p0 + ((xy[idx] - p0) @ d)[:, None] * d
+        out[c] = x
+    return out
 
 
 def _tangent(xy: np.ndarray, i: int, step: int) -> np.ndarray:
@@ -301,6 +351,8 @@ def fit_smoothed_rings(rings: list[Ring], options: VectorizeOptions) -> list[tup
     # Never smooth a small ring away: sigma stays below a fraction of its size.
     smoothed = [smooth_ring(r.xy, min(options.smooth, np.sqrt(r.area) / 6.0)) for r in rings]
     corners = [find_corners(xy, options.corner_angle) for xy in smoothed]
+    smoothed = [sharpen_corners(xy, c, 2 * min(options.smooth, np.sqrt(r.area) / 6.0) + 0.5)
+                for xy, c, r in zip(smoothed, corners, rings)]
     return list(zip(fit_rings(smoothed, options.tolerance, corners), smoothed))
 
 
