@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d, zoom
+from scipy.ndimage import gaussian_filter1d
 
 from .bezier import polygon_area
 from .fitting import beziers_to_points, fit_runs
@@ -256,28 +256,28 @@ def region_field(parsing: Parsing, person: int, part_id: int, mask: np.ndarray, 
     c, h, w = logits.shape
     H, W = parsing.shape
     sy, sx = h / H, w / W
-    # Sample the logit grid over the crop (pixel centres), bilinear.
+    # The logit cells the crop's pixel centres fall between (plus one for the interpolation).
     ys = (np.arange(y0, y1) + 0.5) * sy - 0.5
     xs = (np.arange(x0, x1) + 0.5) * sx - 0.5
-    yi0 = int(np.clip(np.floor(ys[0]) - 1, 0, h - 1))
-    yi1 = int(np.clip(np.ceil(ys[-1]) + 2, 1, h))
-    xi0 = int(np.clip(np.floor(xs[0]) - 1, 0, w - 1))
-    xi1 = int(np.clip(np.ceil(xs[-1]) + 2, 1, w))
+    yi0, yi1 = int(np.clip(np.floor(ys[0]), 0, h - 1)), int(np.clip(np.floor(ys[-1]) + 2, 1, h))
+    xi0, xi1 = int(np.clip(np.floor(xs[0]), 0, w - 1)), int(np.clip(np.floor(xs[-1]) + 2, 1, w))
     sub = logits[:, yi0:yi1, xi0:xi1].astype(np.float32)
-    own = sub[part_id]
-    others = np.delete(sub, part_id, axis=0).max(0)
-    margin = own - others
-    zy = (y1 - y0) / max(margin.shape[0], 1)
-    zx = (x1 - x0) / max(margin.shape[1], 1)
-    up = zoom(margin, (zy, zx), order=1, grid_mode=True, mode="nearest")
-    up = up[: y1 - y0, : x1 - x0]
-    if up.shape != crop.shape:
-        up = np.pad(up, ((0, crop.shape[0] - up.shape[0]), (0, crop.shape[1] - up.shape[1])), mode="edge")
+    margin = sub[part_id] - np.delete(sub, part_id, axis=0).max(0)
+    up = _bilinear_rows(_bilinear_rows(margin, ys - yi0).T, xs - xi0).T
     soft = 1.0 / (1.0 + np.exp(-up))
     people = parsing.people[y0:y1, x0:x1]
     # Other people keep their own pixels; elsewhere (this person, background) the soft
     # boundary decides, so the outline is sub-pixel on the silhouette too.
     return np.where((people != person) & (people != 0) & (crop == 0), 0.0, soft).astype(np.float32)
+
+
+def _bilinear_rows(grid: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Rows of ``grid`` linearly interpolated at fractional row positions ``pos`` (edge-clamped)."""
+    pos = np.clip(pos, 0, grid.shape[0] - 1)
+    i0 = np.minimum(np.floor(pos).astype(np.int64), max(grid.shape[0] - 2, 0))
+    i1 = np.minimum(i0 + 1, grid.shape[0] - 1)
+    f = (pos - i0)[:, None]
+    return grid[i0] * (1 - f) + grid[i1] * f
 
 
 def remove_specks(mask: np.ndarray, min_area: float) -> tuple[np.ndarray, int]:
