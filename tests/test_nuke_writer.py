@@ -302,3 +302,18 @@ def test_round_trip_on_a_document_built_from_real_cihp_label_maps(tmp_path):
     for group in ("per-person", "all"):
         text = nuke.write_to_string(doc, group=group)
         assert assert_round_trip(doc, text, "frames") >= len(doc.shapes)
+
+
+def test_round_trip_on_a_tracked_document_of_real_motion(tmp_path):
+    """DAVIS 'lucia' masks, tracked: shapes with several keys, gaps between keys and lifetimes."""
+    pipeline = pytest.importorskip("m2fp_roto.pipeline")
+    pytest.importorskip("m2fp_roto.track")
+    from m2fp_roto.labelmaps import LabelMapSource
+
+    masks = shared_path("data", "davis", "Annotations", "lucia")
+    for i, name in enumerate(sorted(os.listdir(masks))[:8]):
+        os.symlink(masks / name, tmp_path / f"lucia.{1001 + i}.png")
+    doc = pipeline.build_document(LabelMapSource(str(tmp_path / "lucia.####.png"), label_set="matte"), track=True)
+    assert max(len(s.keys) for s in doc.shapes) > 2
+    for bake in ("frames", "keys"):
+        assert_round_trip(doc, nuke.write_to_string(doc, bake=bake), bake)
