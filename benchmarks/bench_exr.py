@@ -4,8 +4,9 @@
 
 The shot is synthetic but shaped like parser output: per person, 15 part blobs of 16 Bezier
 anchors laid out over a 900 px tall figure, neighbours touching, all moving over the shot.
-Prints seconds per frame (wall clock over the whole shot, so threads count) and the mean file
-size per frame for each configuration, then how exact the coverage is.
+Prints seconds per frame (wall clock over the whole shot, so threads count; and CPU seconds,
+summed over threads, which other jobs on the machine disturb less) and the mean file size per
+frame for each configuration, then how exact the coverage is.
 """
 
 from __future__ import annotations
@@ -78,11 +79,12 @@ def accuracy(doc, frame: int, k: int = 16):
 
 
 def run(doc, folder: Path, label: str, **options):
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     files = exr.write_to_file(doc, folder / label / "shot.####.exr", **options)
     seconds = (time.perf_counter() - start) / len(doc.frames)
+    cpu = (time.process_time() - cpu) / len(doc.frames)
     size = sum(f.stat().st_size for f in files) / len(doc.frames)
-    return seconds, size, len(files)
+    return seconds, cpu, size, len(files)
 
 
 def main(argv=None):
@@ -90,15 +92,16 @@ def main(argv=None):
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--threads", type=int, default=None, help="default: one per core")
     args = parser.parse_args(argv)
+    load = os.getloadavg()[0]
     doc = shot(args.frames)
     threads = args.threads or os.cpu_count()
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for frame in doc.frames:
         part_coverages(doc, frame)
-    raster = (time.perf_counter() - start) / len(doc.frames)
-
-    rows = [("coverage only (30 layers, 1 thread)", raster, 0.0, 0)]
+    n = len(doc.frames)
+    rows = [("coverage only (30 layers, 1 thread)", (time.perf_counter() - start) / n,
+             (time.process_time() - cpu) / n, 0.0, 0)]
     configs = [
         ("layers, zips", {"cryptomatte": False}),
         ("layers + Cryptomatte, zips", {}),
@@ -110,14 +113,15 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         for label, options in configs:
             for n in sorted({1, threads}):
-                s, size, count = run(doc, Path(tmp), f"{label}-{n}".replace(" ", "_"), threads=n, **options)
-                rows.append((f"{label} ({n} thread{'s' * (n > 1)})", s, size, count))
+                result = run(doc, Path(tmp), f"{label}-{n}".replace(" ", "_"), threads=n, **options)
+                rows.append((f"{label} ({n} thread{'s' * (n > 1)})", *result))
 
     print(f"matte EXR export, {doc.width}x{doc.height}, {len(doc.people)} people x {len(LAYOUT)} parts, "
           f"{len(doc.frames)} frames, {os.cpu_count()} cores, python {sys.version.split()[0]}")
-    print(f"{'configuration':<48} {'s/frame':>8} {'MB/frame':>9} {'files':>6}")
-    for label, s, size, count in rows:
-        print(f"{label:<48} {s:8.3f} {size / 1e6:9.2f} {count:6d}")
+    print(f"load average at start: {load:.1f} (wall times grow with it; CPU times much less)")
+    print(f"{'configuration':<48} {'s/frame':>8} {'cpu s/fr':>9} {'MB/frame':>9} {'files':>6}")
+    for label, s, cpu, size, count in rows:
+        print(f"{label:<48} {s:8.3f} {cpu:9.3f} {size / 1e6:9.2f} {count:6d}")
 
     acc = accuracy(doc, doc.first_frame)
     print(f"\ncoverage accuracy over {len(acc)} parts (frame {doc.first_frame}), against a 16x16 point-sampled fill")
