@@ -307,3 +307,18 @@ def test_cli_export_from_a_document(doc, tmp_path):
     assert files == ["shot.1001.exr", "shot.1002.exr", "shot.1003.exr"]
     header, channels = read_exr(tmp_path / "out" / "shot.1002.exr")
     assert sorted(channels) == ["p1_hair.A", "p2_hair.A"] and header["compression"] == OpenEXR.ZIP_COMPRESSION
+
+
+def test_modules_stay_light_and_their_examples_run():
+    import doctest
+    import subprocess
+    import sys
+
+    from m2fp_roto import coverage, cryptomatte
+
+    code = ("import sys, m2fp_roto_exporters.exr, m2fp_roto.coverage, m2fp_roto.cryptomatte; "
+            "print(sorted({'OpenEXR', 'mmh3', 'OpenImageIO'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    for module in (exr, coverage, cryptomatte):
+        assert doctest.testmod(module).failed == 0, module.__name__
