@@ -209,12 +209,13 @@ def _track(doc: RotoDocument, shape: Shape, bake: str) -> _Track:
 
 def _dimcurve(tokens: list[str], bits: np.ndarray) -> str:
     """One coordinate's keys: ``{{v -}}`` when constant, runs of equal keys as ``{x K {v -}}``."""
-    if (bits == bits[0]).all():
+    changes = bits[1:] != bits[:-1]
+    if not changes.any():
         return f"{{{{{tokens[0]} -}}}}"
-    starts = np.flatnonzero(np.r_[True, bits[1:] != bits[:-1]])
-    if len(starts) == len(bits):
+    if changes.all():
         return "{" + " ".join([f"{{{t} -}}" for t in tokens]) + "}"
-    ends = np.r_[starts[1:], len(bits)]
+    starts = np.concatenate(([0], np.flatnonzero(changes) + 1))
+    ends = np.append(starts[1:], len(bits))
     keys = [f"{{{tokens[a]} -}}" if b - a == 1 else f"{{x {b - a} {{{tokens[a]} -}}}}" for a, b in zip(starts, ends)]
     return "{" + " ".join(keys) + "}"
 
