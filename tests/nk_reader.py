@@ -414,7 +414,7 @@ def _walk_layer(layer, path, tree: CurveTree, names: set):
             times, values, count = _points(pair[0], kind, cname)
             feather = "idem"
             if pair[1] != "idem":
-                ftimes, _fvalues, fcount = _points(pair[1], kind, cname)
+                _, _, fcount = _points(pair[1], kind, cname)
                 if fcount != count:
                     raise NkSyntaxError(f"{cname}: feather has {fcount} entries, main {count}")
                 feather = "cc"
