@@ -51,31 +51,53 @@ def snippet(plugin: Path | str | None = None, cli: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def install(target: Path, block: str) -> str:
-    """Add or update ``block`` in ``target``; returns what happened ("added", "updated", "unchanged")."""
+def _read(target: Path) -> tuple[str, tuple[int, int] | None]:
+    """The file's text and the span of our block in it (None when there is none)."""
     try:
         text = target.read_text(encoding="utf-8") if target.exists() else ""
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {target}: {exc}") from None
     start = text.find(BEGIN)
-    if start >= 0:
-        end = text.find(END, start)
-        if end < 0:
-            raise InputError(f"{target} has the m2fp-roto start marker but no end marker ({END!r}); "
-                             "fix or remove the block by hand")
-        end = text.find("\n", end)
-        end = len(text) if end < 0 else end + 1
-        if text[start:end] == block:
-            return "unchanged"
-        new, what = text[:start] + block + text[end:], "updated"
-    else:
-        sep = "" if not text or text.endswith("\n") else "\n"
-        new, what = text + sep + ("\n" if text else "") + block, "added"
+    if start < 0:
+        return text, None
+    end = text.find(END, start)
+    if end < 0:
+        raise InputError(f"{target} has the m2fp-roto start marker but no end marker ({END!r}); "
+                         "fix or remove the block by hand")
+    end = text.find("\n", end)
+    return text, (start, len(text) if end < 0 else end + 1)
+
+
+def _write(target: Path, text: str) -> None:
     try:
-        atomic_write_text(target, new)
+        atomic_write_text(target, text)
     except OSError as exc:
         raise InputError(f"cannot write {target}: {exc.strerror}") from None
-    return what
+
+
+def install(target: Path, block: str) -> str:
+    """Add or update ``block`` in ``target``; returns what happened ("added", "updated", "unchanged")."""
+    text, span = _read(target)
+    if span:
+        if text[span[0]:span[1]] == block:
+            return "unchanged"
+        _write(target, text[:span[0]] + block + text[span[1]:])
+        return "updated"
+    sep = "" if not text or text.endswith("\n") else "\n"
+    _write(target, text + sep + ("\n" if text else "") + block)
+    return "added"
+
+
+def remove(target: Path) -> bool:
+    """Remove our block from ``target`` (everything else stays); False when it was not there."""
+    text, span = _read(target)
+    if not span:
+        return False
+    head = text[:span[0]]
+    if head.endswith("\n\n"):  # the blank line install() put before the block
+        head = head[:-1]
+    _write(target, head + text[span[1]:])
+    return True
 
 
 @click.command("nuke")
@@ -83,7 +105,8 @@ def install(target: Path, block: str) -> str:
               help="Only print the block to add to a facility init.py; change nothing.")
 @click.option("--nuke-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Nuke's user folder (default: ~/.nuke).")
-def nuke(print_only, nuke_dir):
+@click.option("--uninstall", is_flag=True, help="Remove the block again.")
+def nuke(print_only, nuke_dir, uninstall):
     """Add the M2FP Roto menu to Nuke (a guarded block in ~/.nuke/init.py)."""
     block = snippet(cli=cli_path())
     if print_only:
@@ -91,6 +114,10 @@ def nuke(print_only, nuke_dir):
         return
     folder = nuke_dir or Path(os.path.expanduser("~")) / ".nuke"
     target = folder / "init.py"
+    if uninstall:
+        removed = remove(target)
+        click.echo(f"removed the M2FP Roto block from {target}" if removed else f"{target} has no M2FP Roto block")
+        return
     what = install(target, block)
     click.echo(f"{what} the M2FP Roto block in {target}" if what != "unchanged"
                else f"{target} already has the M2FP Roto block")

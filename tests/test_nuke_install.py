@@ -75,3 +75,18 @@ def test_cli_install_and_print(tmp_path):
     again = runner.invoke(main, ["install", "nuke", "--nuke-dir", str(tmp_path)])
     assert again.exit_code == 0 and "already has" in again.output
     assert (tmp_path / "init.py").read_text() == printed.output
+
+
+def test_uninstall_removes_only_the_block(tmp_path):
+    from m2fp_roto.cli import main
+
+    init = tmp_path / "init.py"
+    init.write_text(EXISTING + "\n")
+    runner = CliRunner()
+    assert runner.invoke(main, ["install", "nuke", "--nuke-dir", str(tmp_path)]).exit_code == 0
+    assert install_nuke.BEGIN in init.read_text()
+    result = runner.invoke(main, ["install", "nuke", "--nuke-dir", str(tmp_path), "--uninstall"])
+    assert result.exit_code == 0 and "removed" in result.output
+    assert init.read_text() == EXISTING + "\n"   # exactly as before
+    again = runner.invoke(main, ["install", "nuke", "--nuke-dir", str(tmp_path), "--uninstall"])
+    assert "has no M2FP Roto block" in again.output
