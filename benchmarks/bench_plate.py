@@ -7,6 +7,7 @@ transform + uint8 conversion), best of 2 passes. Run: ``.venv/bin/python benchma
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -104,7 +105,8 @@ def main() -> None:
             order = plate.frames if order_name == "in order" else plate.frames[::-5]
             size = sum(Path(p).stat().st_size for p in tmp.glob(Path(str(spec)).name.split(".")[0] + ".*"))
             rows.append((label, order_name, len(order), time_reads(plate, order), size / len(frames) / 1e6))
-    print(f"Plate.read per {W}x{H} frame ({N} frames, best of 2 passes; decode + colour + uint8)\n")
+    print(f"Plate.read per {W}x{H} frame ({N} frames, best of 2 passes; decode + colour + uint8; "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})\n")
     print(f"| {'plate':40} | {'access':20} | reads | ms/frame | MB/frame on disk |")
     print(f"|{'-' * 42}|{'-' * 22}|-------|----------|------------------|")
     for label, order, n, ms, mb in rows:
