@@ -1,0 +1,148 @@
+"""M2FP per-frame cost: ModelScope's stock pipeline against m2fp-roto's parser.
+
+Builds the full-size M2FP (ResNet-101, 63 M parameters) with random weights biased to fire
+(about as many instances as post-processing can meet: the worst case), then parses one 1920x1080
+frame in separate subprocesses, so each path's peak memory is its own:
+
+    .venv/bin/python benchmarks/bench_m2fp.py                  # CPU, fp32 + bf16
+    .venv/bin/python benchmarks/bench_m2fp.py --device cuda    # GPU (fp32, bf16, fp16)
+
+Seconds per frame are the median of --runs after one warm-up run; peak RSS is the process's
+high-water mark (model load included, the same for both paths).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FRAME = ROOT.parent / "shared" / "data" / "davis" / "JPEGImages"
+
+
+def frame_image(width: int, height: int, out: Path, photo: str | None = None) -> Path:
+    """A real photo (--frame, else ../shared/data, else a synthetic gradient) at width x height."""
+    import numpy as np
+    from PIL import Image
+
+    photos = [Path(photo)] if photo else sorted(FRAME.rglob("*.jpg")) if FRAME.exists() else []
+    if photos:
+        img = Image.open(photos[0]).convert("RGB").resize((width, height), Image.BICUBIC)
+    else:
+        y, x = np.mgrid[0:height, 0:width]
+        img = Image.fromarray(np.stack([x % 256, y % 256, (x + y) % 256], -1).astype(np.uint8))
+    img.save(out)
+    return out
+
+
+def child(path: str, model: str, image: str, runs: int, device: str, threads: int | None) -> dict:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    if threads:
+        torch.set_num_threads(threads)
+    pil = Image.open(image).convert("RGB")
+    rgb = np.asarray(pil)
+    t0 = time.perf_counter()
+    if path == "stock":
+        from m2fp_roto.m2fp.deform_attn import ensure_deform_attn
+
+        ensure_deform_attn()  # the pipeline cannot even import without mmcv otherwise
+        from modelscope.pipelines import pipeline
+        from modelscope.utils.constant import Tasks
+
+        pipe = pipeline(Tasks.image_segmentation, model=model, device="gpu" if device == "cuda" else "cpu")
+        run = lambda: len(pipe(pil)["masks"])  # noqa: E731
+    else:
+        from m2fp_roto.m2fp import M2FPParser
+
+        precision = path.split("-")[1] if "-" in path else "fp32"
+        # The stock pipeline's own output thresholds, so both paths handle the same instances.
+        parser = M2FPParser(model, device=device, precision=precision, part_threshold=0.1,
+                            person_threshold=0.1)
+        parser.net  # load now, not inside the first timed run
+        run = lambda: len(parser.parse(rgb, 1).person_ids)  # noqa: E731
+    load = time.perf_counter() - t0
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    count = run()  # warm-up
+    times = []
+    for _ in range(runs):
+        sync()
+        t = time.perf_counter()
+        run()
+        sync()
+        times.append(time.perf_counter() - t)
+    out = {"path": path, "load_s": load, "times": times, "count": count,
+           "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+    if device == "cuda":
+        out["peak_gpu_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--size", default="1920x1080", help="frame WIDTHxHEIGHT")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--paths", default=None, help="comma list of stock, ours, ours-bf16, ours-fp16")
+    ap.add_argument("--model", default=None, help="an existing model folder instead of random weights")
+    ap.add_argument("--frame", default=None, help="the photo to parse (resized to --size)")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--image", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.model, args.image, args.runs, args.device, args.threads)))
+        return
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    paths = (args.paths or ("stock,ours,ours-bf16,ours-fp16" if args.device == "cuda" else "stock,ours,ours-bf16")
+             ).split(",")
+    with tempfile.TemporaryDirectory() as tmp:
+        model = args.model
+        if model is None:
+            from m2fp_roto.m2fp.random_model import write_random_model
+
+            model = str(write_random_model(Path(tmp) / "m2fp-full-random", "full", seed=0))
+        image = frame_image(width, height, Path(tmp) / "frame.png", args.frame)
+        results = []
+        for path in paths:
+            cmd = [sys.executable, __file__, "--child", path, "--model", model, "--image", str(image),
+                   "--runs", str(args.runs), "--device", args.device]
+            if args.threads:
+                cmd += ["--threads", str(args.threads)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+            if proc.returncode:
+                sys.exit(f"{path} failed:\n{proc.stderr[-3000:]}")
+            results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    import torch
+
+    threads = args.threads or torch.get_num_threads()
+    where = torch.cuda.get_device_name(0) if args.device == "cuda" else f"CPU, {threads} threads"
+    print(f"M2FP full size (random weights), {width}x{height} frame, {where}, load average "
+          f"{os.getloadavg()[0]:.1f}; median of {args.runs} after a warm-up")
+    base = results[0] if results[0]["path"] == "stock" else None
+    gpu = args.device == "cuda"
+    head = "| path | s/frame | min | peak RSS GiB |" + (" peak GPU GiB |" if gpu else "") + " speed-up | RSS ratio | load s |"
+    print(head)
+    print("|" + "---|" * (head.count("|") - 1))
+    for r in results:
+        med = statistics.median(r["times"])
+        speed = f"{statistics.median(base['times']) / med:.2f}x" if base else "-"
+        ratio = f"{r['peak_rss_gib'] / base['peak_rss_gib']:.2f}" if base else "-"
+        row = f"| {r['path']} | {med:.2f} | {min(r['times']):.2f} | {r['peak_rss_gib']:.2f} |"
+        if gpu:
+            row += f" {r['peak_gpu_gib']:.2f} |"
+        print(row + f" {speed} | {ratio} | {r['load_s']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
