@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from m2fp_roto import cli_plate
 from m2fp_roto.cli import main
 
-from test_parse_cache import FRAMES, LabelMapParser, shot  # noqa: F401  (shot is a fixture)
+from test_parse_cache import LabelMapParser, shot  # noqa: F401  (shot is a fixture)
 
 
 @pytest.fixture
