@@ -338,3 +338,16 @@ def test_a_config_file_is_keyed_by_its_content(tmp_path):
     after = open_plate(tmp_path / "e.####.exr", ocio_config=str(config)).settings
     assert after["colorspace"] == "Linear Rec.709 (sRGB)" and after["ocio_cache_id"] != before["ocio_cache_id"]
     assert "ocio_cache_id" not in open_plate(tmp_path / "e.####.exr").settings  # built-ins: the name says it
+
+
+def test_log_dpx_without_a_colour_space_warns(tmp_path, caplog):
+    write_oiio(tmp_path / "log.1001.dpx", np.full((H, W, 3), 30000, np.uint16),
+               **{"oiio:BitsPerSample": 10, "dpx:Transfer": "Logarithmic"})
+    with caplog.at_level(logging.WARNING, "m2fp_roto"):
+        open_plate(tmp_path / "log.####.dpx")
+    assert "Logarithmic encoded" in caplog.text and "--colorspace" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, "m2fp_roto"):
+        plate = open_plate(tmp_path / "log.####.dpx", colorspace="ADX10")
+    assert caplog.text == "" and plate.settings["colorspace"] == "ADX10"
+    assert plate.read(1001).std() == 0  # a flat grey stays flat through the transform
