@@ -44,7 +44,7 @@ class VectorizeOptions:
 
     tolerance: float = 0.5
     min_area: float = 64.0
-    smooth: float = 0.8
+    smooth: float = 0.4
     corner_angle: float = 70.0
 
 
@@ -93,10 +93,33 @@ def trace_rings(field: np.ndarray, origin=(0.0, 0.0), level: float = 0.5) -> lis
         signed = polygon_area(xy)
         if signed == 0:
             continue
-        # positive_orientation="high" winds anticlockwise on screen around the inside.
-        hole = signed > 0
-        rings.append(Ring(xy if hole else xy[::-1], hole))
+        # positive_orientation="high" keeps the inside on the left: anticlockwise on screen around
+        # an outer boundary, clockwise around a hole; reversed, outer rings wind clockwise
+        # (positive area) and holes anticlockwise.
+        rings.append(Ring(xy[::-1], hole=signed > 0))
     return rings
+
+
+def straighten_staircase(xy: np.ndarray) -> np.ndarray:
+    """Replace each staircase step of a hard mask's iso-line by its midpoint.
+
+    The 0.5 iso-line of a binary mask runs along pixel edges, with a 45 degree cut at every
+    turn. A run between two cuts of the same direction is one step of a staircase: the edge it
+    digitises passes through the run's midpoint, so the run becomes that one point, and a
+    shallow slope turns into a straight line instead of a +-0.5 px sawtooth that no smoothing
+    of a few pixels removes. A run between cuts of different directions (a corner, the flat top
+    of a curve, a one-pixel spike) keeps both ends.
+    """
+    step = np.roll(xy, -1, axis=0) - xy
+    cut = np.flatnonzero((np.abs(step[:, 0]) > 1e-6) & (np.abs(step[:, 1]) > 1e-6))
+    if len(cut) < 4:
+        return xy
+    first = xy[(cut + 1) % len(xy)]  # run j runs from just after cut j to cut j+1
+    last = xy[np.roll(cut, -1)]
+    stair = np.all(np.abs(step[cut] - np.roll(step[cut], -1, axis=0)) < 1e-6, axis=1)
+    pairs = np.stack([np.where(stair[:, None], (first + last) / 2, first), last], axis=1)
+    keep = np.column_stack([np.ones(len(cut), bool), ~stair & np.any(np.abs(first - last) > 1e-6, axis=1)])
+    return pairs[keep]
 
 
 def resample_ring(xy: np.ndarray, spacing: float = 0.5) -> np.ndarray:
@@ -323,6 +346,7 @@ def vectorize_region(mask: np.ndarray, options: VectorizeOptions = VectorizeOpti
         return [], dropped
     if field_fn is None:
         rings = trace_rings(crop.astype(np.float32), origin=(box[2], box[0]))
+        rings = [Ring(straighten_staircase(r.xy), r.hole) for r in rings]
     else:
         rings = trace_rings(field_fn(box), origin=(box[2], box[0]))
         dropped += sum(1 for r in rings if r.area < options.min_area)
