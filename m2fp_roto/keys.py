@@ -18,14 +18,22 @@ def control_positions(points: np.ndarray) -> np.ndarray:
     return np.concatenate([a, a + points[..., 2:4], a + points[..., 4:6]], axis=-2)
 
 
-def interpolation_error(pos: np.ndarray, a: int, b: int) -> np.ndarray:
-    """Max point distance (px) of frames a..b from the linear blend of frames a and b."""
+def interpolation_error(pos: np.ndarray, a: int, b: int, measure: str = "max") -> np.ndarray:
+    """Distance (px) of frames a..b from the linear blend of frames a and b.
+
+    ``measure`` "max": the farthest point; "rms": the root mean square over the points.
+    """
     t = np.linspace(0.0, 1.0, b - a + 1)[:, None, None]
-    blend = (1.0 - t) * pos[a] + t * pos[b]
-    return np.sqrt(((blend - pos[a:b + 1]) ** 2).sum(-1)).max(-1)
+    return deviation((1.0 - t) * pos[a] + t * pos[b] - pos[a:b + 1], measure)
 
 
-def reduce_keys(points: np.ndarray, tolerance: float) -> np.ndarray:
+def deviation(diff: np.ndarray, measure: str) -> np.ndarray:
+    """Per frame, the size (px) of point offsets ``diff`` (..., P, 2): "max" or "rms" over P."""
+    sq = (diff**2).sum(-1)
+    return np.sqrt(sq.max(-1) if measure == "max" else sq.mean(-1))
+
+
+def reduce_keys(points: np.ndarray, tolerance: float, measure: str = "max") -> np.ndarray:
     """Indices (sorted) of the frames of ``points`` (F, N, 6) to keep as keys.
 
     >>> still = np.zeros((10, 3, 6)); still[:, :, 0] = [0, 5, 9]
@@ -34,7 +42,7 @@ def reduce_keys(points: np.ndarray, tolerance: float) -> np.ndarray:
     """
     f = len(points)
     pos = control_positions(np.asarray(points, np.float64))
-    if f == 1 or np.sqrt(((pos - pos[0]) ** 2).sum(-1)).max() <= tolerance:
+    if f == 1 or deviation(pos - pos[0], measure).max() <= tolerance:
         return np.array([0])
     keep = {0, f - 1}
     spans = [(0, f - 1)]
@@ -42,7 +50,7 @@ def reduce_keys(points: np.ndarray, tolerance: float) -> np.ndarray:
         a, b = spans.pop()
         if b - a < 2:
             continue
-        err = interpolation_error(pos, a, b)
+        err = interpolation_error(pos, a, b, measure)
         k = int(np.argmax(err))
         if err[k] > tolerance:
             keep.add(a + k)

@@ -64,29 +64,44 @@ def smooth_series(values: np.ndarray, weights: np.ndarray, strength: float) -> n
 
 
 def spacetime_solve(q: np.ndarray, normals: np.ndarray, observed: np.ndarray, strength: float,
-                    slide: float) -> np.ndarray:
+                    slide: float, robust: float = 0.0) -> np.ndarray:
     """Smoothed anchor trajectories (F, N, 2) from snapped positions ``q`` (F, N, 2).
 
-    Per anchor: min sum_t (n.(X-q))^2 + slide (tau.(X-q))^2 + strength |X_{t+1} - 2X_t + X_{t-1}|^2,
-    with the data term only on ``observed`` frames. One sparse solve for all anchors.
+    Per anchor: min sum_t (n.(X-q))^2 + slide (tau.(X-q))^2 + strength * rho(X_{t+1} - 2X_t + X_{t-1}),
+    with the data term only on ``observed`` frames (see :func:`solve_blocks`).
     """
-    from scipy.sparse import coo_matrix, identity, kron
-    from scipy.sparse.linalg import spsolve
-
-    f, n = q.shape[:2]
     nn = normals[..., :, None] * normals[..., None, :]  # (F, N, 2, 2)
     w = slide * np.eye(2) + (1.0 - slide) * nn
     w = np.where(observed[:, None, None, None], w, 0.0)
-    w = np.transpose(w, (1, 0, 2, 3))  # (N, F, 2, 2): unknown (i, t, c) at (i*F + t)*2 + c
-    qt = np.nan_to_num(np.transpose(q, (1, 0, 2)))
+    return solve_blocks(w, np.einsum("tncd,tnd->tnc", w, np.nan_to_num(q)), strength, robust)
+
+
+def solve_blocks(w: np.ndarray, b: np.ndarray, strength: float, robust: float = 0.0,
+                 iterations: int = 3) -> np.ndarray:
+    """Per item i, the 2-vectors x_t minimising sum_t x_t'W x_t - 2 b.x_t + strength * rho(D2 x).
+
+    ``w`` (F, N, 2, 2) symmetric data terms (zero on frames without data), ``b`` (F, N, 2).
+    One sparse solve for every item. With ``robust`` > 0, rho is Huber's loss with that knee
+    (units of x per frame^2), by reweighting: small accelerations (flicker) are smoothed away,
+    large ones (a limb swinging back) are kept, so the paths do not lag behind real motion.
+    """
+    from scipy.sparse import coo_matrix, diags, identity, kron
+    from scipy.sparse.linalg import spsolve
+
+    f, n = w.shape[:2]
+    wt = np.transpose(w, (1, 0, 2, 3))  # unknown (i, t, c) at (i*F + t)*2 + c
     base = (np.arange(n * f) * 2)[:, None, None]
     rows = np.broadcast_to(base + np.arange(2)[None, :, None], (n * f, 2, 2)).ravel()
     cols = np.broadcast_to(base + np.arange(2)[None, None, :], (n * f, 2, 2)).ravel()
-    data = coo_matrix((w.reshape(-1), (rows, cols)), shape=(2 * n * f, 2 * n * f))
-    d2 = second_difference(f)
-    temporal = kron(identity(n), kron(d2.T @ d2, identity(2)))
-    b = np.einsum("itcd,itd->itc", w, qt).ravel()
-    x = spsolve((data + strength * temporal).tocsc(), b)
+    data = coo_matrix((wt.reshape(-1), (rows, cols)), shape=(2 * n * f, 2 * n * f))
+    d2 = kron(identity(n), kron(second_difference(f), identity(2))).tocsr()
+    rhs = np.transpose(b, (1, 0, 2)).ravel()
+    weights = np.ones(d2.shape[0])
+    for _ in range(iterations if robust > 0 else 1):
+        x = spsolve((data + strength * (d2.T @ diags(weights) @ d2)).tocsc(), rhs)
+        if robust > 0:
+            acc = np.repeat(np.hypot(*(d2 @ x).reshape(-1, 2).T), 2)
+            weights = np.minimum(1.0, robust / np.maximum(acc, 1e-9))
     return np.transpose(x.reshape(n, f, 2), (1, 0, 2))
 
 
@@ -230,7 +245,7 @@ def ring_tangents(ring: np.ndarray, idx: np.ndarray, corner: np.ndarray, reach: 
     """
     m = len(ring)
     s = idx % m
-    centre = _unit(ring[(s + 2) % m] - ring[(s - 2) % m])
+    centre = _unit(ring[(s + 4) % m] - ring[(s - 4) % m])
     out = np.where(corner[:, None], _unit(ring[(s + reach) % m] - ring[s]), centre)
     inn = np.where(corner[:, None], _unit(ring[(s - reach) % m] - ring[s]), -centre)
     return out, inn
@@ -250,8 +265,10 @@ def fit_handles(ring: np.ndarray, idx: np.ndarray, anchors: np.ndarray, t_out: n
 
     Segment i runs from ``anchors[i]`` to ``anchors[i+1]`` through the ring samples between
     ``idx[i]`` and ``idx[i+1]``; its handles lie along ``t_out[i]`` and ``t_in[i+1]``.
-    Returns ``(len_out (N,), len_in (N,), max error per segment (N,))``; a length that comes out
-    negative or absurd falls back to a third of the chord (Wu-Barsky), as in the per-frame fit.
+    Returns ``(len_out (N,), len_in (N,), max error per segment (N,), normal matrices (N, 2, 2),
+    right-hand sides (N, 2))``: the last two state each segment's least-squares problem in the
+    two lengths, for solving them jointly over time. A length that comes out negative or absurd
+    falls back to a third of the chord (Wu-Barsky), as in the per-frame fit.
     """
     m, n = len(ring), len(idx)
     nxt = np.append(idx[1:], idx[0] + m)
@@ -308,4 +325,5 @@ def fit_handles(ring: np.ndarray, idx: np.ndarray, anchors: np.ndarray, t_out: n
         u = np.clip(u - np.divide(num, den, out=np.zeros_like(num), where=np.abs(den) > 1e-12), 0.0, 1.0)
         u[starts], u[starts + counts - 1] = 0.0, 1.0
     err = np.sqrt(((q - d) ** 2).sum(1))
-    return l1, l2, np.maximum.reduceat(err, starts)
+    normal = np.stack([np.stack([c00, c01], -1), np.stack([c01, c11], -1)], -2)
+    return l1, l2, np.maximum.reduceat(err, starts), normal, np.stack([x0, x1], -1)

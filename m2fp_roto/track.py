@@ -24,7 +24,7 @@ from .document import Key, Shape, shape_name
 from .identity import _grid_width, associate, blob, identify_people
 from .keys import reduce_keys
 from .spacetime import (fit_handles, propagate, ring_normals, ring_tangents, smooth_series, snap,
-                        spacetime_solve)
+                        solve_blocks, spacetime_solve)
 from .vectorize import find_corners, fit_ring
 
 
@@ -44,8 +44,10 @@ class TrackOptions:
     """
 
     key_tolerance: float = 1.0
+    key_measure: str = "rms"
     smoothing: float = 4.0
     edge_smoothing: float = 1.0
+    robust: float = 2.0
     max_gap: int = 5
     slide: float = 0.05
     iterations: int = 3
@@ -121,7 +123,7 @@ def track_shape(rings: dict, options: TrackOptions) -> tuple[int, np.ndarray]:
     reference = max(seen, key=lambda f: abs(polygon_area(rings[f])))
     ref_idx, corner = reference_anchors(rings[reference], options)
     idx = propagate(rings, reference, ref_idx)
-    lam = options.edge_smoothing
+    lam = options.smoothing
     for round_ in range(options.refine_rounds + 1):
         anchors = _spacetime(rings, idx, first, n_frames, observed, options)
         n = len(corner)
@@ -131,19 +133,33 @@ def track_shape(rings: dict, options: TrackOptions) -> tuple[int, np.ndarray]:
             t_out[f - first], t_in[f - first] = ring_tangents(rings[f], idx[f], corner)
         t_out = _renormalise(smooth_series(t_out, observed, lam))
         t_in = np.where(corner[None, :, None], _renormalise(smooth_series(t_in, observed, lam)), -t_out)
-        lengths = np.zeros((n_frames, n, 2))
+        normal = np.zeros((n_frames, n, 2, 2))
+        rhs = np.zeros((n_frames, n, 2))
         errors = np.zeros((len(seen), n))
         for row, f in enumerate(seen):
             i = f - first
-            l_out, l_in, errors[row] = fit_handles(rings[f], idx[f], anchors[i], t_out[i], t_in[i])
-            lengths[i, :, 0], lengths[i, :, 1] = l_out, np.roll(l_in, 1)
+            _, _, errors[row], normal[i], rhs[i] = fit_handles(rings[f], idx[f], anchors[i], t_out[i], t_in[i])
         bad = _spans_to_split(rings, idx, seen, errors, options)
         if not len(bad) or round_ == options.refine_rounds:
             break
         idx = {f: _insert_midpoints(i, bad, len(rings[f])) for f, i in idx.items()}
         corner = np.insert(corner, bad + 1, False)
-    lengths = np.maximum(smooth_series(lengths, observed, lam), 0.0)
-    return first, np.concatenate([anchors, t_in * lengths[..., 1:2], t_out * lengths[..., 0:1]], axis=-1)
+    lengths = _handle_lengths(anchors, normal, rhs, observed, lam)
+    return first, np.concatenate([anchors, t_in * np.roll(lengths[..., 1:2], 1, axis=1),
+                                  t_out * lengths[..., 0:1]], axis=-1)
+
+
+def _handle_lengths(anchors, normal, rhs, observed, strength) -> np.ndarray:
+    """(F, N, 2) lengths (out of anchor i, into anchor i+1): every frame's least-squares fit,
+    solved jointly with a temporal smoothness term; a weak pull towards a third of the chord
+    keeps spans whose fit is ill-posed (straight runs) well defined."""
+    chord = np.linalg.norm(np.roll(anchors, -1, axis=1) - anchors, axis=-1)
+    scale = np.maximum(np.trace(normal, axis1=-2, axis2=-1), 1.0)[..., None, None]
+    prior = 0.02 * np.where(observed[:, None, None, None], scale, 1.0) * np.eye(2)
+    w = normal + prior
+    b = rhs + prior[..., 0] * (chord / 3.0)[..., None]
+    lengths = solve_blocks(w, b, strength * np.median(scale))
+    return np.clip(lengths, 0.0, chord[..., None])
 
 
 def _spacetime(rings, idx, first, n_frames, observed, options) -> np.ndarray:
@@ -156,9 +172,11 @@ def _spacetime(rings, idx, first, n_frames, observed, options) -> np.ndarray:
         for f, ring in rings.items():
             q[f - first] = ring[idx[f] % len(ring)]
             normals[f - first] = ring_normals(ring, idx[f])
-        anchors = spacetime_solve(q, normals, observed, options.smoothing, options.slide)
+        anchors = spacetime_solve(q, normals, observed, options.smoothing, options.slide, options.robust)
         for f, ring in rings.items():
             idx[f] = snap(ring, anchors[f - first], idx[f].astype(np.float64))
+    if options.edge_smoothing < 0:
+        return anchors
     # Back onto the outline along its normal, with the offsets smoothed in time on their own:
     # the edge follows the mask as closely as edge_smoothing asks, the paths stay smooth.
     offset = np.zeros((n_frames, n))
@@ -196,7 +214,7 @@ def track_contours(per_frame: dict, options: TrackOptions = TrackOptions()) -> l
     shapes = []
     for t in component_tracks(per_frame, people, options.max_gap):
         first, points = track_shape(t.rings, options)
-        kept = reduce_keys(points, options.key_tolerance)
+        kept = reduce_keys(points, options.key_tolerance, options.key_measure)
         keys = [Key(first + int(k), points[k]) for k in kept]
         shapes.append(Shape(t.name, t.person, t.part, (first, first + len(points) - 1), keys,
                             component=t.component, hole=bool(t.hole), parent=t.parent))

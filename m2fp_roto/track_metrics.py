@@ -1,0 +1,75 @@
+"""Figures of tracked shapes over a shot: fit, point-count constancy, jitter, keys, and a baseline.
+
+- ``frame_iou``: the shapes alive on a frame (holes cut), re-rasterized, against that frame's mask.
+- ``constant_counts``: share of shapes whose every key has the same point count (must be 1.0).
+- ``jitter``: mean magnitude (px/frame^2) of the second difference of every anchor's path,
+  over every frame of every shape's lifetime - what an artist sees as crawling points.
+- ``key_ratio``: keys per frame of lifetime, per shape.
+- ``naive_outline_paths``: the baseline a tracker must beat - each frame's outline resampled to
+  a fixed count, starting at the outline point at angle 0 around the centroid.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .metrics import iou
+
+
+def frame_iou(shapes, frame: int, mask: np.ndarray) -> float:
+    alive = [s for s in shapes if s.alive(frame)]
+    return iou(mask, [s.points_at(frame) for s in alive if not s.hole],
+               [s.points_at(frame) for s in alive if s.hole])
+
+
+def constant_counts(shapes) -> float:
+    if not shapes:
+        return 1.0
+    return float(np.mean([len({len(k.points) for k in s.keys}) == 1 for s in shapes]))
+
+
+def anchor_paths(shape) -> np.ndarray:
+    """(F, N, 2) anchors on every frame of the shape's lifetime (keys interpolated)."""
+    return np.stack([shape.points_at(f)[:, :2] for f in range(shape.frames[0], shape.frames[1] + 1)])
+
+
+def path_jitter(paths: np.ndarray) -> np.ndarray:
+    """|second difference| (px/frame^2) of (F, N, 2) paths: (F-2, N)."""
+    return np.linalg.norm(np.diff(paths, 2, axis=0), axis=-1)
+
+
+def jitter(shapes) -> float:
+    """Mean second-difference magnitude over every anchor and frame of every shape (>= 3 frames)."""
+    values = [path_jitter(anchor_paths(s)).ravel() for s in shapes if s.frames[1] - s.frames[0] >= 2]
+    return float(np.concatenate(values).mean()) if values else 0.0
+
+
+def key_ratio(shape) -> float:
+    return len(shape.keys) / (shape.frames[1] - shape.frames[0] + 1)
+
+
+def naive_outline(mask: np.ndarray, n_points: int = 32) -> np.ndarray:
+    """The largest outline of ``mask`` resampled to ``n_points`` by arc length, from angle 0.
+
+    Starts at the outline point whose direction from the region's centroid is closest to the
+    +x axis, and runs in the outline's own order (clockwise on screen).
+    """
+    from .vectorize import resample_ring, trace_rings
+
+    rings = [r for r in trace_rings(mask.astype(np.float32)) if not r.hole]
+    ring = max(rings, key=lambda r: r.area).xy
+    dense = resample_ring(ring, 0.25)
+    c = dense.mean(0)
+    angle = np.abs(np.arctan2(dense[:, 1] - c[1], dense[:, 0] - c[0]))
+    start = int(np.argmin(angle + (dense[:, 0] < c[0]) * 10.0))
+    dense = np.roll(dense, -start, axis=0)
+    seg = np.hypot(*np.diff(np.vstack([dense, dense[:1]]), axis=0).T)
+    s = np.concatenate([[0.0], np.cumsum(seg)])
+    t = np.linspace(0.0, s[-1], n_points, endpoint=False)
+    closed = np.vstack([dense, dense[:1]])
+    return np.column_stack([np.interp(t, s, closed[:, 0]), np.interp(t, s, closed[:, 1])])
+
+
+def naive_outline_paths(masks, n_points: int = 32) -> np.ndarray:
+    """(F, n_points, 2): :func:`naive_outline` of every mask in order."""
+    return np.stack([naive_outline(m, n_points) for m in masks])
