@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 from pathlib import Path
@@ -109,6 +110,8 @@ def write_target(doc, output: Path, target: str | None, given: dict) -> list[Pat
     if foreign:
         raise RotoError(f"target {name!r} takes no option(s) {', '.join('--' + f.replace('_', '-') for f in foreign)}")
     options = {k: (given.get(k) if given.get(k) is not None else o.default) for k, o in accepted.items()}
+    if "progress" in inspect.signature(module.write_to_file).parameters:  # long per-frame targets
+        options["progress"] = True
     return module.write_to_file(doc, output, **options)
 
 

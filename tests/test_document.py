@@ -77,3 +77,12 @@ def test_select_and_names():
     assert [s.name for s in doc.select(parts=["face"]).shapes] == ["p1_face", "p1_face_hole1"]
     assert doc.people == [1, 2] and [s.name for s in doc.shapes_at(1003)] == ["p1_face", "p1_face_hole1"]
     assert shape_name(3, "left_shoe", 2, 1) == "p3_left_shoe_2_hole1"
+
+
+def test_outputs_are_readable_by_the_farm(tmp_path):
+    import os
+
+    path = make_doc().save(tmp_path / "shot.json")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
