@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from .bezier import polygon_area
+from .bezier import flatten, polygon_area
 from .fitting import beziers_to_points, fit_runs
 from .labelsets import get_label_set
 from .parsing import Parsing
@@ -173,7 +173,7 @@ def sharpen_corners(xy: np.ndarray, corners: np.ndarray, rounding: float, spacin
     room = np.minimum(gaps, np.roll(gaps, 1)) // 2  # each corner owns half of its sides
     for c, space in zip(corners, room):
         span = min(int(reach / spacing), int(space) - r)
-        if span < 3:
+        if span * spacing < 3.0:  # too little side to fit a line to
             continue
         lines = []
         for side in (-1, 1):
@@ -190,7 +190,7 @@ def sharpen_corners(xy: np.ndarray, corners: np.ndarray, rounding: float, spacin
             continue
         t = ((pb - pa)[0] * db[1] - (pb - pa)[1] * db[0]) / cross
         x = pa + t * da
-        if np.hypot(*(x - xy[c])) > 2 * rounding + 1:
+        if np.hypot(*(x - xy[c])) > rounding + 0.5:
             continue
         for side, (p0, d) in zip((-1, 1), lines):
             idx = (c + side * np.arange(1, r)) % m
@@ -377,7 +377,18 @@ def fit_smoothed_rings(rings: list[Ring], options: VectorizeOptions) -> list[tup
     corners = [find_corners(xy, options.corner_angle) for xy in smoothed]
     smoothed = [sharpen_corners(xy, c, 2 * min(options.smooth, np.sqrt(r.area) / 6.0) + 0.5)
                 for xy, c, r in zip(smoothed, corners, rings)]
-    return list(zip(fit_rings(smoothed, options.tolerance, corners), smoothed))
+    fitted = fit_rings(smoothed, options.tolerance, corners)
+    # A ring of a few pixels can come out of the fit folded over itself; it is drawn as the
+    # straight polygon it was traced as instead, so every shape keeps its winding.
+    for i, (pts, ring) in enumerate(zip(fitted, rings)):
+        if (polygon_area(flatten(pts)) > 0) == ring.hole:
+            fitted[i] = polygon_points(ring.xy)
+    return list(zip(fitted, smoothed))
+
+
+def polygon_points(xy: np.ndarray) -> np.ndarray:
+    """A closed polygon as (N, 6) document points: straight segments, zero handles."""
+    return np.hstack([xy, np.zeros((len(xy), 4))])
 
 
 def fit_smoothed(ring: Ring, options: VectorizeOptions) -> tuple[np.ndarray, np.ndarray]:
