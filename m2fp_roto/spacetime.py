@@ -111,18 +111,38 @@ def _subsample(xy: np.ndarray, at_most: int) -> np.ndarray:
     return xy[::step]
 
 
-def ring_motion(src: np.ndarray, dst: np.ndarray, iterations: int = 10):
+def person_motions(points: dict) -> dict:
+    """{(a, b): (s*R, t)} for consecutive frames a < b of ``points`` ({frame: (K, 2) boundary
+    samples of a whole person}), both ways: the prior that every part's motion starts from."""
+    frames = sorted(points)
+    out = {}
+    for a, b in zip(frames[:-1], frames[1:]):
+        lin, shift = ring_motion(points[a], points[b], scale=1.0)
+        out[(a, b)] = (lin, shift)
+        inv = np.linalg.inv(lin)
+        out[(b, a)] = (inv, -shift @ inv.T)
+    return out
+
+
+def ring_motion(src: np.ndarray, dst: np.ndarray, iterations: int = 8, start=None, scale: float | None = None):
     """Rigid motion (with a slight scale) taking ring ``src`` onto ring ``dst``: ``(s*R, t)``.
 
     A symmetric ICP (closest points both ways), trimmed at 3x the median distance so a piece
-    that appears or leaves (a hand out of frame) does not drag the rest.
+    that appears or leaves (a hand out of frame) does not drag the rest. ``start`` is an initial
+    ``(s*R, t)`` (e.g. the whole person's motion: a round part alone cannot tell its rotation);
+    ``scale`` overrides the area ratio (for point sets that are not one ring).
     """
     from scipy.spatial import cKDTree
 
-    a, b = _subsample(src, 300), _subsample(dst, 300)
-    scale = float(np.clip(np.sqrt(abs(polygon_area(dst)) / max(abs(polygon_area(src)), 1e-9)), 0.9, 1.1))
+    a, b = _subsample(src, 160), _subsample(dst, 160)
+    if scale is None:
+        scale = np.sqrt(abs(polygon_area(dst)) / max(abs(polygon_area(src)), 1e-9))
+    scale = float(np.clip(scale, 0.9, 1.1))
     rot = np.eye(2)
     shift = b.mean(0) - scale * a.mean(0)
+    if start is not None:
+        lin, shift = start
+        rot = lin / max(np.sqrt(abs(np.linalg.det(lin))), 1e-9)
     tree_b = cKDTree(b)
     for _ in range(iterations):
         moved = scale * a @ rot.T + shift
@@ -131,13 +151,17 @@ def ring_motion(src: np.ndarray, dst: np.ndarray, iterations: int = 10):
         p = np.vstack([a, a[i_ba]])
         q = np.vstack([b[i_ab], b])
         d = np.concatenate([d_ab, d_ba])
-        keep = d <= 3.0 * max(np.median(d), 0.5)
+        keep = d <= 3.0 * max(float(np.median(d)), 0.5)
         p, q = p[keep], q[keep]
-        pc, qc = p - p.mean(0), q - q.mean(0)
-        u, _, vt = np.linalg.svd(pc.T @ qc)
-        sign = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
-        rot = vt.T @ np.diag([1.0, sign]) @ u.T
-        shift = q.mean(0) - scale * p.mean(0) @ rot.T
+        pm, qm = p.mean(0), q.mean(0)
+        pc, qc = p - pm, q - qm
+        angle = np.arctan2((pc[:, 0] * qc[:, 1] - pc[:, 1] * qc[:, 0]).sum(), (pc * qc).sum())
+        new_rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        new_shift = qm - scale * pm @ new_rot.T
+        moved_by = np.abs(scale * a @ (new_rot - rot).T + (new_shift - shift)).max()
+        rot, shift = new_rot, new_shift
+        if moved_by < 0.01:
+            break
     return scale * rot, shift
 
 
@@ -208,8 +232,12 @@ def _circular_offset(nearest: np.ndarray, fractions: np.ndarray) -> float:
     return float((mean + np.median(wrapped)) / (2 * np.pi))
 
 
-def propagate(rings: dict, reference: int, ref_idx: np.ndarray) -> dict:
-    """{frame: unwrapped sample indices (N,)} of the anchors on every ring, from the reference."""
+def propagate(rings: dict, reference: int, ref_idx: np.ndarray, prior=None) -> dict:
+    """{frame: unwrapped sample indices (N,)} of the anchors on every ring, from the reference.
+
+    ``prior(a, b)`` optionally gives the motion ``(s*R, t)`` of the whole person from frame a
+    to frame b, the starting guess of each ring's own motion.
+    """
     from scipy.spatial import cKDTree
 
     frames = sorted(rings)
@@ -221,7 +249,7 @@ def propagate(rings: dict, reference: int, ref_idx: np.ndarray) -> dict:
             src, dst = rings[prev], rings[frame]
             idx = out[prev]
             anchors = src[idx % len(src)]
-            lin, shift = ring_motion(src, dst)
+            lin, shift = ring_motion(src, dst, start=prior(prev, frame) if prior else None)
             predicted = local_motion(src, idx, dst, lin, shift)
             nearest = cKDTree(dst).query(predicted)[1]
             offset = _circular_offset(nearest / len(dst), idx / len(src))

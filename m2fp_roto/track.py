@@ -23,7 +23,7 @@ from .bezier import polygon_area
 from .document import Key, Shape, shape_name
 from .identity import _grid_width, associate, blob, identify_people
 from .keys import reduce_keys
-from .spacetime import (fit_handles, propagate, ring_normals, ring_tangents, smooth_series, snap,
+from .spacetime import (fit_handles, person_motions, propagate, ring_normals, ring_tangents, smooth_series, snap,
                         solve_blocks, spacetime_solve)
 from .vectorize import find_corners, fit_ring
 
@@ -44,9 +44,9 @@ class TrackOptions:
     """
 
     key_tolerance: float = 1.0
-    key_measure: str = "rms"
-    smoothing: float = 4.0
-    edge_smoothing: float = 1.0
+    key_measure: str = "max"
+    smoothing: float = 1.0
+    edge_smoothing: float = 0.0
     robust: float = 2.0
     max_gap: int = 5
     slide: float = 0.05
@@ -54,7 +54,7 @@ class TrackOptions:
     anchor_tolerance: float = 1.0
     corner_angle: float = 70.0
     refine_error: float = 2.0
-    refine_rounds: int = 3
+    refine_rounds: int = 2
 
 
 @dataclass
@@ -113,8 +113,11 @@ def reference_anchors(ring: np.ndarray, options: TrackOptions) -> tuple[np.ndarr
     return idx, np.isin(idx % len(ring), corners)
 
 
-def track_shape(rings: dict, options: TrackOptions) -> tuple[int, np.ndarray]:
-    """(first frame, points (F, N, 6) on every frame of the lifetime) of one ring track."""
+def track_shape(rings: dict, options: TrackOptions, prior=None) -> tuple[int, np.ndarray]:
+    """(first frame, points (F, N, 6) on every frame of the lifetime) of one ring track.
+
+    ``prior(a, b)``: optional motion of the whole person from frame a to b (see ``propagate``).
+    """
     seen = sorted(rings)
     first, last = seen[0], seen[-1]
     n_frames = last - first + 1
@@ -122,7 +125,7 @@ def track_shape(rings: dict, options: TrackOptions) -> tuple[int, np.ndarray]:
     observed[np.array(seen) - first] = True
     reference = max(seen, key=lambda f: abs(polygon_area(rings[f])))
     ref_idx, corner = reference_anchors(rings[reference], options)
-    idx = propagate(rings, reference, ref_idx)
+    idx = propagate(rings, reference, ref_idx, prior)
     lam = options.smoothing
     for round_ in range(options.refine_rounds + 1):
         anchors = _spacetime(rings, idx, first, n_frames, observed, options)
@@ -205,15 +208,28 @@ def _insert_midpoints(idx: np.ndarray, spans: np.ndarray, m: int) -> np.ndarray:
     return np.insert(idx, spans + 1, (idx[spans] + nxt[spans]) // 2)
 
 
+def _person_priors(tracks) -> dict:
+    """{person: {(a, b): motion}} from the outer rings of all of a person's parts."""
+    samples: dict = {}
+    for t in tracks:
+        if not t.hole:
+            for f, ring in t.rings.items():
+                samples.setdefault(t.person, {}).setdefault(f, []).append(ring[::4])
+    return {p: person_motions({f: np.vstack(r) for f, r in frames.items()}) for p, frames in samples.items()}
+
+
 def track_contours(per_frame: dict, options: TrackOptions = TrackOptions()) -> list[Shape]:
     """Shot-long shapes from ``{frame: [Contour, ...]}`` (see :func:`vectorize.vectorize_parsing`)."""
     per_frame = {int(f): c for f, c in per_frame.items() if c}
     if not per_frame:
         return []
     people = identify_people(per_frame, options.max_gap)
+    tracks = component_tracks(per_frame, people, options.max_gap)
+    priors = _person_priors(tracks)
     shapes = []
-    for t in component_tracks(per_frame, people, options.max_gap):
-        first, points = track_shape(t.rings, options)
+    for t in tracks:
+        motions = priors[t.person]
+        first, points = track_shape(t.rings, options, lambda a, b, m=motions: m.get((a, b)))
         kept = reduce_keys(points, options.key_tolerance, options.key_measure)
         keys = [Key(first + int(k), points[k]) for k in kept]
         shapes.append(Shape(t.name, t.person, t.part, (first, first + len(points) - 1), keys,
