@@ -124,6 +124,9 @@ def track_shape(rings: dict, options: TrackOptions, prior=None) -> tuple[int, np
     observed = np.zeros(n_frames, bool)
     observed[np.array(seen) - first] = True
     reference = max(seen, key=lambda f: abs(polygon_area(rings[f])))
+    if len(seen) == 1:  # a one-frame sighting: nothing to propagate or smooth
+        ring = rings[reference]
+        return first, fit_ring(ring, options.anchor_tolerance, find_corners(ring, options.corner_angle))[None]
     ref_idx, corner = reference_anchors(rings[reference], options)
     idx = propagate(rings, reference, ref_idx, prior)
     lam = options.smoothing

@@ -105,9 +105,13 @@ def _track(tmp_path, kind, permute=False):
     return doc, shape, truth, original
 
 
-@pytest.mark.parametrize("kind", ["translation", "rotation", "scale", "bend"])
+@pytest.mark.parametrize("kind", ["rotation", "scale", "bend"])
 def test_points_follow_known_motion(tmp_path, kind):
     doc, shape, _, _ = _track(tmp_path, kind)
+    _check_motion(doc, shape, kind)
+
+
+def _check_motion(doc, shape, kind):
     assert constant_counts(doc.shapes) == 1.0
     assert doc.metadata["settings"]["track"] is True
     errors = []
@@ -127,9 +131,10 @@ def test_points_follow_known_motion(tmp_path, kind):
     assert not any("_f1" in s.name for s in doc.shapes)
 
 
-def test_identity_survives_renumbered_people(tmp_path):
+def test_translation_with_renumbered_people(tmp_path):
+    """People numbered at random on every frame keep one identity each; points follow the motion."""
     doc, shape, truth, original = _track(tmp_path, "translation", permute=True)
-    assert constant_counts(doc.shapes) == 1.0
+    _check_motion(doc, shape, "translation")
     n_people = len(np.unique(original[original > 0]))
     assert len(doc.people) == n_people
     # Every tracked person must sit on the same true person on every frame.
