@@ -135,6 +135,15 @@ def write_target(doc, output: Path, target: str | None, given: dict) -> list[Pat
               help="Regions and holes smaller than this many pixels are dropped (and said so with -v).")
 @click.option("--smooth", type=float, default=0.8, show_default=True,
               help="Boundary smoothing (Gaussian sigma in px) against label staircases; 0 = none.")
+@click.option("--track/--no-track", default=True, show_default=True,
+              help="One shape per person, part and component over the whole shot (fixed point count, "
+              "smoothed paths, reduced keys); --no-track writes every frame's shapes separately.")
+@click.option("--key-tolerance", type=click.FloatRange(min=0.0, min_open=True), default=1.0, show_default=True,
+              help="Keys only where linear interpolation would stray more than this (px) from the tracked shape.")
+@click.option("--smoothing", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
+              help="Temporal smoothing of the points' paths; 0 follows every frame's mask.")
+@click.option("--max-gap", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Frames a person or part may be missing and still keep its shape and number.")
 @click.option("--person", "persons", metavar="IDS", help="Only these people, e.g. 1,2.")
 @click.option("--part", "parts", metavar="NAMES", help="Only these parts, e.g. hair,face,left_arm.")
 @click.option("-t", "--target", help="Output format (default: from the output's extension). "
@@ -144,7 +153,8 @@ def write_target(doc, output: Path, target: str | None, given: dict) -> list[Pat
 @_with_target_options
 @plate_options
 def export(plate, labels, people, doc_path, label_set, frames, skip_missing, fps, pixel_aspect, tolerance, min_area,
-           smooth, persons, parts, target, output, plate_opts, **target_opts):
+           smooth, track, key_tolerance, smoothing, max_gap, persons, parts, target, output, plate_opts,
+           **target_opts):
     """Vectorize parsed frames into roto shapes and write them for Nuke, AE, EXR or JSON.
 
     \b
@@ -160,6 +170,10 @@ def export(plate, labels, people, doc_path, label_set, frames, skip_missing, fps
 
     if bool(plate) + bool(labels) + bool(doc_path) != 1:
         raise click.UsageError("give exactly one input: PLATE, --labels PATTERN or --doc DOC.json")
+    from .track import TrackOptions
+
+    tracking = {"track": track,
+                "track_options": TrackOptions(key_tolerance=key_tolerance, smoothing=smoothing, max_gap=max_gap)}
     if doc_path:
         doc = RotoDocument.load(doc_path)
     elif plate:  # parse the plate with the model (through the parse cache), then vectorize
@@ -168,7 +182,7 @@ def export(plate, labels, people, doc_path, label_set, frames, skip_missing, fps
         source = plate_source(plate, frames, skip_missing, output, plate_opts, fps=given("fps"),
                               pixel_aspect=given("pixel_aspect"))
         options = VectorizeOptions(tolerance=tolerance, min_area=min_area, smooth=smooth)
-        doc = build_document(source, options=options, progress=True)
+        doc = build_document(source, options=options, progress=True, **tracking)
     else:
         from .labelmaps import LabelMapSource
         from .pipeline import build_document
@@ -176,7 +190,7 @@ def export(plate, labels, people, doc_path, label_set, frames, skip_missing, fps
         source = LabelMapSource(labels, people, label_set=label_set, frames=frames, skip_missing=skip_missing,
                                 fps=fps, pixel_aspect=pixel_aspect)
         options = VectorizeOptions(tolerance=tolerance, min_area=min_area, smooth=smooth)
-        doc = build_document(source, options=options, progress=True)
+        doc = build_document(source, options=options, progress=True, **tracking)
     if persons or parts:
         doc = doc.select(_csv(persons, int), _csv(parts))
     if not doc.shapes:

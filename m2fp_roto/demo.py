@@ -109,7 +109,7 @@ def run_demo(output, n: int = 24):
     labels, people = write_label_maps(output, n)
     yield f"synthetic label maps: {labels} ({n} frames, 2 people)"
     source = LabelMapSource(labels, people, label_set="cihp")
-    doc = build_document(source, track=False, progress=True)
+    doc = build_document(source, track=True, progress=True)
     outputs = {"json": "shot.json", "nuke": "shot_roto.nk", "ae": "shot_masks.jsx", "exr": "mattes/shot.####.exr"}
     for name, rel in outputs.items():
         if name not in target_names():
