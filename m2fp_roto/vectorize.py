@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
+from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 
 from .bezier import flatten, polygon_area
 from .fitting import beziers_to_points, fit_runs
@@ -146,10 +146,10 @@ def find_corners(xy: np.ndarray, angle_deg: float, span: int = 10) -> np.ndarray
     b = np.roll(xy, -span, axis=0) - xy
     cross = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
     turn = np.degrees(np.abs(np.arctan2(cross, (a * b).sum(1))))
-    peak = turn >= angle_deg
-    for k in range(1, span + 1):  # non-maximum suppression within +-span samples
-        peak &= turn >= np.roll(turn, k)
-        peak &= turn > np.roll(turn, -k)
+    # Non-maximum suppression within +-span samples; a tiny ramp makes the first sample of a
+    # plateau its one peak.
+    ranked = turn - 1e-9 * np.arange(len(turn))
+    peak = (turn >= angle_deg) & (ranked >= maximum_filter1d(ranked, 2 * span + 1, mode="wrap"))
     return np.flatnonzero(peak)
 
 
@@ -336,11 +336,13 @@ def vectorize_region(mask: np.ndarray, options: VectorizeOptions = VectorizeOpti
     filtered by enclosed area instead, and ``pad`` px around the mask's bounding box leave room
     for a soft boundary that lies outside the hard one.
     """
-    ys, xs = np.nonzero(mask)
-    if not len(ys):
+    import cv2
+
+    x, y, bw, bh = cv2.boundingRect(np.ascontiguousarray(mask, dtype=np.uint8))
+    if not bw:
         return [], 0
     h, w = mask.shape
-    box = (max(ys.min() - pad, 0), min(ys.max() + pad + 1, h), max(xs.min() - pad, 0), min(xs.max() + pad + 1, w))
+    box = (max(y - pad, 0), min(y + bh + pad, h), max(x - pad, 0), min(x + bw + pad, w))
     crop, dropped = remove_specks(mask[box[0]:box[1], box[2]:box[3]], options.min_area)
     if not crop.any():
         return [], dropped
