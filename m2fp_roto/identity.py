@@ -70,14 +70,15 @@ def match_cost(track: Blob, new: Blob, gap: int) -> float:
     """Cost of continuing ``track`` with ``new`` after ``gap`` frames; inf when implausible.
 
     1 - IoU plus the centroid distance in units of the blobs' size. Without overlap a match is
-    still allowed when the centroid moved less than the blob's size (small, fast parts), more
-    freely after a gap (a person who left and came back near where they were).
+    still allowed when the centroid moved less than 1.5 times the blob's size (small, fast parts,
+    or a shot sampled sparsely), more freely after a gap (a person who left and came back near
+    where they were).
     """
     size = np.sqrt(max(track.area, new.area, 1.0))
     dist = float(np.hypot(*(track.centroid - new.centroid))) / size
     overlap = iou(track, new)
     ratio = min(track.area, new.area) / max(track.area, new.area, 1e-9)
-    if overlap <= 0.0 and dist > 0.75 * max(gap, 1) ** 0.5:
+    if overlap <= 0.0 and dist > 1.5 * max(gap, 1) ** 0.5:
         return np.inf
     if ratio < 0.05:  # a speck is not the body part it sits beside
         return np.inf

@@ -1,0 +1,91 @@
+"""Key reduction, identity and lifetimes on small synthetic inputs (fast)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from m2fp_roto.keys import control_positions, interpolation_error, reduce_keys
+from m2fp_roto.parsing import Parsing
+from m2fp_roto.track import TrackOptions, track_contours
+from m2fp_roto.track_metrics import constant_counts, naive_outline
+from m2fp_roto.vectorize import vectorize_parsing
+
+
+def test_keys_linear_motion_needs_two_keys_and_a_jump_needs_more():
+    base = np.zeros((3, 6))
+    base[:, :2] = [[0, 0], [10, 0], [5, 8]]
+    base[:, 4:6] = [1.0, 2.0]
+    moving = np.stack([base + [t, 0.5 * t, 0, 0, 0, 0] for t in range(20)])
+    assert reduce_keys(moving, 1.0).tolist() == [0, 19]
+    bumped = moving.copy()
+    bumped[7:, :, 0] += 5.0  # a step: the frames around it must be keys
+    kept = reduce_keys(bumped, 1.0)
+    assert {6, 7} <= set(kept.tolist())
+    pos = control_positions(bumped)
+    for a, b in zip(kept[:-1], kept[1:]):  # the bound holds between every pair of keys
+        assert interpolation_error(pos, a, b).max() <= 1.0
+
+
+def test_keys_measure_handles_tips_too():
+    still = np.zeros((10, 4, 6))
+    still[:, :, :2] = np.arange(8).reshape(4, 2)
+    still[5, 2, 4] = 3.0  # one handle flicks on one frame; anchors never move
+    assert 5 in reduce_keys(still, 1.0).tolist()
+    assert reduce_keys(still, 1.0, "rms").tolist() == [0]  # rms over 12 points: 0.87 px
+
+
+def _disc_parsing(frame, centres, people_ids, shape=(120, 200), radius=18):
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    parts = np.zeros(shape, np.uint8)
+    people = np.zeros(shape, np.int32)
+    for (cx, cy), pid in zip(centres, people_ids):
+        inside = (xx + 0.5 - cx) ** 2 + (yy + 0.5 - cy) ** 2 <= radius**2
+        parts[inside] = 13  # face
+        people[inside] = pid
+    return Parsing(frame=frame, parts=parts, people=people, label_set="cihp")
+
+
+def test_identity_and_lifetimes():
+    """Two people swap their detector ids every frame; one leaves for good after frame 8."""
+    per_frame = {}
+    for i in range(16):
+        a, b = (40 + 2 * i, 60), (150 - i, 60)
+        ids = (1, 2) if i % 2 == 0 else (2, 1)
+        centres, who = ([a, b], ids) if i <= 8 else ([a], ids[:1])
+        per_frame[100 + i] = vectorize_parsing(_disc_parsing(100 + i, centres, who))
+    shapes = track_contours(per_frame, TrackOptions(max_gap=3))
+    assert constant_counts(shapes) == 1.0
+    by_person = {s.person: s for s in shapes}
+    assert sorted(by_person) == [1, 2]
+    assert by_person[1].frames == (100, 115)
+    assert by_person[2].frames == (100, 108)
+    for f in range(100, 109):  # person 2 stays on the disc that moves left
+        assert by_person[2].points_at(f)[:, 0].mean() == pytest.approx(150 - (f - 100), abs=1.0)
+
+
+def test_gap_longer_than_max_gap_starts_a_new_component():
+    """The person stays; their face is hidden for 6 frames."""
+    per_frame = {}
+    for i in range(14):
+        body = _disc_parsing(i, [(120, 60)], [1], radius=30)
+        body.parts[body.parts > 0] = 5  # upper clothes
+        if not 4 <= i < 10:
+            face = _disc_parsing(i, [(40 + i, 60)], [1])
+            body.parts[face.parts > 0], body.people[face.parts > 0] = 13, 1
+        per_frame[i] = vectorize_parsing(body)
+    shapes = track_contours(per_frame, TrackOptions(max_gap=3))
+    faces = sorted((s.name, s.frames) for s in shapes if s.part == "face")
+    assert faces == [("p1_face", (0, 3)), ("p1_face_1", (10, 13))]
+    short = [s for s in track_contours(per_frame, TrackOptions(max_gap=8)) if s.part == "face"]
+    assert [(s.name, s.frames) for s in short] == [("p1_face", (0, 13))]
+    # Across the gap the shape carries on smoothly between its sightings.
+    assert short[0].points_at(7)[:, 0].mean() == pytest.approx(47.0, abs=1.5)
+
+
+def test_naive_outline_starts_at_angle_zero():
+    yy, xx = np.mgrid[0:80, 0:80]
+    mask = (xx + 0.5 - 40) ** 2 + (yy + 0.5 - 40) ** 2 <= 20**2
+    pts = naive_outline(mask, 32)
+    assert pts.shape == (32, 2)
+    assert pts[0] == pytest.approx([60.0, 40.0], abs=0.6)
