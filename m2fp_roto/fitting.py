@@ -8,7 +8,9 @@ at the point of maximum error with a centre tangent there (so the join stays G1)
 ``fit_runs`` runs the paper's recursion breadth-first over many runs at once: every round fits
 all pending spans of all runs with a handful of array operations (per-span sums are
 ``np.bincount`` reductions over the flattened samples), so the cost is a few dozen numpy calls
-per recursion level instead of per span. ``fit_cubic`` is the single-run form.
+per recursion level instead of per span. ``fit_cubic`` is the single-run form. An end may be
+*free* (at a corner, where no neighbour shares its tangent): its handle is then solved in both
+directions, a 4x4 least-squares system per span instead of the paper's 2x2.
 """
 
 from __future__ import annotations

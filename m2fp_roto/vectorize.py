@@ -3,9 +3,11 @@
 The stages, per (person, part) region:
 
 1. ``trace_rings`` - the sub-pixel 0.5 iso-line of the region (marching squares on a crop; on
-   the soft part margin when the parser kept logits), split into outer rings and holes.
-2. ``smooth_ring`` - arc-length resampling and a wrap-around Gaussian: removes the staircase of
-   hard labels without moving the boundary by more than a fraction of a pixel.
+   the soft part margin when the parser kept logits), split into outer rings and holes, after
+   ``remove_specks`` drops islands and holes below ``min_area`` px. On hard labels,
+   ``straighten_staircase`` replaces every staircase step by its midpoint.
+2. ``smooth_ring`` - arc-length resampling and a wrap-around Gaussian: removes what is left of
+   the pixel grid without moving the boundary by more than a fraction of a pixel.
 3. ``find_corners`` - turning angle over a few pixels, non-maximum suppressed; ``sharpen_corners``
    moves each corner to the intersection of its straight sides (undoing the rounding of steps
    1-2). Real corners stay sharp, everything else is fitted with G1 joins.
