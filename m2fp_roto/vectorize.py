@@ -315,7 +315,7 @@ def remove_specks(mask: np.ndarray, min_area: float) -> tuple[np.ndarray, int]:
     """
     import cv2
 
-    out = np.ascontiguousarray(mask, dtype=np.uint8)
+    out = (np.asarray(mask) != 0).astype(np.uint8)  # any non-zero value is inside
     dropped = 0
     for value, connectivity in ((1, 4), (0, 8)):
         n, labels, stats, _ = cv2.connectedComponentsWithStats((out == value).view(np.uint8), connectivity=connectivity)

@@ -131,6 +131,14 @@ def test_specks_below_min_area_are_dropped_and_counted(caplog):
     assert len(vectorize_parsing(one_region(mask), VectorizeOptions(min_area=0))) == 5
 
 
+def test_non_boolean_masks_mean_non_zero():
+    mask = ellipse_mask((80, 90), 45, 40, 30, 20)
+    (ref,), _ = vectorize_region(mask, OPTIONS)
+    for other in (mask.astype(np.uint8) * 255, mask.astype(np.float32)):
+        (got,), _ = vectorize_region(other, OPTIONS)
+        assert np.allclose(got[0].xy, ref[0].xy)
+
+
 def test_empty_mask_gives_no_shapes():
     empty = np.zeros((64, 80), bool)
     assert vectorize_region(empty, OPTIONS) == ([], 0)
