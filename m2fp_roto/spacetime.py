@@ -282,7 +282,7 @@ def ring_tangents(ring: np.ndarray, idx: np.ndarray, corner: np.ndarray, reach: 
 def ring_normals(ring: np.ndarray, idx: np.ndarray) -> np.ndarray:
     m = len(ring)
     s = idx % m
-    t = _unit(ring[(s + 2) % m] - ring[(s - 2) % m])
+    t = _unit(ring[(s + 4) % m] - ring[(s - 4) % m])
     return np.column_stack([-t[:, 1], t[:, 0]])
 
 

@@ -160,11 +160,13 @@ def _handle_lengths(anchors, normal, rhs, observed, strength) -> np.ndarray:
     solved jointly with a temporal smoothness term; a weak pull towards a third of the chord
     keeps spans whose fit is ill-posed (straight runs) well defined."""
     chord = np.linalg.norm(np.roll(anchors, -1, axis=1) - anchors, axis=-1)
-    scale = np.maximum(np.trace(normal, axis1=-2, axis2=-1), 1.0)[..., None, None]
-    prior = 0.02 * np.where(observed[:, None, None, None], scale, 1.0) * np.eye(2)
-    w = normal + prior
-    b = rhs + prior[..., 0] * (chord / 3.0)[..., None]
-    lengths = solve_blocks(w, b, strength * np.median(scale))
+    # Each span's data term weighs about 1 per frame, as the anchors' does, so that one
+    # smoothing strength means the same for long and short spans.
+    trace = np.trace(normal, axis1=-2, axis2=-1)
+    per_span = np.maximum(trace[observed].mean(0), 1e-9)[None, :, None, None]
+    w = normal / per_span + 0.02 * np.eye(2)
+    b = rhs / per_span[..., 0] + 0.02 * (chord / 3.0)[..., None]
+    lengths = solve_blocks(w, b, strength)
     return np.clip(lengths, 0.0, chord[..., None])
 
 
@@ -181,17 +183,16 @@ def _spacetime(rings, idx, first, n_frames, observed, options) -> np.ndarray:
         anchors = spacetime_solve(q, normals, observed, options.smoothing, options.slide, options.robust)
         for f, ring in rings.items():
             idx[f] = snap(ring, anchors[f - first], idx[f].astype(np.float64))
-    if options.edge_smoothing < 0:
-        return anchors
-    # Back onto the outline along its normal, with the offsets smoothed in time on their own:
-    # the edge follows the mask as closely as edge_smoothing asks, the paths stay smooth.
-    offset = np.zeros((n_frames, n))
+    # Back onto the outline along its normal, with the offsets smoothed in time on their own
+    # (as vectors: every frame's normal is itself a little noisy): the edge follows the mask as
+    # closely as edge_smoothing asks, the paths stay smooth.
+    offset = np.zeros((n_frames, n, 2))
     for f, ring in rings.items():
-        normals[f - first] = ring_normals(ring, idx[f])
-        offset[f - first] = ((ring[idx[f] % len(ring)] - anchors[f - first]) * normals[f - first]).sum(-1)
+        nrm = ring_normals(ring, idx[f])
+        offset[f - first] = ((ring[idx[f] % len(ring)] - anchors[f - first]) * nrm).sum(-1)[:, None] * nrm
     if options.edge_smoothing > 0:
         offset = smooth_series(offset, observed, options.edge_smoothing)
-    return anchors + offset[..., None] * normals
+    return anchors + offset
 
 
 def _renormalise(v: np.ndarray) -> np.ndarray:
