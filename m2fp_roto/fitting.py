@@ -100,7 +100,7 @@ def _handle_basis(t: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return e_a, e_b
 
 
-def fit_runs(runs, t1, t2, tolerance: float, iterations: int = 4, *, free1=None, free2=None) -> list[list[np.ndarray]]:
+def fit_runs(runs, t1, t2, tolerance, iterations: int = 4, *, free1=None, free2=None) -> list[list[np.ndarray]]:
     """Fit many point runs at once; run ``k`` gets ``t1[k]`` (leaving its first point) and
     ``t2[k]`` (pointing back into it from its last point).
 
@@ -109,7 +109,8 @@ def fit_runs(runs, t1, t2, tolerance: float, iterations: int = 4, *, free1=None,
     neighbour shares the tangent and a one-sided estimate of it is biased by the rounding there.
 
     Returns, per run, its list of (4, 2) control polygons in order, each segment within
-    ``tolerance`` px of the samples it covers (parametric distance, so conservative).
+    ``tolerance`` px of the samples it covers (parametric distance, so conservative);
+    ``tolerance`` is one value or one per run.
     """
     if not len(runs):
         return []
@@ -124,6 +125,7 @@ def fit_runs(runs, t1, t2, tolerance: float, iterations: int = 4, *, free1=None,
     T2 = np.asarray(t2, np.float64).reshape(-1, 2)
     F1 = np.zeros(len(a), bool) if free1 is None else np.asarray(free1, bool).reshape(-1).copy()
     F2 = np.zeros(len(a), bool) if free2 is None else np.asarray(free2, bool).reshape(-1).copy()
+    tol = np.broadcast_to(np.asarray(tolerance, np.float64), (len(a),)).copy()
     iters = np.zeros(len(a), np.int64)
     carried = np.zeros(0)  # Newton-refined parameters of the spans that keep theirs (listed first)
     done_a, done_bez = [], []
@@ -182,8 +184,8 @@ def fit_runs(runs, t1, t2, tolerance: float, iterations: int = 4, *, free1=None,
         _, first = np.unique(sid[hits], return_index=True)
         split = local[hits[first]]
         err = np.sqrt(worst)
-        ok = err < tolerance
-        newton = ~ok & (iters < iterations) & ((iters > 0) | (err < 4 * tolerance))
+        ok = err < tol
+        newton = ~ok & (iters < iterations) & ((iters > 0) | (err < 4 * tol))
         cut = ~ok & ~newton
         done_a.append(a[ok])
         done_bez.append(bez[ok])
@@ -202,6 +204,7 @@ def fit_runs(runs, t1, t2, tolerance: float, iterations: int = 4, *, free1=None,
         F1 = np.concatenate([F1[newton], F1[cut], no])
         F2 = np.concatenate([F2[newton], no, F2[cut]])
         iters = np.concatenate([iters[newton] + 1, np.zeros(2 * len(ac), np.int64)])
+        tol = np.concatenate([tol[newton], tol[cut], tol[cut]])
     a_all = np.concatenate(done_a)
     bez_all = np.concatenate(done_bez)
     order = np.argsort(a_all, kind="stable")

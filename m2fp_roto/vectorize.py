@@ -38,9 +38,11 @@ PAD = 2
 
 @dataclass(frozen=True)
 class VectorizeOptions:
-    """tolerance: max distance (px) of the curve from the smoothed boundary.
+    """tolerance: max distance (px) of the curve from the smoothed boundary (less on rings
+        under 400 px of area, see ``ring_tolerance``).
     min_area: regions and holes smaller than this (px) are dropped as specks.
-    smooth: Gaussian sigma (px) along the boundary; 0 keeps every staircase step.
+    smooth: Gaussian sigma (px) along the boundary, after hard-label staircase steps have been
+        straightened; 0 fits the straightened iso-line as it is.
     corner_angle: turning angle (degrees) above which an anchor stays a sharp corner.
     """
 
@@ -241,15 +243,19 @@ def _ring_spans(xy: np.ndarray, corners: np.ndarray, start: int | None = None):
     return spans
 
 
-def fit_rings(rings, tolerance: float, corners, starts=None) -> list[np.ndarray]:
-    """Fit many closed smoothed rings in one batch (see ``fit_ring``); returns their (N, 6) points."""
+def fit_rings(rings, tolerance, corners, starts=None) -> list[np.ndarray]:
+    """Fit many closed smoothed rings in one batch (see ``fit_ring``); returns their (N, 6) points.
+
+    ``tolerance`` is one value for all rings or one per ring.
+    """
     starts = [None] * len(rings) if starts is None else starts
     spans = [_ring_spans(xy, c, s) for xy, c, s in zip(rings, corners, starts)]
     flat = [sp for ring in spans for sp in ring]
     if not flat:
         return []
     run, t1, t2, free1, free2 = zip(*flat)
-    fitted = fit_runs(run, t1, t2, tolerance, free1=free1, free2=free2)
+    tol = np.repeat(np.broadcast_to(np.asarray(tolerance, np.float64), (len(rings),)), [len(r) for r in spans])
+    fitted = fit_runs(run, t1, t2, tol, free1=free1, free2=free2)
     out, i = [], 0
     for ring in spans:
         out.append(beziers_to_points([bz for seg in fitted[i:i + len(ring)] for bz in seg]))
@@ -374,6 +380,12 @@ def _inside(p: np.ndarray, poly: np.ndarray) -> bool:
     return bool(np.count_nonzero(cond & (p[0] < x)) % 2)
 
 
+def ring_tolerance(tolerance: float, area: float) -> float:
+    """The fit tolerance of a ring: ``tolerance`` from 400 px of area up, down to half of it at
+    100 px and below, since half a pixel is a large part of a shape a few pixels wide."""
+    return tolerance * float(np.clip(np.sqrt(area) / 20.0, 0.5, 1.0))
+
+
 def fit_smoothed_rings(rings: list[Ring], options: VectorizeOptions) -> list[tuple[np.ndarray, np.ndarray]]:
     """Smooth traced rings and fit them in one batch: [(points (N, 6), smoothed samples (M, 2))]."""
     # Never smooth a small ring away: sigma stays below a fraction of its size.
@@ -391,7 +403,7 @@ def fit_smoothed_rings(rings: list[Ring], options: VectorizeOptions) -> list[tup
         idx = np.flatnonzero(keep)
         sub.append(xy[idx])
         sub_corners.append(np.searchsorted(idx, c))
-    fitted = fit_rings(sub, options.tolerance, sub_corners)
+    fitted = fit_rings(sub, [ring_tolerance(options.tolerance, r.area) for r in rings], sub_corners)
     # A ring of a few pixels can come out of the fit folded over itself; it is drawn as the
     # straight polygon it was traced as instead, so every shape keeps its winding.
     for i, (pts, ring) in enumerate(zip(fitted, rings)):
