@@ -139,7 +139,7 @@ def identify_people(per_frame: dict, max_gap: int) -> dict[int, dict[int, int]]:
     consistent (first come, first served); renumbered detections get the id of the person they
     overlap on the previous frames.
     """
-    width = _grid_width(per_frame)
+    width = grid_width(per_frame)
     frames = {}
     for frame, contours in per_frame.items():
         rings: dict[int, list] = {}
@@ -155,7 +155,7 @@ def identify_people(per_frame: dict, max_gap: int) -> dict[int, dict[int, int]]:
     return mapping
 
 
-def _grid_width(per_frame: dict) -> int:
+def grid_width(per_frame: dict) -> int:
     """Cells per row of the coarse grid: enough for every ring of the shot (even off-frame)."""
     xs = [c.ring[:, 0].max() for contours in per_frame.values() for c in contours]
     return int(np.ceil((max(xs) if xs else 0.0) / GRID)) + 8

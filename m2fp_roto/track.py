@@ -21,10 +21,10 @@ import numpy as np
 
 from .bezier import polygon_area
 from .document import Key, Shape, shape_name
-from .identity import _grid_width, associate, blob, identify_people
+from .identity import grid_width, associate, blob, identify_people
 from .keys import reduce_keys
-from .spacetime import (fit_handles, person_motions, propagate, ring_normals, ring_tangents, smooth_series, snap,
-                        solve_blocks, spacetime_solve)
+from .spacetime import (fit_handles, person_motions, propagate, ring_normals, ring_tangents, smooth_series,
+                        snap, solve_blocks, spacetime_solve)
 from .vectorize import find_corners, fit_ring
 
 
@@ -78,7 +78,7 @@ class RingTrack:
 
 def component_tracks(per_frame: dict, people: dict, max_gap: int) -> list[RingTrack]:
     """Link every (person, part) component and hole over the shot into ring tracks."""
-    width = _grid_width(per_frame)
+    width = grid_width(per_frame)
     regions: dict = {}  # (person, part) -> {frame: {component: {hole: ring}}}
     for frame, contours in per_frame.items():
         for c in contours:
