@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 
 from ..errors import RotoError
@@ -71,11 +72,23 @@ def offline_reason() -> str | None:
     if os.environ.get(ENV_OFFLINE, "").strip() not in ("", "0"):
         return f"{ENV_OFFLINE} is set"
     try:
-        import modelscope_hub
+        from modelscope_hub.config import HubConfig
 
-        endpoint = modelscope_hub.get_default_config().endpoint
+        endpoint = HubConfig().endpoint  # fresh: reads $MODELSCOPE_ENDPOINT now
     except Exception as exc:
         return f"the ModelScope hub client is not usable ({exc})"
+    # In a thread so that nothing (not even a slow DNS resolver) holds the run past the timeout.
+    result: list = []
+    probe = threading.Thread(target=lambda: result.append(_probe(endpoint)), daemon=True)
+    probe.start()
+    probe.join(PROBE_TIMEOUT)
+    if not result:
+        return f"the ModelScope hub ({endpoint}) did not answer within {PROBE_TIMEOUT:g} s"
+    return result[0] and f"the ModelScope hub ({endpoint}) is unreachable: {result[0]}"
+
+
+def _probe(endpoint: str) -> str | None:
+    """None if ``endpoint`` answers HTTP at all, else why not."""
     import urllib.error
     import urllib.request
 
@@ -84,7 +97,7 @@ def offline_reason() -> str | None:
     except urllib.error.HTTPError:
         return None  # it answered
     except Exception as exc:
-        return f"the ModelScope hub ({endpoint}) is unreachable: {getattr(exc, 'reason', exc)}"
+        return str(getattr(exc, "reason", exc))
     return None
 
 
@@ -122,17 +135,17 @@ def locate_model(model=None, *, download: bool = True) -> Path:
         if Path(text).expanduser().exists() or not _is_hub_id(text):
             return _folder(Path(text), what)
         return _from_hub(text, None, download)
-    return _from_hub(MODEL_ID, REVISION, download)
+    return _from_hub(MODEL_ID, REVISION, download, "no M2FP model given and")
 
 
-def _from_hub(model_id: str, revision: str | None, download: bool) -> Path:
+def _from_hub(model_id: str, revision: str | None, download: bool, lead: str = "") -> Path:
     found = cached_model(model_id, revision)
     if found is not None:
         return _folder(found, "cached model")
+    lead = lead or f"{model_id} is no folder here and"
     if not download:
-        raise ModelNotFound(f"no M2FP model given and {model_id} is not in the ModelScope cache; {HOW_TO}")
+        raise ModelNotFound(f"{lead} {model_id} is not in the ModelScope cache; {HOW_TO}")
     why = offline_reason()
     if why:
-        raise ModelNotFound(f"no M2FP model given, {model_id} is not in the ModelScope cache and {why}; "
-                            f"{HOW_TO}")
+        raise ModelNotFound(f"{lead} {model_id} is not in the ModelScope cache, and {why}; {HOW_TO}")
     return _folder(download_model(model_id, revision), "downloaded model")

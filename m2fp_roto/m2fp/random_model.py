@@ -53,8 +53,9 @@ def model_config(size: str = "full") -> dict:
 def write_random_model(folder, size: str = "tiny", seed: int = 0) -> Path:
     """Write ``configuration.json`` + ``pytorch_model.pt`` with seeded random weights.
 
-    The class biases are raised (``Human`` most, "no object" lowered) so that random weights
-    still yield part and person instances for the post-processing to work on.
+    The decoder keeps each query distinct, and the class biases are raised ("no object"
+    lowered) so that random weights still yield part and person instances
+    for the post-processing to work on.
     """
     import torch
 
@@ -69,9 +70,16 @@ def write_random_model(folder, size: str = "tiny", seed: int = 0) -> Path:
     torch.manual_seed(seed)
     net = build_network(folder, model)
     with torch.no_grad():
-        bias = net.sem_seg_head.predictor.class_embed.bias
-        bias[:-1] = torch.rand(bias.numel() - 1) * 6
-        bias[-2] = 6  # Human
-        bias[-1] = -10
+        predictor = net.sem_seg_head.predictor
+        # Untrained decoder layers wash every query into the same feature; weak residual
+        # branches let each query keep its own, so queries differ in class and mask.
+        for name, module in predictor.named_modules():
+            if name.endswith(("out_proj", "linear2")):
+                module.weight.mul_(0.1)
+        head = predictor.class_embed
+        head.weight.normal_(0, 2 / head.in_features ** 0.5)
+        head.bias[:-1] = torch.rand(head.bias.numel() - 1) * 3
+        head.bias[-2] = 3  # Human
+        head.bias[-1] = -10
     torch.save({"model": net.state_dict()}, folder / WEIGHTS_FILE)
     return folder
