@@ -389,10 +389,11 @@ def ring_tolerance(tolerance: float, area: float) -> float:
 def fit_smoothed_rings(rings: list[Ring], options: VectorizeOptions) -> list[tuple[np.ndarray, np.ndarray]]:
     """Smooth traced rings and fit them in one batch: [(points (N, 6), smoothed samples (M, 2))]."""
     # Never smooth a small ring away: sigma stays below a fraction of its size.
-    smoothed = [smooth_ring(r.xy, min(options.smooth, np.sqrt(r.area) / 6.0)) for r in rings]
+    sigmas = [min(options.smooth, np.sqrt(r.area) / 6.0) for r in rings]
+    smoothed = [smooth_ring(r.xy, sigma) for r, sigma in zip(rings, sigmas)]
     corners = [find_corners(xy, options.corner_angle) for xy in smoothed]
-    smoothed = [sharpen_corners(xy, c, 2 * min(options.smooth, np.sqrt(r.area) / 6.0) + 0.5)
-                for xy, c, r in zip(smoothed, corners, rings)]
+    # What tracing (half a pixel) and smoothing (two sigmas) take off a corner.
+    smoothed = [sharpen_corners(xy, c, 2 * sigma + 0.5) for xy, c, sigma in zip(smoothed, corners, sigmas)]
     # The fit sees every other sample (1 px apart; corners always kept): half the work, and a
     # cubic cannot stray between samples that close.
     sub, sub_corners = [], []
