@@ -13,6 +13,9 @@ from . import __version__
 from .errors import RotoError
 from .cli_plate import given, plate_options, plate_source, register
 from .targets import load_target, target_for_path, target_names, target_options
+from .vectorize import VectorizeOptions
+
+_VECTORIZE = VectorizeOptions()  # one place for the defaults: the CLI shows the library's
 
 log = logging.getLogger("m2fp_roto")
 
@@ -129,11 +132,11 @@ def write_target(doc, output: Path, target: str | None, given: dict) -> list[Pat
 @click.option("--skip-missing", is_flag=True, help="Go on without missing or unreadable frames (warns).")
 @click.option("--fps", type=float, default=24.0, show_default=True, help="Frame rate written to the document.")
 @click.option("--pixel-aspect", type=float, default=1.0, show_default=True, help="Pixel aspect of the plate.")
-@click.option("--tolerance", type=float, default=0.5, show_default=True,
+@click.option("--tolerance", type=float, default=_VECTORIZE.tolerance, show_default=True,
               help="Max distance (px) of the Bezier curves from the smoothed boundary; larger = fewer points.")
-@click.option("--min-area", type=float, default=64.0, show_default=True,
+@click.option("--min-area", type=float, default=_VECTORIZE.min_area, show_default=True,
               help="Regions and holes smaller than this many pixels are dropped (and said so with -v).")
-@click.option("--smooth", type=float, default=0.8, show_default=True,
+@click.option("--smooth", type=float, default=_VECTORIZE.smooth, show_default=True,
               help="Boundary smoothing (Gaussian sigma in px) against label staircases; 0 = none.")
 @click.option("--track/--no-track", default=True, show_default=True,
               help="One shape per person, part and component over the whole shot (fixed point count, "
