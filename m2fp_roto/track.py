@@ -53,7 +53,7 @@ class TrackOptions:
     iterations: int = 3
     anchor_tolerance: float = 1.0
     corner_angle: float = 70.0
-    refine_error: float = 2.0
+    refine_error: float = 1.5
     refine_rounds: int = 2
 
 
@@ -182,7 +182,7 @@ def _spacetime(rings, idx, first, n_frames, observed, options) -> np.ndarray:
             normals[f - first] = ring_normals(ring, idx[f])
         anchors = spacetime_solve(q, normals, observed, options.smoothing, options.slide, options.robust)
         for f, ring in rings.items():
-            idx[f] = snap(ring, anchors[f - first], idx[f].astype(np.float64))
+            idx[f] = snap(ring, anchors[f - first], _follow(ring, anchors[f - first], idx[f]))
     # Back onto the outline along its normal, with the offsets smoothed in time on their own
     # (as vectors: every frame's normal is itself a little noisy): the edge follows the mask as
     # closely as edge_smoothing asks, the paths stay smooth.
@@ -193,6 +193,22 @@ def _spacetime(rings, idx, first, n_frames, observed, options) -> np.ndarray:
     if options.edge_smoothing > 0:
         offset = smooth_series(offset, observed, options.edge_smoothing)
     return anchors + offset
+
+
+def _follow(ring: np.ndarray, points: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Expected sample positions for re-projecting ``points``: where each is closest on the ring,
+    when that keeps the anchors' order and lies within a tenth of the ring of where it was;
+    otherwise where it was. Re-projection then follows the smoothed paths instead of pinning
+    anchors to their old windows (which would squeeze them together)."""
+    from scipy.spatial import cKDTree
+
+    m = len(ring)
+    near = cKDTree(ring).query(points)[1]
+    step = (near - idx + m // 2) % m - m // 2
+    expected = np.where(np.abs(step) <= m // 10, idx + step, idx).astype(np.float64)
+    bad = np.diff(np.append(expected, expected[0] + m)) <= 0
+    bad |= np.roll(bad, 1)
+    return np.where(bad, idx, expected).astype(np.float64)
 
 
 def _renormalise(v: np.ndarray) -> np.ndarray:
