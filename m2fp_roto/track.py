@@ -30,10 +30,13 @@ from .vectorize import find_corners, fit_ring
 
 @dataclass
 class TrackOptions:
-    """key_tolerance: px a shape may stray from its true outline between keys (linear blend).
-    smoothing: weight of the temporal second-difference term on the anchors' paths.
-    edge_smoothing: the same for the anchors' distance to each frame's outline (normal to it);
-        small hugs the mask on every frame, large removes its flicker. 0 follows every mask.
+    """key_tolerance: px a shape may stray from its tracked self between keys (linear blend).
+    key_measure: "max" (every anchor and handle tip within key_tolerance) or "rms" (over them).
+    smoothing: weight of the temporal second-difference term on the anchors' paths (and handles).
+    robust: px/frame^2 above which an acceleration counts as real motion, not flicker (Huber knee;
+        0 smooths every acceleration alike).
+    edge_smoothing: smoothing of the anchors' distance to each frame's outline (normal to it);
+        0 hugs every frame's mask, larger values ride over its flicker (fewer keys, lower IoU).
     max_gap: frames a person, part or hole may be missing and still keep its shape track.
     slide: weight of the tangential data term; small lets anchors slide along the edge.
     iterations: spacetime solve / re-projection rounds.
