@@ -132,7 +132,10 @@ class M2FPParser:
                 raise InputError("device 'cuda' requested but torch sees no CUDA GPU; use --device cpu")
             self._threads()
             log.info("loading M2FP from %s", self.model_dir)
-            self._net = load_network(self.model_dir).to(self.device)
+            net = load_network(self.model_dir).to(self.device)
+            # oneDNN/cuDNN convolutions run faster in NHWC (about 15 % of the CPU forward).
+            net.backbone.to(memory_format=torch.channels_last)
+            self._net = net
         return self._net
 
     def _threads(self):
