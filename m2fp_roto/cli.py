@@ -13,9 +13,11 @@ from . import __version__
 from .errors import RotoError
 from .cli_plate import given, plate_options, plate_source, register
 from .targets import load_target, target_for_path, target_names, target_options
+from .track import TrackOptions
 from .vectorize import VectorizeOptions
 
-_VECTORIZE = VectorizeOptions()  # one place for the defaults: the CLI shows the library's
+# One place for the defaults: the CLI shows the library's.
+_VECTORIZE, _TRACK = VectorizeOptions(), TrackOptions()
 
 log = logging.getLogger("m2fp_roto")
 
@@ -141,11 +143,12 @@ def write_target(doc, output: Path, target: str | None, given: dict) -> list[Pat
 @click.option("--track/--no-track", default=True, show_default=True,
               help="One shape per person, part and component over the whole shot (fixed point count, "
               "smoothed paths, reduced keys); --no-track writes every frame's shapes separately.")
-@click.option("--key-tolerance", type=click.FloatRange(min=0.0, min_open=True), default=1.0, show_default=True,
+@click.option("--key-tolerance", type=click.FloatRange(min=0.0, min_open=True), default=_TRACK.key_tolerance,
+              show_default=True,
               help="Keys only where linear interpolation would stray more than this (px) from the tracked shape.")
-@click.option("--smoothing", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
+@click.option("--smoothing", type=click.FloatRange(min=0.0), default=_TRACK.smoothing, show_default=True,
               help="Temporal smoothing of the points' paths; 0 follows every frame's mask.")
-@click.option("--max-gap", type=click.IntRange(min=0), default=5, show_default=True,
+@click.option("--max-gap", type=click.IntRange(min=0), default=_TRACK.max_gap, show_default=True,
               help="Frames a person or part may be missing and still keep its shape and number.")
 @click.option("--person", "persons", metavar="IDS", help="Only these people, e.g. 1,2.")
 @click.option("--part", "parts", metavar="NAMES", help="Only these parts, e.g. hair,face,left_arm.")
