@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import logging
+from dataclasses import asdict
 
 from . import __version__
 from .document import Key, RotoDocument, Shape, shape_name
 from .progress import Progress
 from .vectorize import VectorizeOptions, vectorize_parsing
-
-log = logging.getLogger("m2fp_roto")
 
 
 def vectorize_source(source, options: VectorizeOptions = VectorizeOptions(), progress: Progress | None = None):
@@ -35,30 +33,32 @@ def untracked_shapes(per_frame) -> list[Shape]:
     return shapes
 
 
-def build_document(source, *, options: VectorizeOptions = VectorizeOptions(), track: bool = False,
+def build_document(source, *, options: VectorizeOptions = VectorizeOptions(), track: bool = True,
                    track_options=None, progress: bool | Progress = False) -> RotoDocument:
-    """Run vectorize (and track) over ``source``'s frames and return the validated document.
+    """Vectorize and track ``source``'s frames; return the validated document.
 
-    ``source`` is any parsing backend: ``LabelMapSource``, a plate with a model, ...
+    ``track=False`` keeps every frame's shapes separate (one key each, named ``..._f{frame}``).
+
+    ``source`` is any parsing backend (``LabelMapSource``, ``PlateParsingSource``): it has
+    ``frames``, ``width``, ``height``, ``fps``, ``pixel_aspect``, ``source``, a ``LabelSet``
+    as ``label_set``, and ``parse(frame) -> Parsing``.
     """
     frames = source.frames
     bar = progress if isinstance(progress, Progress) else Progress(len(frames), "vectorize", enabled=bool(progress))
     with bar:
         per_frame = vectorize_source(source, options, bar)
-    settings = {"tolerance": options.tolerance, "min_area": options.min_area, "smooth": options.smooth,
-                "corner_angle": options.corner_angle, "track": track}
+    settings = {**asdict(options), "track": track}
     if track:
         from .track import TrackOptions, track_contours
 
         topts = track_options or TrackOptions()
         shapes = track_contours(per_frame, topts)
-        settings.update(topts.__dict__)
+        settings.update(asdict(topts))
     else:
         shapes = untracked_shapes(per_frame)
     doc = RotoDocument(
         width=source.width, height=source.height, first_frame=frames[0], last_frame=frames[-1],
-        pixel_aspect=source.pixel_aspect, fps=source.fps, label_set=source.label_set.name
-        if hasattr(source.label_set, "name") else str(source.label_set),
+        pixel_aspect=source.pixel_aspect, fps=source.fps, label_set=source.label_set.name,
         source=source.source, plate=getattr(source, "plate", None), shapes=shapes,
         metadata={"tool": f"m2fp-roto {__version__}", "settings": settings})
     return doc.validate()
