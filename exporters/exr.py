@@ -29,6 +29,7 @@ import numpy as np
 
 from m2fp_roto.atomic import atomic_path
 from m2fp_roto.errors import InputError
+from m2fp_roto.frames import PADDING, frame_path
 from m2fp_roto.targets import Option
 
 NAME = "exr"
@@ -50,28 +51,15 @@ OPTIONS = (
            choices=COMPRESSIONS),
 )
 
-_FRAME_TOKEN = re.compile(r"#+|@+|%0?(\d*)d|\$F(\d*)")
-
-
-def frame_path(pattern, frame: int) -> Path:
-    """Expand the frame tokens of an output pattern: ``####``/``@@@@`` (one digit per sign,
-    Nuke style), ``%04d`` and ``$F4``.
-
-    >>> frame_path("mattes/shot.####.exr", 1001).as_posix(), frame_path("a.%03d.exr", 7).name
-    ('mattes/shot.1001.exr', 'a.007.exr')
-    """
-    def pad(m):
-        digits = len(m[0]) if m[0][0] in "#@" else int(m[1] or m[2] or 0)
-        return f"{frame:0{digits}d}"
-
-    return Path(_FRAME_TOKEN.sub(pad, str(pattern)))
+def _single_file(pattern, frame: int) -> Path:
+    return Path(pattern)
 
 
 def crypto_pattern(pattern) -> Path:
     """Where a split Cryptomatte goes: ``shot.####.exr`` -> ``shot_crypto.####.exr``."""
     path = Path(pattern)
     name = path.name
-    m = _FRAME_TOKEN.search(name)
+    m = PADDING.search(name)
     cut = m.start() if m else len(name) - len(path.suffix)
     head = name[:cut]
     stem = head.rstrip("._-")
@@ -240,9 +228,12 @@ def write_to_file(doc, path, *, layers: bool = True, cryptomatte: bool = True, s
                          + (" for the chosen people/parts" if people or parts else ""))
     frame_list = _frames(doc, frames)
     multi = len(frame_list) > 1 or doc.first_frame != doc.last_frame
-    if multi and not _FRAME_TOKEN.search(Path(path).name):
-        raise InputError(f"{Path(path).name!r} has no frame number pattern; use e.g. shot.####.exr "
-                         "(one # per digit) or shot.%04d.exr")
+    file_for = frame_path
+    if not PADDING.search(Path(path).name):
+        if multi:
+            raise InputError(f"{Path(path).name!r} has no frame number pattern; use e.g. shot.####.exr "
+                             "(one # per digit) or shot.%04d.exr")
+        file_for = _single_file  # one frame to a plain name: write exactly that file
 
     keys = list(dict.fromkeys((s.person, s.part) for s in doc.shapes))
     names = layer_names(keys)
@@ -286,9 +277,9 @@ def write_to_file(doc, path, *, layers: bool = True, cryptomatte: bool = True, s
                 mattes[f"{names[key]}.A"] = plane
         crypto = _cryptomatte_channels(tiles, keys, window, int(ranks)) if cryptomatte else {}
         if split_pattern is None:
-            return [_write(frame_path(path, frame), {**header, **crypto_meta}, {**mattes, **crypto})]
-        out = [_write(frame_path(path, frame), header, mattes)] if mattes else []
-        return out + [_write(frame_path(split_pattern, frame), {**header, **crypto_meta}, crypto)]
+            return [_write(file_for(path, frame), {**header, **crypto_meta}, {**mattes, **crypto})]
+        out = [_write(file_for(path, frame), header, mattes)] if mattes else []
+        return out + [_write(file_for(split_pattern, frame), {**header, **crypto_meta}, crypto)]
 
     # OpenEXR compresses without holding the GIL, so frames in threads use every core.
     written: list[Path] = []

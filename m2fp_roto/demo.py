@@ -14,7 +14,7 @@ import numpy as np
 
 from .atomic import atomic_path
 from .frames import frame_path
-from .labelsets import get_label_set
+from .labelsets import display_palette, get_label_set
 
 WIDTH, HEIGHT, FIRST = 960, 540, 1001
 
@@ -73,14 +73,6 @@ def render_frame(i: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     return parts, people
 
 
-def palette() -> list[int]:
-    """A fixed colour per CIHP id (the look of the usual parsing visualisations)."""
-    rng = np.random.default_rng(7)
-    colours = rng.integers(40, 255, size=(256, 3))
-    colours[0] = 0
-    return colours.astype(np.uint8).ravel().tolist()
-
-
 def write_label_maps(folder, n: int = 24) -> tuple[str, str]:
     """Write the synthetic shot as palette PNG label maps and grey person maps."""
     from PIL import Image
@@ -91,7 +83,7 @@ def write_label_maps(folder, n: int = 24) -> tuple[str, str]:
         parts, who = render_frame(i, n)
         frame = FIRST + i
         img = Image.fromarray(parts, mode="P")
-        img.putpalette(palette())
+        img.putpalette(display_palette())
         for arr_img, pattern in ((img, labels), (Image.fromarray(who, mode="L"), people)):
             with atomic_path(frame_path(pattern, frame)) as tmp:
                 arr_img.save(tmp, format="PNG")

@@ -18,7 +18,7 @@ from .errors import InputError
 
 log = logging.getLogger("m2fp_roto")
 
-_PADDING = re.compile(r"#+|@+|%0?\d*d|\$F\d*|<UDIM>")
+PADDING = re.compile(r"#+|@+|%0?\d*d|\$F\d*|<UDIM>")  # frame tokens in a file name
 
 
 def parse_frames(text: str | None) -> list[int] | None:
@@ -76,7 +76,7 @@ def find_sequence(pattern, frames: str | list[int] | None = None, *, skip_missin
             names = ", ".join(str(Path(str(s)).name) for s in seqs[:5])
             raise InputError(f"the folder {path} holds several sequences ({names}); give one as a pattern")
         seq = seqs[0]
-    elif not _PADDING.search(path.name) and not re.search(r"\d+-\d+", path.name):
+    elif not PADDING.search(path.name) and not re.search(r"\d+-\d+", path.name):
         if not path.is_file():
             raise InputError(f"{what}: no file {path}")
         frame = wanted[0] if wanted else 1
@@ -114,7 +114,7 @@ def frame_path(pattern, frame: int) -> Path:
     ('qc/shot.1001.png', 'm.00007.exr')
     """
     text = str(pattern)
-    match = _PADDING.search(Path(text).name)
+    match = PADDING.search(Path(text).name)
     if match is None:
         p = Path(text)
         return p.with_name(f"{p.stem}.{frame:04d}{p.suffix}")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .errors import InputError
 
 
@@ -58,3 +60,11 @@ def get_label_set(name: str) -> LabelSet:
         return LABEL_SETS[name.lower()]
     except KeyError:
         raise InputError(f"unknown label set {name!r}; choose one of {', '.join(LABEL_SETS)}") from None
+
+
+def display_palette() -> list[int]:
+    """A fixed colour per label id (768 ints, PIL palette form) for label maps people look at."""
+    rng = np.random.default_rng(7)
+    colours = rng.integers(40, 255, size=(256, 3))
+    colours[0] = 0
+    return colours.astype(np.uint8).ravel().tolist()

@@ -10,6 +10,7 @@ from .atomic import atomic_path
 from .bezier import flatten
 from .frames import find_sequence, frame_path
 from .labelmaps import read_index_image
+from .labelsets import display_palette
 
 OUTER, HOLE, ANCHOR, HANDLE = (60, 255, 60), (255, 80, 200), (255, 255, 0), (120, 200, 255)
 
@@ -25,9 +26,7 @@ def _background(doc, over, frame, sequence):
             return (np.asarray(img.convert("RGB")) * 0.6).astype(np.uint8)
         if img.mode in ("L", "I", "I;16"):
             ids = read_index_image(path)
-            from .demo import palette
-
-            colours = np.array(palette(), np.uint8).reshape(-1, 3)
+            colours = np.array(display_palette(), np.uint8).reshape(-1, 3)
             return (colours[np.clip(ids, 0, 255)] * 0.6).astype(np.uint8)
         return np.asarray(img.convert("RGB")).copy()
 

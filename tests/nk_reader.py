@@ -62,43 +62,38 @@ def _backslash(text: str, i: int) -> tuple[str, int]:
     return c, i + 2
 
 
-def _skip_brackets(text: str, i: int) -> int:
-    """Index after the ']' matching text[i] == '['."""
+def _skip_group(text: str, i: int, close: str) -> int:
+    """Index after the ``close`` matching the opener text[i] (``[`` or ``{``).
+
+    Backslash-escaped characters never count; inside ``[...]`` a braced word is skipped whole,
+    as TCL's command substitution does.
+    """
+    opener = text[i]
     depth, j = 0, i
     while j < len(text):
         c = text[j]
         if c == "\\":
             j += 2
             continue
-        if c == "[":
+        if c == opener:
             depth += 1
-        elif c == "]":
+        elif c == close:
             depth -= 1
             if depth == 0:
                 return j + 1
-        elif c == "{":
+        elif c == "{" and opener == "[":
             j = _skip_braces(text, j)
             continue
         j += 1
-    raise NkSyntaxError("unbalanced [")
+    raise NkSyntaxError(f"unbalanced {opener}")
+
+
+def _skip_brackets(text: str, i: int) -> int:
+    return _skip_group(text, i, "]")
 
 
 def _skip_braces(text: str, i: int) -> int:
-    """Index after the '}' matching text[i] == '{' (backslash-escaped braces do not count)."""
-    depth, j = 0, i
-    while j < len(text):
-        c = text[j]
-        if c == "\\":
-            j += 2
-            continue
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return j + 1
-        j += 1
-    raise NkSyntaxError("unbalanced {")
+    return _skip_group(text, i, "}")
 
 
 def _substituting(text: str, i: int, stop) -> tuple[Word, int]:
