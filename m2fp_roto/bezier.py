@@ -10,11 +10,11 @@ import numpy as np
 
 
 def control_points(points: np.ndarray) -> np.ndarray:
-    """(N, 4, 2) control polygons of the N closed segments."""
+    """(..., N, 4, 2) control polygons of the N closed segments of (..., N, 6) points."""
     p = np.asarray(points, dtype=np.float64)
-    a = p[:, :2]
-    b = np.roll(a, -1, axis=0)
-    return np.stack([a, a + p[:, 4:6], b + np.roll(p[:, 2:4], -1, axis=0), b], axis=1)
+    a = p[..., :2]
+    b = np.roll(a, -1, axis=-2)
+    return np.stack([a, a + p[..., 4:6], b + np.roll(p[..., 2:4], -1, axis=-2), b], axis=-2)
 
 
 def bernstein(t: np.ndarray) -> np.ndarray:
@@ -25,10 +25,13 @@ def bernstein(t: np.ndarray) -> np.ndarray:
 
 
 def sample(points: np.ndarray, per_segment: int = 16) -> np.ndarray:
-    """A closed polyline through the curve: (N * per_segment, 2), without the closing repeat."""
+    """A closed polyline through the curve: (..., N * per_segment, 2), without the closing repeat.
+
+    Sample ``per_segment * i`` is anchor i.
+    """
     cps = control_points(points)
     w = bernstein(np.arange(per_segment) / per_segment)
-    return np.einsum("tk,nkd->ntd", w, cps).reshape(-1, 2)
+    return np.einsum("tk,...nkd->...ntd", w, cps).reshape(*cps.shape[:-3], -1, 2)
 
 
 def flatten(points: np.ndarray, tolerance: float = 0.05) -> np.ndarray:

@@ -48,9 +48,10 @@ def test_davis_fit_counts_and_jitter(request, name, min_iou):
     assert len(doc.shapes) < len(masks)
 
 
-@pytest.mark.xfail(strict=True, reason="lucia's own motion needs the keys: the top 40 px of her head alone "
-                   "(outline centroid) needs 29 keys of 70 at 1 px, and her legs detach from and rejoin the "
-                   "main outline (1-7 pieces a frame), moving their anchors by tens of px between frames")
+@pytest.mark.xfail(strict=True, reason="conflicts with median IoU >= 0.95 on the same shot: lucia's mask changes "
+                   "on every frame more than a straight line between keys can follow. Keeping 41 % of frames as keys "
+                   "(every 2.5 frames) drops median IoU to 0.926, or to 0.932 from a track that fits each frame at "
+                   "0.974 (smoothing 0.05); see benchmarks/bench_track.py")
 def test_lucia_keys(lucia):
     doc, masks = lucia
     main = max(doc.shapes, key=lambda s: s.frames[1] - s.frames[0])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from m2fp_roto.keys import control_positions, interpolation_error, reduce_keys
+from m2fp_roto.bezier import sample
+from m2fp_roto.keys import curve_positions, interpolation_error, reduce_keys
 from m2fp_roto.parsing import Parsing
 from m2fp_roto.track import TrackOptions, track_contours
 from m2fp_roto.track_metrics import constant_counts, naive_outline
@@ -22,17 +23,42 @@ def test_keys_linear_motion_needs_two_keys_and_a_jump_needs_more():
     bumped[7:, :, 0] += 5.0  # a step: the frames around it must be keys
     kept = reduce_keys(bumped, 1.0)
     assert {6, 7} <= set(kept.tolist())
-    pos = control_positions(bumped)
+    pos = curve_positions(bumped)
     for a, b in zip(kept[:-1], kept[1:]):  # the bound holds between every pair of keys
         assert interpolation_error(pos, a, b).max() <= 1.0
 
 
-def test_keys_measure_handles_tips_too():
+def test_keys_measure_the_outline_a_handle_moves():
     still = np.zeros((10, 4, 6))
     still[:, :, :2] = np.arange(8).reshape(4, 2)
-    still[5, 2, 4] = 3.0  # one handle flicks on one frame; anchors never move
-    assert 5 in reduce_keys(still, 1.0).tolist()
-    assert reduce_keys(still, 1.0, "rms").tolist() == [0]  # rms over 12 points: 0.87 px
+    flick = still.copy()
+    flick[5, 2, 4] = 3.0  # one handle tip moves 3 px on one frame: the curve moves 4/9 of that
+    assert 5 in reduce_keys(flick, 1.0).tolist()
+    assert reduce_keys(flick, 1.0, "rms").tolist() == [0]  # rms over the outline: well below 1 px
+    nudge = still.copy()
+    nudge[5, 2, 4] = 2.0  # the curve moves 0.89 px: within the tolerance
+    assert reduce_keys(nudge, 1.0).tolist() == [0]
+
+
+def test_keys_bound_holds_on_the_whole_curve():
+    """Between kept keys, the interpolated outline stays within the tolerance everywhere on the
+    curve, not only at the measured points (checked at 64 points a segment)."""
+    rng = np.random.default_rng(3)
+    base = np.zeros((6, 6))
+    angle = np.linspace(0, 2 * np.pi, 6, endpoint=False)
+    base[:, :2] = np.column_stack([np.cos(angle), np.sin(angle)]) * 40 + 100
+    base[:, 2:4] = np.column_stack([np.sin(angle), -np.cos(angle)]) * 14
+    base[:, 4:6] = -base[:, 2:4]
+    walk = np.cumsum(rng.normal(0, 0.6, (40, 6, 6)), axis=0)
+    points = base + walk
+    tolerance = 1.0
+    kept = reduce_keys(points, tolerance)
+    assert 2 < len(kept) < len(points)
+    fine = sample(points, 64)
+    for a, b in zip(kept[:-1], kept[1:]):
+        t = np.linspace(0, 1, b - a + 1)[:, None, None]
+        off = np.hypot(*((1 - t) * fine[a] + t * fine[b] - fine[a:b + 1]).T)
+        assert off.max() <= tolerance * 1.02
 
 
 def _disc_parsing(frame, centres, people_ids, shape=(120, 200), radius=18):
