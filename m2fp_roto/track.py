@@ -30,8 +30,8 @@ from .vectorize import find_corners, fit_ring
 
 @dataclass
 class TrackOptions:
-    """key_tolerance: px a shape may stray from its tracked self between keys (linear blend).
-    key_measure: "max" (every anchor and handle tip within key_tolerance) or "rms" (over them).
+    """key_tolerance: px a shape's outline may stray from its tracked self between keys (linear blend).
+    key_measure: "max" (every point along the outline within key_tolerance) or "rms" (over them).
     smoothing: weight of the temporal second-difference term on the anchors' paths (and handles).
     robust: px/frame^2 above which an acceleration counts as real motion, not flicker (Huber knee;
         0 smooths every acceleration alike).
