@@ -52,7 +52,7 @@ def build_document(source, *, options: VectorizeOptions = VectorizeOptions(), tr
         from .track import TrackOptions, track_contours
 
         topts = track_options or TrackOptions()
-        shapes = track_contours(per_frame, topts)
+        shapes = track_contours(per_frame, topts, progress=bar.enabled)
         settings.update(asdict(topts))
     else:
         shapes = untracked_shapes(per_frame)

@@ -23,6 +23,7 @@ from .bezier import polygon_area
 from .document import Key, Shape, shape_name
 from .identity import grid_width, associate, blob, identify_people
 from .keys import reduce_keys
+from .progress import Progress
 from .spacetime import (fit_handles, person_motions, propagate, ring_normals, ring_tangents, smooth_series,
                         snap, solve_blocks, spacetime_solve)
 from .vectorize import find_corners, fit_ring
@@ -241,8 +242,11 @@ def _person_priors(tracks) -> dict:
     return {p: person_motions({f: np.vstack(r) for f, r in frames.items()}) for p, frames in samples.items()}
 
 
-def track_contours(per_frame: dict, options: TrackOptions = TrackOptions()) -> list[Shape]:
-    """Shot-long shapes from ``{frame: [Contour, ...]}`` (see :func:`vectorize.vectorize_parsing`)."""
+def track_contours(per_frame: dict, options: TrackOptions = TrackOptions(), progress: bool = False) -> list[Shape]:
+    """Shot-long shapes from ``{frame: [Contour, ...]}`` (see :func:`vectorize.vectorize_parsing`).
+
+    ``progress``: report progress ("track"), by the frames of each track solved.
+    """
     per_frame = {int(f): c for f, c in per_frame.items() if c}
     if not per_frame:
         return []
@@ -250,11 +254,13 @@ def track_contours(per_frame: dict, options: TrackOptions = TrackOptions()) -> l
     tracks = component_tracks(per_frame, people, options.max_gap)
     priors = _person_priors(tracks)
     shapes = []
-    for t in tracks:
-        motions = priors[t.person]
-        first, points = track_shape(t.rings, options, lambda a, b, m=motions: m.get((a, b)))
-        kept = reduce_keys(points, options.key_tolerance, options.key_measure)
-        keys = [Key(first + int(k), points[k]) for k in kept]
-        shapes.append(Shape(t.name, t.person, t.part, (first, first + len(points) - 1), keys,
-                            component=t.component, hole=bool(t.hole), parent=t.parent))
+    with Progress(sum(len(t.rings) for t in tracks), "track", enabled=progress) as bar:
+        for t in tracks:
+            motions = priors[t.person]
+            first, points = track_shape(t.rings, options, lambda a, b, m=motions: m.get((a, b)))
+            kept = reduce_keys(points, options.key_tolerance, options.key_measure)
+            keys = [Key(first + int(k), points[k]) for k in kept]
+            shapes.append(Shape(t.name, t.person, t.part, (first, first + len(points) - 1), keys,
+                                component=t.component, hole=bool(t.hole), parent=t.parent))
+            bar.advance(len(t.rings))
     return shapes
