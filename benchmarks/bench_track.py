@@ -6,8 +6,9 @@ For each DAVIS sequence in ../shared/data/davis (whole-person masks, label set `
 vectorize and track times per frame, the median and minimum per-frame IoU of the tracked,
 smoothed, key-reduced shapes against each frame's mask, the share of shapes with a constant
 point count, jitter (mean |second difference| of every point's path, px/frame^2) against the
-naive baseline (each frame's outline resampled to 32 points from angle 0), and keys per frame
-of the longest shape and on average over all shapes.
+naive baseline (each frame's outline resampled to 32 points from angle 0), keys per frame
+of the longest shape and on average over all shapes, the share of anchors stacked on the next
+one (within 0.5 px) and the share of shape-frames whose outline folds into a loop (> 4 px^2).
 
 A second table shows what keys cost in fit, from one track kept on every frame: keys reduced
 at several tolerances, and keys every h frames regardless of error (h = 2.5 is 40 % of frames),
@@ -28,8 +29,8 @@ from m2fp_roto.keys import reduce_keys
 from m2fp_roto.labelmaps import LabelMapSource
 from m2fp_roto.pipeline import vectorize_source
 from m2fp_roto.track import TrackOptions, track_contours
-from m2fp_roto.track_metrics import (constant_counts, frame_iou, jitter, key_ratio, naive_outline_paths,
-                                     path_jitter)
+from m2fp_roto.track_metrics import (constant_counts, frame_iou, jitter, key_ratio, looped_frames,
+                                     naive_outline_paths, path_jitter, stacked_anchors)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis" / "Annotations"
 
@@ -69,6 +70,7 @@ def measure(name: str, options: TrackOptions) -> dict:
         "jitter": jitter(shapes),
         "naive": float(path_jitter(naive_outline_paths(list(masks.values()), 32)).mean()),
         "keys main": key_ratio(main), "keys mean": float(np.mean([key_ratio(s) for s in shapes])),
+        "stacked": stacked_anchors(shapes), "loops": looped_frames(shapes),
     }
 
 

@@ -49,7 +49,7 @@ class TrackOptions:
 
     key_tolerance: float = 1.0
     key_measure: str = "max"
-    smoothing: float = 1.0
+    smoothing: float = 0.5
     edge_smoothing: float = 0.0
     robust: float = 2.0
     max_gap: int = 5
@@ -221,10 +221,15 @@ def _renormalise(v: np.ndarray) -> np.ndarray:
 
 
 def _spans_to_split(rings, idx, seen, errors, options) -> np.ndarray:
-    """Spans (by their first anchor) that miss the outline on more than a tenth of the frames."""
+    """Spans (by their first anchor) that miss the outline on more than a tenth of the frames.
+
+    Only spans at least 4 ring samples (2 px) long on every frame: one that shrinks to nothing
+    somewhere (a gap closing, a limb detaching) would pile its new anchor onto its neighbours
+    there, and stacked anchors fold the outline into loops.
+    """
     spans = np.array([np.diff(np.append(idx[f], idx[f][0] + len(rings[f]))) for f in seen])
     bad = (errors > options.refine_error) & (spans >= 8)
-    return np.flatnonzero(bad.mean(0) > 0.1)
+    return np.flatnonzero((bad.mean(0) > 0.1) & (spans.min(0) >= 4))
 
 
 def _insert_midpoints(idx: np.ndarray, spans: np.ndarray, m: int) -> np.ndarray:

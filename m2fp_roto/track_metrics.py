@@ -5,6 +5,9 @@
 - ``jitter``: mean magnitude (px/frame^2) of the second difference of every anchor's path,
   over every frame of every shape's lifetime - what an artist sees as crawling points.
 - ``key_ratio``: keys per frame of lifetime, per shape.
+- ``stacked_anchors``: share of anchors sitting on the next one (within 0.5 px) - points an
+  artist cannot pick apart.
+- ``looped_frames``: share of shape-frames whose outline folds into a loop bigger than 4 px^2.
 - ``naive_outline_paths``: the baseline a tracker must beat - each frame's outline resampled to
   a fixed count, starting at the outline point at angle 0 around the centroid.
 """
@@ -46,6 +49,39 @@ def jitter(shapes) -> float:
 
 def key_ratio(shape) -> float:
     return len(shape.keys) / (shape.frames[1] - shape.frames[0] + 1)
+
+
+def _lifetime_points(shapes):
+    for s in shapes:
+        for f in range(s.frames[0], s.frames[1] + 1):
+            yield s.points_at(f)
+
+
+def stacked_anchors(shapes, within: float = 0.5) -> float:
+    """Share of anchors, over every frame of every shape, within ``within`` px of the next one."""
+    gaps = [np.hypot(*(np.roll(p[:, :2], -1, axis=0) - p[:, :2]).T) for p in _lifetime_points(shapes)
+            if len(p) > 1]
+    return float((np.concatenate(gaps) < within).mean()) if gaps else 0.0
+
+
+def looped_frames(shapes, min_area: float = 4.0) -> float:
+    """Share of (shape, frame) whose outline crosses itself around a loop of more than
+    ``min_area`` px^2: every face of the noded outline but the largest is a loop. Needs shapely."""
+    from shapely.geometry import LinearRing
+    from shapely.ops import polygonize, unary_union
+
+    from .bezier import sample
+
+    looped = total = 0
+    for p in _lifetime_points(shapes):
+        if len(p) < 2:
+            continue
+        total += 1
+        ring = LinearRing(sample(p, 16))
+        if not ring.is_simple:
+            faces = sorted(face.area for face in polygonize(unary_union(ring)))
+            looped += any(a > min_area for a in faces[:-1])
+    return looped / total if total else 0.0
 
 
 def naive_outline(mask: np.ndarray, n_points: int = 32) -> np.ndarray:
