@@ -18,10 +18,9 @@ each with the median IoU of the interpolated shapes against the masks.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
-
-import dataclasses
 
 import numpy as np
 

@@ -31,9 +31,14 @@ def constant_counts(shapes) -> float:
     return float(np.mean([len({len(k.points) for k in s.keys}) == 1 for s in shapes]))
 
 
+def lifetime_points(shape):
+    """The shape's points on every frame of its lifetime (keys interpolated)."""
+    return [shape.points_at(f) for f in range(shape.frames[0], shape.frames[1] + 1)]
+
+
 def anchor_paths(shape) -> np.ndarray:
-    """(F, N, 2) anchors on every frame of the shape's lifetime (keys interpolated)."""
-    return np.stack([shape.points_at(f)[:, :2] for f in range(shape.frames[0], shape.frames[1] + 1)])
+    """(F, N, 2) anchors on every frame of the shape's lifetime."""
+    return np.stack(lifetime_points(shape))[..., :2]
 
 
 def path_jitter(paths: np.ndarray) -> np.ndarray:
@@ -51,16 +56,10 @@ def key_ratio(shape) -> float:
     return len(shape.keys) / (shape.frames[1] - shape.frames[0] + 1)
 
 
-def _lifetime_points(shapes):
-    for s in shapes:
-        for f in range(s.frames[0], s.frames[1] + 1):
-            yield s.points_at(f)
-
-
 def stacked_anchors(shapes, within: float = 0.5) -> float:
     """Share of anchors, over every frame of every shape, within ``within`` px of the next one."""
-    gaps = [np.hypot(*(np.roll(p[:, :2], -1, axis=0) - p[:, :2]).T) for p in _lifetime_points(shapes)
-            if len(p) > 1]
+    gaps = [np.hypot(*(np.roll(p[:, :2], -1, axis=0) - p[:, :2]).T)
+            for s in shapes for p in lifetime_points(s) if len(p) > 1]
     return float((np.concatenate(gaps) < within).mean()) if gaps else 0.0
 
 
@@ -73,7 +72,7 @@ def looped_frames(shapes, min_area: float = 4.0) -> float:
     from .bezier import sample
 
     looped = total = 0
-    for p in _lifetime_points(shapes):
+    for p in (p for s in shapes for p in lifetime_points(s)):
         if len(p) < 2:
             continue
         total += 1
