@@ -13,7 +13,7 @@ from . import __version__
 from .errors import RotoError
 from .cli_plate import given, plate_options, plate_source, register
 from .targets import load_target, target_for_path, target_names, target_options
-from .track import TrackOptions
+from .track import TrackOptions, default_workers
 from .vectorize import VectorizeOptions
 
 # One place for the defaults: the CLI shows the library's.
@@ -150,6 +150,8 @@ def write_target(doc, output: Path, target: str | None, given: dict) -> list[Pat
               help="Temporal smoothing of the points' paths; 0 follows every frame's mask.")
 @click.option("--max-gap", type=click.IntRange(min=0), default=_TRACK.max_gap, show_default=True,
               help="Frames a person or part may be missing and still keep its shape and number.")
+@click.option("--workers", type=click.IntRange(min=1), default=default_workers, show_default="CPUs, at most 8",
+              help="Processes solving tracks side by side.")
 @click.option("--person", "persons", metavar="IDS", help="Only these people, e.g. 1,2.")
 @click.option("--part", "parts", metavar="NAMES", help="Only these parts, e.g. hair,face,left_arm.")
 @click.option("-t", "--target", help="Output format (default: from the output's extension). "
@@ -159,7 +161,7 @@ def write_target(doc, output: Path, target: str | None, given: dict) -> list[Pat
 @_with_target_options
 @plate_options
 def export(plate, labels, people, doc_path, label_set, frames, skip_missing, fps, pixel_aspect, tolerance, min_area,
-           smooth, track, key_tolerance, smoothing, max_gap, persons, parts, target, output, plate_opts,
+           smooth, track, key_tolerance, smoothing, max_gap, workers, persons, parts, target, output, plate_opts,
            **target_opts):
     """Vectorize parsed frames into roto shapes and write them for Nuke, AE, EXR or JSON.
 
@@ -172,13 +174,10 @@ def export(plate, labels, people, doc_path, label_set, frames, skip_missing, fps
       m2fp-roto export 'plates/shot.####.exr' --frames 1001-1100 --target nuke -o shot_roto.nk
     """
     from .document import RotoDocument
-    from .vectorize import VectorizeOptions
 
     if bool(plate) + bool(labels) + bool(doc_path) != 1:
         raise click.UsageError("give exactly one input: PLATE, --labels PATTERN or --doc DOC.json")
-    from .track import TrackOptions
-
-    tracking = {"track": track,
+    tracking = {"track": track, "workers": workers,
                 "track_options": TrackOptions(key_tolerance=key_tolerance, smoothing=smoothing, max_gap=max_gap)}
     if doc_path:
         doc = RotoDocument.load(doc_path)

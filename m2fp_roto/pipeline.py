@@ -34,10 +34,12 @@ def untracked_shapes(per_frame) -> list[Shape]:
 
 
 def build_document(source, *, options: VectorizeOptions = VectorizeOptions(), track: bool = True,
-                   track_options=None, progress: bool | Progress = False) -> RotoDocument:
+                   track_options=None, progress: bool | Progress = False, workers: int = 1) -> RotoDocument:
     """Vectorize and track ``source``'s frames; return the validated document.
 
     ``track=False`` keeps every frame's shapes separate (one key each, named ``..._f{frame}``).
+    ``workers`` > 1 solves tracks in that many processes (spawned: call it from a standalone
+    Python whose main module has an ``if __name__ == "__main__"`` guard, not from inside Nuke).
 
     ``source`` is any parsing backend (``LabelMapSource``, ``PlateParsingSource``): it has
     ``frames``, ``width``, ``height``, ``fps``, ``pixel_aspect``, ``source``, a ``LabelSet``
@@ -52,7 +54,7 @@ def build_document(source, *, options: VectorizeOptions = VectorizeOptions(), tr
         from .track import TrackOptions, track_contours
 
         topts = track_options or TrackOptions()
-        shapes = track_contours(per_frame, topts, progress=bar.enabled)
+        shapes = track_contours(per_frame, topts, progress=bar.enabled, workers=workers)
         settings.update(asdict(topts))
     else:
         shapes = untracked_shapes(per_frame)

@@ -247,10 +247,20 @@ def _person_priors(tracks) -> dict:
     return {p: person_motions({f: np.vstack(r) for f, r in frames.items()}) for p, frames in samples.items()}
 
 
-def track_contours(per_frame: dict, options: TrackOptions = TrackOptions(), progress: bool = False) -> list[Shape]:
+def default_workers() -> int:
+    """Processes for tracking: the CPUs this process may use, at most 8."""
+    import os
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cpus, 8))
+
+
+def track_contours(per_frame: dict, options: TrackOptions = TrackOptions(), progress: bool = False,
+                   workers: int = 1) -> list[Shape]:
     """Shot-long shapes from ``{frame: [Contour, ...]}`` (see :func:`vectorize.vectorize_parsing`).
 
     ``progress``: report progress ("track"), by the frames of each track solved.
+    ``workers``: processes solving tracks side by side (the result is the same for any count).
     """
     per_frame = {int(f): c for f, c in per_frame.items() if c}
     if not per_frame:
@@ -260,12 +270,32 @@ def track_contours(per_frame: dict, options: TrackOptions = TrackOptions(), prog
     priors = _person_priors(tracks)
     shapes = []
     with Progress(sum(len(t.rings) for t in tracks), "track", enabled=progress) as bar:
-        for t in tracks:
-            motions = priors[t.person]
-            first, points = track_shape(t.rings, options, lambda a, b, m=motions: m.get((a, b)))
+        solved = _solve_tracks([(t.rings, priors[t.person]) for t in tracks], options, workers)
+        for t, (first, points) in zip(tracks, solved):
             kept = reduce_keys(points, options.key_tolerance, options.key_measure)
             keys = [Key(first + int(k), points[k]) for k in kept]
             shapes.append(Shape(t.name, t.person, t.part, (first, first + len(points) - 1), keys,
                                 component=t.component, hole=bool(t.hole), parent=t.parent))
             bar.advance(len(t.rings))
     return shapes
+
+
+# Below this many track-frames, starting worker processes costs more than it saves.
+_PARALLEL_FROM = 200
+
+
+def _solve_tracks(jobs: list, options: TrackOptions, workers: int):
+    """``track_shape`` of every ``(rings, person motions)`` job, in order."""
+    if workers <= 1 or len(jobs) < 2 or sum(len(rings) for rings, _ in jobs) < _PARALLEL_FROM:
+        yield from (_solve_track(rings, motions, options) for rings, motions in jobs)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn, not fork: the parent may hold BLAS or OpenCV threads, which a fork can deadlock.
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield from pool.map(_solve_track, *zip(*jobs), [options] * len(jobs))
+
+
+def _solve_track(rings: dict, motions: dict, options: TrackOptions):
+    return track_shape(rings, options, lambda a, b: motions.get((a, b)))

@@ -115,3 +115,20 @@ def test_naive_outline_starts_at_angle_zero():
     pts = naive_outline(mask, 32)
     assert pts.shape == (32, 2)
     assert pts[0] == pytest.approx([60.0, 40.0], abs=0.6)
+
+
+def test_tracks_solved_in_worker_processes_match_one_process(tmp_path):
+    from m2fp_roto import track
+    from m2fp_roto.demo import write_label_maps
+    from m2fp_roto.labelmaps import LabelMapSource
+    from m2fp_roto.pipeline import vectorize_source
+
+    labels, people = write_label_maps(tmp_path, 12)
+    per_frame = vectorize_source(LabelMapSource(labels, people))
+    # Enough work that the processes really start (each contour is one frame of one track).
+    assert sum(len(c) for c in per_frame.values()) >= track._PARALLEL_FROM
+    one, two = track_contours(per_frame, workers=1), track_contours(per_frame, workers=2)
+    assert [s.name for s in one] == [s.name for s in two]
+    for a, b in zip(one, two):
+        assert a.frames == b.frames and np.array_equal(a.key_frames, b.key_frames)
+        assert all(np.array_equal(x.points, y.points) for x, y in zip(a.keys, b.keys))
