@@ -15,6 +15,8 @@ The stages (see :mod:`m2fp_roto.identity`, :mod:`m2fp_roto.spacetime`, :mod:`m2f
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -249,8 +251,6 @@ def _person_priors(tracks) -> dict:
 
 def default_workers() -> int:
     """Processes for tracking: the CPUs this process may use, at most 8."""
-    import os
-
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, min(cpus, 8))
 
@@ -293,8 +293,22 @@ def _solve_tracks(jobs: list, options: TrackOptions, workers: int):
     from concurrent.futures import ProcessPoolExecutor
 
     # spawn, not fork: the parent may hold BLAS or OpenCV threads, which a fork can deadlock.
-    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_end_with_parent, initargs=(os.getpid(),)) as pool:
         yield from pool.map(_solve_track, *zip(*jobs), [options] * len(jobs))
+
+
+def _end_with_parent(parent: int) -> None:
+    """Worker start-up: on Linux, have the kernel end this worker when its parent ends, so an
+    export killed mid-track (cancelled from Nuke or AE, or by the farm) leaves no process behind."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent ended before the line above
+        os._exit(1)
 
 
 def _solve_track(rings: dict, motions: dict, options: TrackOptions):

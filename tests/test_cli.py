@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -99,3 +100,45 @@ def test_import_stays_light():
            "'OpenImageIO', 'av', 'cv2', 'scipy', 'skimage') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out.replace("'", '"')) == []
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; workers follow their parent on Linux")
+def test_killed_export_leaves_no_tracking_workers(tmp_path):
+    """Cancelling an export mid-track (Nuke's Cancel, a farm kill) must not orphan its workers."""
+    import os
+    import signal
+    import time
+
+    labels, people = write_label_maps(tmp_path, 40)
+    proc = subprocess.Popen([sys.executable, "-m", "m2fp_roto.cli", "export", "--labels", labels, "--people", people,
+                             "-o", tmp_path / "k.json", "--workers", "2"], stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stderr:  # the first tracked shape is back: the workers are running
+            if line.startswith("PROGRESS") and line.rstrip().endswith(" track"):
+                break
+        workers = [k for k in _children(proc.pid) if "multiprocessing" in Path(f"/proc/{k}/cmdline").read_text()]
+        assert workers, "no worker processes while tracking"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{w}").exists() for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = [w for w in workers if Path(f"/proc/{w}").exists()
+                and Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+        assert not left, f"workers outlived the killed export: {left}"
+    finally:
+        proc.kill()
+        proc.wait()
+        assert not (tmp_path / "k.json").exists()  # killed before the write: nothing half-written
