@@ -16,7 +16,6 @@ The stages (see :mod:`m2fp_roto.identity`, :mod:`m2fp_roto.spacetime`, :mod:`m2f
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -299,16 +298,18 @@ def _solve_tracks(jobs: list, options: TrackOptions, workers: int):
 
 
 def _end_with_parent(parent: int) -> None:
-    """Worker start-up: on Linux, have the kernel end this worker when its parent ends, so an
-    export killed mid-track (cancelled from Nuke or AE, or by the farm) leaves no process behind."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-    import signal
+    """Worker start-up: end this worker within half a second of its parent ending (POSIX: an
+    orphan is handed to another parent), so an export killed mid-track (cancelled from Nuke, or
+    by the farm) leaves no process behind."""
+    import threading
+    import time
 
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the parent ended before the line above
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
         os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _solve_track(rings: dict, motions: dict, options: TrackOptions):
