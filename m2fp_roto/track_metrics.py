@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .bezier import sample
 from .metrics import iou
 
 
@@ -68,8 +69,6 @@ def looped_frames(shapes, min_area: float = 4.0) -> float:
     ``min_area`` px^2: every face of the noded outline but the largest is a loop. Needs shapely."""
     from shapely.geometry import LinearRing
     from shapely.ops import polygonize, unary_union
-
-    from .bezier import sample
 
     looped = total = 0
     for p in (p for s in shapes for p in lifetime_points(s)):
