@@ -81,7 +81,7 @@ def time_reads(plate, order) -> float:
 
 
 def main() -> None:
-    from m2fp_roto.plate import open_plate
+    from m2fp_roto.sources.plate import open_plate
 
     frames = source_frames()
     rows = []

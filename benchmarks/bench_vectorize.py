@@ -7,7 +7,7 @@ Data (read from ../shared/data, never copied): the 20 CIHP ground-truth images o
 ``schp_single`` (2000x1333, LIP / ATR / Pascal label sets).
 
 Every method draws the same (person, part) regions; every region of at least ``min_area`` px is
-scored by :mod:`m2fp_roto.metrics` against the mask without the specks below ``min_area``:
+scored by :mod:`m2fp_roto.qa.metrics` against the mask without the specks below ``min_area``:
 
 - m2fp-roto: ``vectorize_parsing`` with the given options (all regions of a frame in one batch).
 - potrace: the ``potracer`` package (pure-Python potrace, Selinger 2003) per region crop, with
@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from m2fp_roto.bezier import flatten, polygon_area
-from m2fp_roto.labelmaps import read_index_image
+from m2fp_roto.sources.labelmaps import read_index_image
 from m2fp_roto.labelsets import get_label_set
-from m2fp_roto.metrics import drop_specks, shapes_quality, summarize
+from m2fp_roto.qa.metrics import drop_specks, shapes_quality, summarize
 from m2fp_roto.parsing import Parsing
 from m2fp_roto.vectorize import PAD, VectorizeOptions, polygon_points, vectorize_parsing
 

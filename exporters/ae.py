@@ -34,7 +34,7 @@ import numpy as np
 from m2fp_roto.atomic import atomic_write_text
 from m2fp_roto.document import RotoDocument, Shape
 from m2fp_roto.errors import InputError
-from m2fp_roto.targets import Option
+from m2fp_roto.exporters import Option
 
 from .jstext import js_escape, js_int_list, js_number, js_string
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from m2fp_roto.atomic import atomic_write_text
 from m2fp_roto.document import RotoDocument, Shape
-from m2fp_roto.targets import Option
+from m2fp_roto.exporters import Option
 
 from .nk_text import NukeTextError, curve_name, float_tokens, nk_float, tcl_word
 

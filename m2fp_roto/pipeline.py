@@ -51,7 +51,7 @@ def build_document(source, *, options: VectorizeOptions = VectorizeOptions(), tr
         per_frame = vectorize_source(source, options, bar)
     settings = {**asdict(options), "track": track}
     if track:
-        from .track import TrackOptions, track_contours
+        from .tracking.track import TrackOptions, track_contours
 
         topts = track_options or TrackOptions()
         shapes = track_contours(per_frame, topts, progress=bar.enabled, workers=workers)

@@ -8,8 +8,8 @@ import numpy as np
 
 from .atomic import atomic_path
 from .bezier import flatten
-from .frames import find_sequence, frame_path
-from .labelmaps import read_index_image
+from .sources.frames import find_sequence, frame_path
+from .sources.labelmaps import read_index_image
 from .labelsets import display_palette
 
 OUTER, HOLE, ANCHOR, HANDLE = (60, 255, 60), (255, 80, 200), (255, 255, 0), (120, 200, 255)
@@ -61,7 +61,7 @@ def write_previews(doc, output, over=None, label_set=None, frames=None, indices=
     """Write one PNG per frame to the ``output`` pattern; returns the paths."""
     from PIL import Image
 
-    from .frames import parse_frames
+    from .sources.frames import parse_frames
 
     wanted = parse_frames(frames) if isinstance(frames, str) else frames
     frames = [f for f in doc.frames if wanted is None or f in wanted]

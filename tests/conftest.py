@@ -1,18 +1,51 @@
-"""Shared fixtures. Real data lives beside the checkout in ../shared/data (read-only, never copied)."""
+"""Shared fixtures and the rules for what a test may skip.
 
+Real data lives beside the checkout in ../shared/data (read-only, never copied). A contributor
+without it, or without an optional dependency (Node.js, torch, OpenImageIO ...), gets a skip
+that says what is missing; under CI (``CI=true``) the same absence is a failure, so a missing
+install step can never pass as a green run.
+"""
+
+import importlib
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def missing(reason: str):
+    """Skip with ``reason`` on a contributor's machine; fail under CI."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: every test dependency must be installed)", pytrace=False)
+    pytest.skip(reason)
 
 
 def shared_path(*parts) -> Path:
-    """A path under ../shared, or a skip with the reason when it is not there."""
+    """A path under ../shared, or (see :func:`missing`) the reason it is not there."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"shared test data not found: {path}")
+        missing(f"shared test data not found: {path}")
+    return path
+
+
+def need(module: str, install: str = "pip install -e '.[test,m2fp-test]'"):
+    """Import a third-party ``module`` a test needs, or (see :func:`missing`) say how to get it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        missing(f"{module} is not installed ({exc}): {install}")
+
+
+def need_program(name: str, install: str) -> str:
+    """The path of the program ``name``, or (see :func:`missing`) say how to get it."""
+    path = shutil.which(name)
+    if path is None:
+        missing(f"{name} is not installed: {install}")
     return path
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ae_node import (PANEL, RUNTIME, jsx, masks_of, shape_rows, synthetic_document,  # noqa: F401
+from support.ae_node import (PANEL, RUNTIME, jsx, masks_of, shape_rows, synthetic_document,  # noqa: F401
                      write_script)
 
 from m2fp_roto.document import Key, RotoDocument, Shape
@@ -275,7 +275,7 @@ def cihp_document(tmp_path_factory):
     from conftest import shared_path
     from PIL import Image
 
-    from m2fp_roto.labelmaps import LabelMapSource
+    from m2fp_roto.sources.labelmaps import LabelMapSource
     from m2fp_roto.pipeline import build_document
 
     data = shared_path("data", "cihp_train_slice")
@@ -327,7 +327,7 @@ def test_movie_layer_frames_count_from_movie_first_frame(jsx, tmp_path):
 def test_cli_export_to_jsx_with_target_options_runs_in_the_mock(jsx, tmp_path):
     from click.testing import CliRunner
 
-    from m2fp_roto.cli import main
+    from m2fp_roto.cli.main import main
 
     doc = synthetic_document(people=2)
     doc.save(tmp_path / "shot.json")
@@ -350,7 +350,7 @@ def test_cli_export_to_jsx_with_target_options_runs_in_the_mock(jsx, tmp_path):
 def test_demo_scene_script_is_es3_and_builds_every_shape(jsx, tmp_path):
     from click.testing import CliRunner
 
-    from m2fp_roto.cli import main
+    from m2fp_roto.cli.main import main
 
     result = CliRunner().invoke(main, ["demo", "-o", str(tmp_path / "demo"), "--frames", "4"])
     assert result.exit_code == 0, result.output

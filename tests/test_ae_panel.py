@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from ae_node import PANEL, fake_cli, jsx, panel_shot  # noqa: F401
+from support.ae_node import PANEL, fake_cli, jsx, panel_shot  # noqa: F401
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from m2fp_roto.cli import main
-from m2fp_roto.demo import write_label_maps
+from m2fp_roto.cli.main import main
+from m2fp_roto.cli.demo import write_label_maps
 from m2fp_roto.document import RotoDocument
 
 

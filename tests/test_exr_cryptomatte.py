@@ -13,9 +13,9 @@ import numpy as np
 import OpenEXR
 import pytest
 
-import cryptomatte_decoder as dec
+from support import cryptomatte_decoder as dec
 from conftest import shared_path
-from m2fp_roto import cryptomatte as cm
+from m2fp_roto_exporters.exr import cryptomatte as cm
 from m2fp_roto_exporters import exr
 from test_exr_export import PARTS, synthetic_document
 
@@ -230,7 +230,7 @@ def test_overlapping_parts_are_normalised(tmp_path):
 def real_document(n_images=2):
     """A multi-frame document from real CIHP label maps (one image per frame, on one canvas)."""
     from m2fp_roto.document import RotoDocument
-    from m2fp_roto.labelmaps import LabelMapSource
+    from m2fp_roto.sources.labelmaps import LabelMapSource
     from m2fp_roto.pipeline import build_document
 
     base = shared_path("data", "cihp_train_slice")

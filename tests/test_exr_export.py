@@ -296,7 +296,7 @@ def test_failed_write_keeps_the_old_file(doc, tmp_path, monkeypatch):
 def test_cli_export_from_a_document(doc, tmp_path):
     from click.testing import CliRunner
 
-    from m2fp_roto.cli import main
+    from m2fp_roto.cli.main import main
 
     doc.save(tmp_path / "shot.json")
     result = CliRunner().invoke(main, ["export", "--doc", str(tmp_path / "shot.json"), "--target", "exr",
@@ -314,9 +314,9 @@ def test_modules_stay_light_and_their_examples_run():
     import subprocess
     import sys
 
-    from m2fp_roto import coverage, cryptomatte
+    from m2fp_roto_exporters.exr import coverage, cryptomatte
 
-    code = ("import sys, m2fp_roto_exporters.exr, m2fp_roto.coverage, m2fp_roto.cryptomatte; "
+    code = ("import sys, m2fp_roto_exporters.exr, m2fp_roto_exporters.exr.coverage, m2fp_roto_exporters.exr.cryptomatte; "
             "print(sorted({'OpenEXR', 'mmh3', 'OpenImageIO'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -3,8 +3,8 @@ import pytest
 from PIL import Image
 
 from m2fp_roto.errors import InputError
-from m2fp_roto.frames import find_sequence, frame_path, parse_frames
-from m2fp_roto.labelmaps import LabelMapSource, read_index_image
+from m2fp_roto.sources.frames import find_sequence, frame_path, parse_frames
+from m2fp_roto.sources.labelmaps import LabelMapSource, read_index_image
 
 
 def write(path, arr, mode="L", palette=None):

@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import shared_path
+from conftest import need, shared_path
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("modelscope")
+torch = need("torch")
+need("modelscope")
 
 from m2fp_roto.errors import InputError, RotoError  # noqa: E402
 from m2fp_roto.m2fp import (M2FPParser, ModelLoadError, ModelNotFound, describe,  # noqa: E402
@@ -384,7 +384,7 @@ def test_describe_reports_versions_model_device_and_mmcv(tiny, monkeypatch):
 
 
 def test_part_masks_match_the_stock_pipeline(tiny, parser):
-    pytest.importorskip("datasets")
+    need("datasets")
     from modelscope.pipelines import pipeline
     from modelscope.utils.constant import Tasks
 
@@ -416,9 +416,9 @@ def test_part_masks_match_the_stock_pipeline(tiny, parser):
 
 
 def test_plate_to_document_and_export(parser, tmp_path):
-    pipeline_mod = pytest.importorskip("m2fp_roto.pipeline")
-    from m2fp_roto.plate import open_plate
-    from m2fp_roto.plate_source import PlateParsingSource
+    from m2fp_roto import pipeline as pipeline_mod
+    from m2fp_roto.sources.plate import open_plate
+    from m2fp_roto.sources.plate_parsing import PlateParsingSource
     from m2fp_roto_exporters import json_target
 
     frames = cihp_frames(1)

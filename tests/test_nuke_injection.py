@@ -10,13 +10,13 @@ every recorded word must come back byte for byte.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 
 import numpy as np
 import pytest
 
-import nk_reader
+from conftest import need_program
+from support import nk_reader
 from m2fp_roto.document import RotoDocument, Shape
 from m2fp_roto_exporters import nuke
 from m2fp_roto_exporters.nk_text import curve_name, tcl_word
@@ -112,14 +112,14 @@ def test_hostile_names_and_paths_survive_the_reader():
     assert roto.order[-1] == "m2fp_plate"   # no knob swallowed or invented by a stray brace
 
 
-@pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh not installed")
 def test_real_tcl_parses_hostile_script_without_substituting_anything(tmp_path):
+    tclsh = need_program("tclsh", "apt-get install tcl")
     doc = hostile_document()
     path = tmp_path / "evil.nk"
     nuke.write_to_file(doc, path, group="per-person")
     harness = tmp_path / "harness.tcl"
     harness.write_text(TCL_HARNESS)
-    run = subprocess.run(["tclsh", str(harness), str(path)], capture_output=True, text=True, timeout=60)
+    run = subprocess.run([tclsh, str(harness), str(path)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert lines[0] == "VERSION " + nuke.NUKE_VERSION
@@ -142,21 +142,21 @@ def test_real_tcl_parses_hostile_script_without_substituting_anything(tmp_path):
     assert ours == [written_name(s.name) for s in doc.shapes]
     (tmp_path / "curves.txt").write_text(curves, encoding="utf-8")
     (tmp_path / "names.tcl").write_text(TCL_CURVE_NAMES)
-    walk = subprocess.run(["tclsh", str(tmp_path / "names.tcl"), str(tmp_path / "curves.txt")],
+    walk = subprocess.run([tclsh, str(tmp_path / "names.tcl"), str(tmp_path / "curves.txt")],
                           capture_output=True, text=True, timeout=60)
     assert walk.returncode == 0, walk.stderr
     names = [_unhex(line)[0] for line in walk.stdout.splitlines()]
     assert names == ["Root", "p1"] + [written_name(s.name) for s in doc.shapes]
 
 
-@pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh not installed")
 def test_the_harness_does_catch_an_unescaped_word(tmp_path):
     """The check above must be able to fail: a raw bracket in a knob runs a command."""
+    tclsh = need_program("tclsh", "apt-get install tcl")
     path = tmp_path / "bad.nk"
     path.write_text('version 12.2 v5\nRoto {\n label "[exec touch pwned]"\n}\n')
     harness = tmp_path / "harness.tcl"
     harness.write_text(TCL_HARNESS)
-    run = subprocess.run(["tclsh", str(harness), str(path)], capture_output=True, text=True, timeout=60)
+    run = subprocess.run([tclsh, str(harness), str(path)], capture_output=True, text=True, timeout=60)
     recorded = [_unhex(line) for line in run.stdout.splitlines()[2:]]
     assert ["exec", "touch", "pwned"] in recorded
     assert json.dumps(recorded)  # plain data only

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fake_nuke import make_fake_nuke
-from m2fp_roto import install_nuke
+from support.fake_nuke import make_fake_nuke
+from m2fp_roto.cli import install_nuke
 from m2fp_roto.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +64,7 @@ def test_plugin_dir_is_the_shipped_plugin_folder():
 
 
 def test_cli_install_and_print(tmp_path):
-    from m2fp_roto.cli import main
+    from m2fp_roto.cli.main import main
 
     runner = CliRunner()
     printed = runner.invoke(main, ["install", "nuke", "--print"])
@@ -78,7 +78,7 @@ def test_cli_install_and_print(tmp_path):
 
 
 def test_uninstall_removes_only_the_block(tmp_path):
-    from m2fp_roto.cli import main
+    from m2fp_roto.cli.main import main
 
     init = tmp_path / "init.py"
     init.write_text(EXISTING + "\n")

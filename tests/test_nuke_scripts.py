@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-import nk_reader
-from fake_nuke import make_fake_nuke
+from conftest import missing
+from support import nk_reader
+from support.fake_nuke import make_fake_nuke
 from test_nuke_writer import synthetic_document
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -195,8 +196,9 @@ def test_load_document_in_process_pastes_the_exporters_text_once(nuke, tmp_path)
         importer.load_document(tmp_path / "missing.json")
 
 
-@pytest.mark.skipif(not VENV_CLI.exists(), reason="the m2fp-roto console script is not installed")
 def test_load_document_through_the_real_cli_when_the_toolkit_is_not_importable(nuke, tmp_path, monkeypatch):
+    if not VENV_CLI.exists():
+        missing(f"the m2fp-roto console script is not installed beside {sys.executable}: pip install -e .")
     from m2fp_roto_nuke import importer
 
     doc = synthetic_document()

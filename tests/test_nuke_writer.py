@@ -7,10 +7,10 @@ import os
 import numpy as np
 import pytest
 
-import nk_reader
+from support import nk_reader
 from conftest import shared_path
 from m2fp_roto.document import DocumentError, Key, RotoDocument, Shape
-from m2fp_roto.targets import load_target, target_for_path
+from m2fp_roto.exporters import load_target, target_for_path
 from m2fp_roto_exporters import nuke
 from m2fp_roto_exporters.nk_text import NukeTextError, float_tokens, nk_float, parse_nk_float
 
@@ -270,8 +270,9 @@ def test_bad_option_values_are_refused():
 
 
 def test_cli_export_from_a_document(tmp_path):
-    cli = pytest.importorskip("m2fp_roto.cli")
     from click.testing import CliRunner
+
+    from m2fp_roto import cli
 
     doc = synthetic_document()
     doc.save(tmp_path / "shot.json")
@@ -285,8 +286,8 @@ def test_cli_export_from_a_document(tmp_path):
 
 
 def test_round_trip_on_a_document_built_from_real_cihp_label_maps(tmp_path):
-    pipeline = pytest.importorskip("m2fp_roto.pipeline")
-    from m2fp_roto.labelmaps import LabelMapSource
+    from m2fp_roto import pipeline
+    from m2fp_roto.sources.labelmaps import LabelMapSource
 
     data = shared_path("data", "cihp_train_slice")
     name = sorted(os.listdir(data / "Category_ids"))[0]
@@ -294,10 +295,7 @@ def test_round_trip_on_a_document_built_from_real_cihp_label_maps(tmp_path):
         os.symlink(data / "Category_ids" / name, tmp_path / f"labels.{frame}.png")
         os.symlink(data / "Human_ids" / name, tmp_path / f"people.{frame}.png")
     source = LabelMapSource(str(tmp_path / "labels.####.png"), str(tmp_path / "people.####.png"))
-    try:
-        doc = pipeline.build_document(source, track=True)
-    except ImportError:                      # tracking not there yet: per-frame shapes
-        doc = pipeline.build_document(source)
+    doc = pipeline.build_document(source, track=True)
     assert len(doc.people) >= 2 and any(s.hole for s in doc.shapes)
     for group in ("per-person", "all"):
         text = nuke.write_to_string(doc, group=group)
@@ -306,9 +304,8 @@ def test_round_trip_on_a_document_built_from_real_cihp_label_maps(tmp_path):
 
 def test_round_trip_on_a_tracked_document_of_real_motion(tmp_path):
     """DAVIS 'lucia' masks, tracked: shapes with several keys, gaps between keys and lifetimes."""
-    pipeline = pytest.importorskip("m2fp_roto.pipeline")
-    pytest.importorskip("m2fp_roto.track")
-    from m2fp_roto.labelmaps import LabelMapSource
+    from m2fp_roto import pipeline
+    from m2fp_roto.sources.labelmaps import LabelMapSource
 
     masks = shared_path("data", "davis", "Annotations", "lucia")
     for i, name in enumerate(sorted(os.listdir(masks))[:8]):

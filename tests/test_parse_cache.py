@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from m2fp_roto.labelmaps import LabelMapSource
-from m2fp_roto.parse_cache import CACHE_DIRNAME, CACHE_ENV, ParseCache, default_cache_root, merge_cache
+from m2fp_roto.sources.labelmaps import LabelMapSource
+from m2fp_roto.sources.parse_cache import CACHE_DIRNAME, CACHE_ENV, ParseCache, default_cache_root, merge_cache
 from m2fp_roto.parsing import Parsing
-from m2fp_roto.plate import open_plate
-from m2fp_roto.plate_source import ParserOutputError, PlateParsingSource
+from m2fp_roto.sources.plate import open_plate
+from m2fp_roto.sources.plate_parsing import ParserOutputError, PlateParsingSource
 
-from conftest import shared_path
+from conftest import need, shared_path
 
 FRAMES = [1001, 1002, 1003, 1004]
 
@@ -110,7 +110,7 @@ def test_fresh_and_cached_parses_are_identical(shot, tmp_path):
 
 
 def test_settings_or_colour_change_misses(shot, tmp_path):
-    pytest.importorskip("PyOpenColorIO")
+    need("PyOpenColorIO")
     src, parser = source_for(shot, tmp_path / "cache")
     list(src.parse_frames())
     plate = src.reader
@@ -222,7 +222,7 @@ def test_parser_output_that_does_not_fit_is_refused(shot, tmp_path, offset, mess
 
 
 def test_document_from_plate_equals_document_from_label_maps(shot, tmp_path):
-    pipeline = pytest.importorskip("m2fp_roto.pipeline")
+    from m2fp_roto import pipeline
     src, parser = source_for(shot, tmp_path / "cache")
     from_plate = pipeline.build_document(src)
     from_maps = pipeline.build_document(parser.maps)

@@ -10,14 +10,14 @@ import OpenEXR
 import pytest
 
 from m2fp_roto.errors import InputError
-from m2fp_roto.plate import FrameReadError, MoviePlate, open_plate
-from m2fp_roto.plate_colour import PINNED_CONFIG, ColourError
+from m2fp_roto.sources.plate import FrameReadError, MoviePlate, open_plate
+from m2fp_roto.sources.colour import PINNED_CONFIG, ColourError
 
-from conftest import shared_path
+from conftest import need, shared_path
 
-oiio = pytest.importorskip("OpenImageIO")
-av = pytest.importorskip("av")
-pytest.importorskip("PyOpenColorIO")
+oiio = need("OpenImageIO")
+av = need("av")
+need("PyOpenColorIO")
 
 W, H = 40, 24
 
@@ -299,7 +299,7 @@ def test_real_movies(rel, count, size, fps):
 
 
 def test_import_stays_light():
-    code = ("import sys, m2fp_roto.plate, m2fp_roto.plate_source, m2fp_roto.parse_cache; "
+    code = ("import sys, m2fp_roto.sources.plate, m2fp_roto.sources.plate_parsing, m2fp_roto.sources.parse_cache; "
             "print(sorted(m for m in ('av', 'OpenImageIO', 'PyOpenColorIO', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -332,7 +332,7 @@ def test_a_config_file_is_keyed_by_its_content(tmp_path):
     before = open_plate(tmp_path / "e.####.exr", ocio_config=str(config)).settings
     assert before["ocio_config"] == str(config) and before["ocio_cache_id"]
     config.write_text(text.replace("scene_linear: ACEScg", "scene_linear: Linear Rec.709 (sRGB)"))
-    from m2fp_roto.plate_colour import _load_config
+    from m2fp_roto.sources.colour import _load_config
 
     _load_config.cache_clear()  # a long-lived process would see the new file after a restart
     after = open_plate(tmp_path / "e.####.exr", ocio_config=str(config)).settings

@@ -10,8 +10,9 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from m2fp_roto import cli_plate
-from m2fp_roto.cli import main
+from conftest import need
+from m2fp_roto.cli import plate as cli_plate
+from m2fp_roto.cli.main import main
 
 from test_parse_cache import LabelMapParser, shot  # noqa: F401  (shot is a fixture)
 
@@ -84,7 +85,7 @@ def test_plate_errors_are_one_line(shot, parsers, tmp_path):  # noqa: F811
     assert missing.output.startswith("error: plate frames: missing frame(s) 1005-1009")
     both = run("export", shot / "plate" / "shot.####.png", "--labels", "x.####.png", "-o", tmp_path / "o.json")
     assert both.exit_code == 2 and "give exactly one input" in both.output
-    pytest.importorskip("PyOpenColorIO")
+    need("PyOpenColorIO")
     bad_space = run("parse", shot / "plate" / "shot.####.png", "--colorspace", "Nope", "--cache", tmp_path)
     assert bad_space.exit_code == 2 and "no colour space 'Nope'" in bad_space.output
 

@@ -8,8 +8,8 @@ of the pixel-exact polygon of the same boundary.
 import numpy as np
 import pytest
 
-from m2fp_roto.labelmaps import read_index_image
-from m2fp_roto.metrics import frame_quality, summarize
+from m2fp_roto.sources.labelmaps import read_index_image
+from m2fp_roto.qa.metrics import frame_quality, summarize
 from m2fp_roto.parsing import Parsing
 from m2fp_roto.vectorize import VectorizeOptions, vectorize_parsing
 

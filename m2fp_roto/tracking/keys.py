@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bezier import sample
+from ..bezier import sample
 
 PER_SEGMENT = 8
 

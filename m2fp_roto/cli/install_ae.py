@@ -16,8 +16,8 @@ from pathlib import Path
 
 import click
 
-from .atomic import atomic_write_text
-from .errors import InputError
+from ..atomic import atomic_write_text
+from ..errors import InputError
 from .install_nuke import cli_path
 
 PANEL_NAME = "M2FP Roto.jsx"

@@ -7,7 +7,6 @@ The harness's npm dependencies are pinned in tests/jsx/package-lock.json; CI ins
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -16,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import need_program
 from m2fp_roto.document import Key, RotoDocument, Shape, shape_name
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 JSX_DIR = ROOT / "tests" / "jsx"
 PANEL = ROOT / "ae_jsx" / "M2FP Roto.jsx"
 PREFS_ON = {"Main Pref Section v2": {"Pref_SCRIPTING_FILE_NETWORK_SECURITY": 1}}
@@ -56,13 +56,9 @@ class Harness:
 
 @pytest.fixture(scope="session")
 def jsx(tmp_path_factory) -> Harness:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("Node.js is not installed: the .jsx checks need node and npm")
+    node = need_program("node", "the .jsx checks need Node.js and npm")
     if not (JSX_DIR / "node_modules" / "acorn").exists():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.skip("npm is not installed: run `npm ci --prefix tests/jsx`")
+        npm = need_program("npm", "then run `npm ci --prefix tests/jsx`")
         proc = subprocess.run([npm, "ci", "--prefix", str(JSX_DIR), "--no-audit", "--no-fund"],
                               capture_output=True, text=True, timeout=300)
         if proc.returncode != 0:
@@ -147,7 +143,7 @@ def fake_cli(folder: Path, doc_json: Path, *, fail: str | None = None) -> Path:
             sys.exit(2)
         def opt(name):
             return [name, argv[argv.index(name) + 1]] if name in argv else []
-        from m2fp_roto.cli import main
+        from m2fp_roto.cli.main import main
         main(["export", "--doc", {str(doc_json)!r}, "--target", "ae"] + opt("-o") + opt("--person") + opt("--part"))
         """
     exe.write_text(f"#!{sys.executable}\n" + textwrap.dedent(body))

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path, atomic_write_bytes, atomic_write_text
-from .errors import InputError
-from .parsing import Parsing
+from ..atomic import atomic_path, atomic_write_bytes, atomic_write_text
+from ..errors import InputError
+from ..parsing import Parsing
 
 log = logging.getLogger("m2fp_roto")
 
@@ -82,7 +82,7 @@ class ParseCache:
         Everything that changes a parse: the parser's ``settings`` merged with the plate's.
     identity : callable, optional
         ``identity(frame) -> dict`` naming the file version the frame is read from
-        (:meth:`m2fp_roto.plate.Plate.identity`); a cached frame whose identity differs is a miss.
+        (:meth:`m2fp_roto.sources.plate.Plate.identity`); a cached frame whose identity differs is a miss.
     """
 
     def __init__(self, root, source: str, settings: dict, identity=None):

@@ -1,6 +1,6 @@
 """Plates: the frames a shot is parsed from, as display-sRGB uint8 RGB with their own frame numbers.
 
-A plate is an image sequence in any spelling :mod:`m2fp_roto.frames` reads (``shot.####.exr``,
+A plate is an image sequence in any spelling :mod:`m2fp_roto.sources.frames` reads (``shot.####.exr``,
 ``shot.%04d.exr``, ``shot.@@@@.exr``, ``shot.1001-1100#.exr``, a folder), one image, or a
 movie. Readers, picked by extension:
 
@@ -9,7 +9,7 @@ movie. Readers, picked by extension:
 - Movies (mov, mp4, mkv, mxf, ...): PyAV (FFmpeg inside its wheel; ``plates`` extra), decoded
   forward with the decoder kept open, so reading frames in order decodes each frame once.
 
-Colour goes through :mod:`m2fp_roto.plate_colour` (float files default to the OCIO config's
+Colour goes through :mod:`m2fp_roto.sources.colour` (float files default to the OCIO config's
 scene-linear role; integer files and movies are taken as sRGB). Pixel aspect comes from the
 EXR/DPX header or the movie stream; it is metadata, never a resample.
 
@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 from .frames import FrameSequence, find_sequence, format_frames, parse_frames
-from .plate_colour import DisplayTransform, display_transform, to_uint8
+from .colour import DisplayTransform, display_transform, to_uint8
 
 log = logging.getLogger("m2fp_roto")
 

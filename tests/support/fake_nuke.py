@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import types
 
-import nk_reader
+from support import nk_reader
 
 
 class FakeKnob:

@@ -1,6 +1,6 @@
 """Per-frame contours -> shot-long roto shapes with a fixed point count, identity and few keys.
 
-The stages (see :mod:`m2fp_roto.identity`, :mod:`m2fp_roto.spacetime`, :mod:`m2fp_roto.keys`):
+The stages (see :mod:`m2fp_roto.tracking.association`, :mod:`m2fp_roto.tracking.spacetime`, :mod:`m2fp_roto.tracking.keys`):
 
 1. ``identify_people`` - shot-wide person ids, whatever the per-frame numbering.
 2. ``component_tracks`` - per (person, part), connected components linked frame to frame
@@ -20,14 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bezier import polygon_area
-from .document import Key, Shape, shape_name
-from .identity import grid_width, associate, blob, identify_people
+from ..bezier import polygon_area
+from ..document import Key, Shape, shape_name
+from .association import grid_width, associate, blob, identify_people
 from .keys import reduce_keys
-from .progress import Progress
+from ..progress import Progress
 from .spacetime import (fit_handles, person_motions, propagate, ring_normals, ring_tangents, smooth_series,
                         snap, solve_blocks, spacetime_solve)
-from .vectorize import find_corners, fit_ring
+from ..vectorize import find_corners, fit_ring
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """``PlateParsingSource``: a plate parsed by a model, through the parse cache.
 
-It offers the interface of :class:`m2fp_roto.labelmaps.LabelMapSource` (``frames``, ``width``,
+It offers the interface of :class:`m2fp_roto.sources.labelmaps.LabelMapSource` (``frames``, ``width``,
 ``height``, ``fps``, ``pixel_aspect``, ``source``, ``label_set``, ``parse(frame)``), so the
 document building that works on label maps works on plates unchanged. The parser is any object
 with ``settings`` (a dict of everything that changes its output) and
@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 
-from .errors import InputError, RotoError
-from .labelsets import get_label_set
+from ..errors import InputError, RotoError
+from ..labelsets import get_label_set
 from .parse_cache import ParseCache, storable
-from .parsing import Parsing
+from ..parsing import Parsing
 from .plate import FrameReadError, Plate
 
 log = logging.getLogger("m2fp_roto")
@@ -31,7 +31,7 @@ class PlateParsingSource:
     Parameters
     ----------
     plate : Plate
-        From :func:`m2fp_roto.plate.open_plate`.
+        From :func:`m2fp_roto.sources.plate.open_plate`.
     parser : object
         ``settings`` dict, ``parse(rgb, frame)``, optionally ``parse_batch(items)`` and
         ``batch_size`` (frames per batch, default 1) and ``label_set`` (default ``"cihp"``).

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bezier import flatten
+from m2fp_roto.bezier import flatten
 
 #: Coverage below this is float noise of the running sums (a true sliver is far larger).
 EPSILON = 1e-6

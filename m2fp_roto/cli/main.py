@@ -9,12 +9,12 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .errors import RotoError
-from .cli_plate import given, plate_options, plate_source, register
-from .targets import load_target, target_for_path, target_names, target_options
-from .track import TrackOptions, default_workers
-from .vectorize import VectorizeOptions
+from .. import __version__
+from ..errors import RotoError
+from .plate import given, plate_options, plate_source, register
+from ..exporters import load_target, target_for_path, target_names, target_options
+from ..tracking.track import TrackOptions, default_workers
+from ..vectorize import VectorizeOptions
 
 # One place for the defaults: the CLI shows the library's.
 _VECTORIZE, _TRACK = VectorizeOptions(), TrackOptions()
@@ -173,7 +173,7 @@ def export(plate, labels, people, doc_path, label_set, frames, skip_missing, fps
       m2fp-roto export --doc shot.json --person 1 --part hair,face -o p1_head.jsx
       m2fp-roto export 'plates/shot.####.exr' --frames 1001-1100 --target nuke -o shot_roto.nk
     """
-    from .document import RotoDocument
+    from ..document import RotoDocument
 
     if bool(plate) + bool(labels) + bool(doc_path) != 1:
         raise click.UsageError("give exactly one input: PLATE, --labels PATTERN or --doc DOC.json")
@@ -182,15 +182,15 @@ def export(plate, labels, people, doc_path, label_set, frames, skip_missing, fps
     if doc_path:
         doc = RotoDocument.load(doc_path)
     elif plate:  # parse the plate with the model (through the parse cache), then vectorize
-        from .pipeline import build_document
+        from ..pipeline import build_document
 
         source = plate_source(plate, frames, skip_missing, output, plate_opts, fps=given("fps"),
                               pixel_aspect=given("pixel_aspect"))
         options = VectorizeOptions(tolerance=tolerance, min_area=min_area, smooth=smooth)
         doc = build_document(source, options=options, progress=True, **tracking)
     else:
-        from .labelmaps import LabelMapSource
-        from .pipeline import build_document
+        from ..sources.labelmaps import LabelMapSource
+        from ..pipeline import build_document
 
         source = LabelMapSource(labels, people, label_set=label_set, frames=frames, skip_missing=skip_missing,
                                 fps=fps, pixel_aspect=pixel_aspect)
@@ -236,8 +236,8 @@ def preview(doc_path, over, label_set, frames, no_labels, output):
     Example:
       m2fp-roto preview shot.json --over 'labels/shot.####.png' -o 'qc/shot.####.png'
     """
-    from .document import RotoDocument
-    from .preview import write_previews
+    from ..document import RotoDocument
+    from ..preview import write_previews
 
     doc = RotoDocument.load(doc_path)
     written = write_previews(doc, output, over=over, label_set=label_set, frames=frames,
@@ -252,7 +252,7 @@ def preview(doc_path, over, label_set, frames, no_labels, output):
 def demo(output, frames):
     """Run the whole job on a synthetic shot that ships with the tool.
 
-    Generates label maps of a walking figure (synthetic, made by m2fp_roto.demo), then writes
+    Generates label maps of a walking figure (synthetic, made by m2fp_roto.cli.demo), then writes
     shot.json, a Nuke script, an AE script, matte EXRs and preview images into OUTPUT.
     """
     from .demo import run_demo
@@ -261,7 +261,7 @@ def demo(output, frames):
         click.echo(line)
 
 
-register(main)  # parse, merge-cache, doctor (m2fp_roto.cli_plate)
+register(main)  # parse, merge-cache, doctor (m2fp_roto.cli.plate)
 
 
 @main.group()
@@ -276,6 +276,3 @@ install.add_command(_install_nuke)
 from .install_ae import ae as _install_ae  # noqa: E402
 
 install.add_command(_install_ae)
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -5,9 +5,9 @@ format, pixel aspect in the header):
 
 - one half-float single-channel layer per (person, part), ``p1_hair.A`` (Nuke reads ``.A``
   as the layer's alpha), the anti-aliased coverage of exactly the roto shapes of that part
-  (``m2fp_roto.coverage``);
+  (``m2fp_roto_exporters.exr.coverage``);
 - two Cryptomattes, ``CryptoPerson`` (names ``p1``) and ``CryptoPart`` (names ``p1/hair``),
-  6 float32 ranks with the manifest embedded (``m2fp_roto.cryptomatte``), optionally in a
+  6 float32 ranks with the manifest embedded (``m2fp_roto_exporters.exr.cryptomatte``), optionally in a
   separate ``*_crypto.####.exr`` sequence;
 - provenance in ``m2fp/*`` string attributes (source, plate, frame, version, settings).
 
@@ -29,8 +29,8 @@ import numpy as np
 
 from m2fp_roto.atomic import atomic_path
 from m2fp_roto.errors import InputError
-from m2fp_roto.frames import PADDING, frame_path
-from m2fp_roto.targets import Option
+from m2fp_roto.sources.frames import PADDING, frame_path
+from m2fp_roto.exporters import Option
 
 NAME = "exr"
 SUFFIXES = (".exr",)
@@ -109,7 +109,7 @@ def _as_list(value, cast, what):
 
 
 def _frames(doc, frames) -> list[int]:
-    from m2fp_roto.frames import parse_frames
+    from m2fp_roto.sources.frames import parse_frames
 
     if frames is None:
         return list(doc.frames)
@@ -132,7 +132,7 @@ def _data_window(tiles) -> tuple[int, int, int, int]:
 
 def _cryptomatte_channels(tiles, keys, window, ranks) -> dict[str, np.ndarray]:
     """CryptoPart and CryptoPerson channels over ``window`` from the parts' coverage tiles."""
-    from m2fp_roto import cryptomatte as cm
+    from . import cryptomatte as cm
 
     y0, x0, y1, x1 = window
     h, w = y1 - y0, x1 - x0
@@ -206,8 +206,8 @@ def write_to_file(doc, path, *, layers: bool = True, cryptomatte: bool = True, s
     import OpenEXR
 
     import m2fp_roto
-    from m2fp_roto import cryptomatte as cm
-    from m2fp_roto.coverage import part_coverages
+    from . import cryptomatte as cm
+    from .coverage import part_coverages
     from m2fp_roto.progress import Progress
 
     compression = str(compression).lower()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .errors import InputError
+from ..errors import InputError
 
 log = logging.getLogger("m2fp_roto")
 
@@ -56,7 +56,7 @@ def plate_options(fn):
 def make_parser(*, model=None, device="cpu", precision="fp32", batch_size=1, threads=None, resolution=None):
     """The M2FP parser, or a one-line error saying how to install it."""
     try:
-        from .m2fp import M2FPParser
+        from ..m2fp import M2FPParser
     except ImportError as exc:
         raise InputError(f"the M2FP backend cannot be imported ({exc}): pip install 'm2fp-roto[m2fp]'") from None
     return M2FPParser(model, device=device, precision=precision, batch_size=batch_size, threads=threads,
@@ -65,9 +65,9 @@ def make_parser(*, model=None, device="cpu", precision="fp32", batch_size=1, thr
 
 def plate_source(plate, frames, skip_missing, output, plate_opts: dict, *, fps=None, pixel_aspect=None):
     """PLATE and the command's options -> a :class:`PlateParsingSource` with its cache."""
-    from .parse_cache import default_cache_root
-    from .plate import open_plate
-    from .plate_source import PlateParsingSource
+    from ..sources.parse_cache import default_cache_root
+    from ..sources.plate import open_plate
+    from ..sources.plate_parsing import PlateParsingSource
 
     opts = dict(plate_opts)
     if opts["no_cache"] and opts["cache"]:
@@ -106,8 +106,8 @@ def parse(plate, frames, skip_missing, plate_opts):
       m2fp-roto parse 'plates/sh010.####.exr' --frames 1001-1050 --cache /jobs/sh010/parse_cache
       m2fp-roto export 'plates/sh010.####.exr' --cache /jobs/sh010/parse_cache --target nuke -o sh010_roto.nk
     """
-    from .frames import format_frames
-    from .progress import Progress
+    from ..sources.frames import format_frames
+    from ..progress import Progress
 
     if plate_opts["no_cache"]:
         raise click.UsageError("parse fills the cache; --no-cache leaves it nothing to do")
@@ -127,7 +127,7 @@ def parse(plate, frames, skip_missing, plate_opts):
 @click.option("--overwrite", is_flag=True, help="Replace frames the destination already has.")
 def merge_cache_command(sources, dest, overwrite):
     """Merge parse caches written by separate farm chunks (e.g. on local scratch) into one."""
-    from .parse_cache import merge_cache
+    from ..sources.parse_cache import merge_cache
 
     total = sum(merge_cache(src, dest, overwrite=overwrite) for src in sources)
     click.echo(f"merged {total} cached frame(s) into {dest}")
@@ -144,9 +144,9 @@ def _version(*dists: str) -> str:
 
 def doctor_report() -> list[tuple[str, str]]:
     """(name, finding) lines: library versions, colour config, cache location, model and device."""
-    from . import __version__
-    from .parse_cache import CACHE_DIRNAME, CACHE_ENV
-    from .plate_colour import PINNED_CONFIG
+    from .. import __version__
+    from ..sources.parse_cache import CACHE_DIRNAME, CACHE_ENV
+    from ..sources.colour import PINNED_CONFIG
 
     lines = [("m2fp-roto", __version__)]
     for label, dists in (("numpy", ("numpy",)),
@@ -159,7 +159,7 @@ def doctor_report() -> list[tuple[str, str]]:
     config = os.environ.get("OCIO")
     lines.append(("OCIO config", f"$OCIO = {config}" if config else f"{PINNED_CONFIG} (pinned; $OCIO not set)"))
     try:
-        from .plate_colour import load_config
+        from ..sources.colour import load_config
 
         load_config()
     except InputError as exc:
@@ -168,7 +168,7 @@ def doctor_report() -> list[tuple[str, str]]:
     lines.append(("parse cache", f"${CACHE_ENV} = {cache_env}" if cache_env else
                   f"<output folder>/{CACHE_DIRNAME} (${CACHE_ENV} not set)"))
     try:
-        from .m2fp import describe
+        from ..m2fp import describe
     except ImportError as exc:
         lines.append(("M2FP backend", f"not available: the m2fp extra is not installed ({exc}); "
                       "pip install 'm2fp-roto[m2fp]'"))

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bezier import bernstein, polygon_area
+from ..bezier import bernstein, polygon_area
 
 
 # -- smoothing in time -------------------------------------------------------------------------

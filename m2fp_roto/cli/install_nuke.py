@@ -16,8 +16,8 @@ from pathlib import Path
 
 import click
 
-from .atomic import atomic_write_text
-from .errors import InputError
+from ..atomic import atomic_write_text
+from ..errors import InputError
 
 BEGIN = "# >>> m2fp-roto: M2FP Roto menu (m2fp-roto install nuke) >>>"
 END = "# <<< m2fp-roto <<<"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import fileseq
 
-from .errors import InputError
+from ..errors import InputError
 
 log = logging.getLogger("m2fp_roto")
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bezier import sample
+from ..bezier import sample
 from .metrics import iou
 
 
@@ -88,7 +88,7 @@ def naive_outline(mask: np.ndarray, n_points: int = 32) -> np.ndarray:
     Starts at the outline point whose direction from the region's centroid is closest to the
     +x axis, and runs in the outline's own order (clockwise on screen).
     """
-    from .vectorize import resample_ring, trace_rings
+    from ..vectorize import resample_ring, trace_rings
 
     rings = [r for r in trace_rings(mask.astype(np.float32)) if not r.hole]
     ring = max(rings, key=lambda r: r.area).xy

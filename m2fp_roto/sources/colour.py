@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 #: The built-in config used when neither an option nor ``$OCIO`` names one (needs OCIO >= 2.3).
 PINNED_CONFIG = "ocio://studio-config-v2.1.0_aces-v1.3_ocio-v2.3"

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import InputError
+from ..errors import InputError
 from .frames import find_sequence
-from .labelsets import get_label_set
-from .parsing import Parsing
+from ..labelsets import get_label_set
+from ..parsing import Parsing
 
 log = logging.getLogger("m2fp_roto")
 
@@ -48,7 +48,7 @@ def read_index_image(path) -> np.ndarray:
 class LabelMapSource:
     """A parsing backend over label-map sequences: ``parse(frame) -> Parsing``.
 
-    ``labels`` and ``people`` are sequence patterns (see :mod:`m2fp_roto.frames`). Without a
+    ``labels`` and ``people`` are sequence patterns (see :mod:`m2fp_roto.sources.frames`). Without a
     person map, every part belongs to person 1.
     """
 

@@ -1,0 +1,1 @@
+"""Quality figures that tests assert and benchmarks print (fit, boundary, jitter, keys, loops)."""
