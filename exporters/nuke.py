@@ -71,8 +71,7 @@ class _Track:
 
 # -- public API -------------------------------------------------------------------------------------
 
-def write_to_string(doc: RotoDocument, group: str = "per-person", bake: str = "frames", root: bool = True,
-                    people=None, parts=None) -> str:
+def write_to_string(doc: RotoDocument, group: str = "per-person", bake: str = "frames", root: bool = True) -> str:
     """The ``.nk`` text for ``doc``.
 
     Parameters
@@ -84,8 +83,6 @@ def write_to_string(doc: RotoDocument, group: str = "per-person", bake: str = "f
         Key every frame of each shape's key span, or only the document's keys.
     root : bool
         Start with a Root node carrying the plate's format, frame range and fps.
-    people, parts : iterable, optional
-        Only these person ids / part names (see ``RotoDocument.select``).
 
     Examples
     --------
@@ -100,8 +97,6 @@ def write_to_string(doc: RotoDocument, group: str = "per-person", bake: str = "f
         raise ValueError(f"group must be 'per-person' or 'all', not {group!r}")
     if bake not in ("frames", "keys"):
         raise ValueError(f"bake must be 'frames' or 'keys', not {bake!r}")
-    if people is not None or parts is not None:
-        doc = doc.select(people, parts)
     doc.validate()
     clash = sorted({s.name for s in doc.shapes} & ({"Root"} | {f"p{p}" for p in doc.people}))
     if clash:
@@ -118,10 +113,10 @@ def write_to_string(doc: RotoDocument, group: str = "per-person", bake: str = "f
     return "".join(out)
 
 
-def write_to_file(doc: RotoDocument, path, group: str = "per-person", bake: str = "frames", root: bool = True,
-                  people=None, parts=None) -> list[Path]:
+def write_to_file(doc: RotoDocument, path, group: str = "per-person", bake: str = "frames",
+                  root: bool = True) -> list[Path]:
     """Write :func:`write_to_string`'s text to ``path`` atomically; returns ``[path]``."""
-    text = write_to_string(doc, group=group, bake=bake, root=root, people=people, parts=parts)
+    text = write_to_string(doc, group=group, bake=bake, root=root)
     return [atomic_write_text(path, text)]
 
 
@@ -190,15 +185,10 @@ def _stacking_order(shapes: list[Shape]) -> list[Shape]:
 
 def _track(doc: RotoDocument, shape: Shape, bake: str) -> _Track:
     """Key times and Nuke entries; ``frames`` bakes the linear interpolation onto every frame."""
-    frames = shape.key_frames
-    stack = np.stack([k.points for k in shape.keys])  # (K, N, 6)
-    if bake == "frames" and len(frames) > 1:
-        times = np.arange(frames[0], frames[-1] + 1)
-        i = np.clip(np.searchsorted(frames, times, side="right") - 1, 0, len(frames) - 2)
-        t = ((times - frames[i]) / (frames[i + 1] - frames[i]))[:, None, None]
-        stack = (1.0 - t) * stack[i] + t * stack[i + 1]
-    else:
-        times = frames
+    times = shape.key_frames
+    if bake == "frames" and len(times) > 1:
+        times = np.arange(times[0], times[-1] + 1)
+    stack = shape.points_over(times)  # (K, N, 6)
     n, npts = stack.shape[:2]
     entries = np.empty((n, npts, 3, 2))
     entries[:, :, 0, 0], entries[:, :, 0, 1] = stack[:, :, 2], -stack[:, :, 3]       # left = incoming

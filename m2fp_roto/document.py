@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_write_text
-from .errors import RotoError
+from .errors import InputError, RotoError
 
 SCHEMA = "m2fp-roto/1"
 POINT_FIELDS = ("x", "y", "in_dx", "in_dy", "out_dx", "out_dy")
@@ -46,6 +46,17 @@ def shape_name(person: int, part: str, component: int = 0, hole: int = 0) -> str
     if hole:
         name += f"_hole{hole}"
     return name
+
+
+def _listed(value, cast, what: str) -> list | None:
+    """A list from a list or from comma-separated text; None stays None."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else value
+    try:
+        return [cast(str(v).strip()) for v in items if str(v).strip()]
+    except ValueError:
+        raise InputError(f"cannot read the {what} {value!r} (a comma-separated list, e.g. 1,2)") from None
 
 
 @dataclass
@@ -90,14 +101,17 @@ class Shape:
 
     def points_at(self, frame: float) -> np.ndarray:
         """Points at ``frame``, linearly interpolated between keys, held outside them."""
-        frames = self.key_frames
+        return self.points_over([frame])[0]
+
+    def points_over(self, frames) -> np.ndarray:
+        """(F, N, 6) points at each of ``frames`` (see :meth:`points_at`), all at once."""
+        keys = self.key_frames
         stack = np.stack([k.points for k in self.keys])
-        if len(frames) == 1 or frame <= frames[0]:
-            return stack[0].copy()
-        if frame >= frames[-1]:
-            return stack[-1].copy()
-        i = int(np.searchsorted(frames, frame, side="right")) - 1
-        t = (frame - frames[i]) / (frames[i + 1] - frames[i])
+        frames = np.asarray(frames, np.float64)
+        if len(keys) == 1:
+            return np.repeat(stack, len(frames), axis=0)
+        i = np.clip(np.searchsorted(keys, frames, side="right") - 1, 0, len(keys) - 2)
+        t = np.clip((frames - keys[i]) / (keys[i + 1] - keys[i]), 0.0, 1.0)[:, None, None]
         return (1.0 - t) * stack[i] + t * stack[i + 1]
 
     def to_dict(self) -> dict:
@@ -165,8 +179,14 @@ class RotoDocument:
         return [s for s in self.shapes if s.alive(frame)]
 
     def select(self, people=None, parts=None) -> "RotoDocument":
-        """A copy keeping only the given people (ints) and parts (names); None keeps all."""
-        people = None if people is None else {int(p) for p in people}
+        """A copy keeping only the given people and parts; None keeps all.
+
+        Each is a list (person ids, part names) or comma-separated text (``"1,2"``,
+        ``"hair,face"``), as the command line gives them.
+        """
+        people = _listed(people, int, "person ids")
+        parts = _listed(parts, str, "part names")
+        people = None if people is None else set(people)
         parts = None if parts is None else set(parts)
         kept = [s for s in self.shapes
                 if (people is None or s.person in people) and (parts is None or s.part in parts)]

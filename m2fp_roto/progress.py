@@ -39,6 +39,22 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
 
+    @classmethod
+    def reporter(cls, label: str, **kwargs):
+        """A ``progress(done, total)`` callback (what exporters call) drawing this progress:
+        the bar starts at the first call and closes when ``done`` reaches ``total``."""
+        state = {}
+
+        def report(done: int, total: int) -> None:
+            bar = state.get("bar")
+            if bar is None:
+                bar = state["bar"] = cls(total, label, **kwargs)
+            bar.advance(done - bar.done)
+            if done >= total:
+                bar.close()
+
+        return report
+
     def __enter__(self):
         return self
 

@@ -51,15 +51,15 @@ def load_nk(path) -> list:
 def _export_in_process(doc, out, group, bake, people, parts) -> bool:
     """Write ``out`` with the exporter when m2fp_roto is importable here; False if it is not."""
     try:
+        from m2fp_roto import exporters
         from m2fp_roto.document import RotoDocument
         from m2fp_roto.errors import RotoError
-        from m2fp_roto_exporters import nuke as nuke_target
     except ImportError:
         return False
     try:
         if not isinstance(doc, RotoDocument):
             doc = RotoDocument.load(doc)
-        nuke_target.write_to_file(doc, out, group=group, bake=bake, root=False, people=people, parts=parts)
+        exporters.write(doc, out, "nuke", {"group": group, "bake": bake, "root": False}, people=people, parts=parts)
     except RotoError as exc:
         raise ImportFailed(str(exc)) from None
     return True

@@ -14,9 +14,11 @@ import numpy as np
 import OpenEXR
 import pytest
 
+from m2fp_roto import exporters
 from m2fp_roto.bezier import fill_polygons, flatten
 from m2fp_roto.document import Key, RotoDocument, Shape
 from m2fp_roto.errors import InputError, RotoError
+from m2fp_roto.progress import Progress
 from m2fp_roto_exporters import exr
 
 PARTS = ("hair", "face", "upper_clothes", "left_arm")
@@ -212,11 +214,15 @@ def test_rle_mattes_allowed_but_not_for_cryptomatte(doc, tmp_path):
     ({"layers": False, "cryptomatte": False}, "nothing to write"),
     ({"people": [7]}, "no shapes"),
     ({"frames": "990-1001"}, "outside the document"),
-    ({"people": "one"}, "cannot read the people"),
+    ({"people": "one"}, "cannot read the person ids"),
 ])
 def test_bad_options_are_one_line_errors(doc, tmp_path, kwargs, message):
+    selection = {k: kwargs.pop(k) for k in ("people", "parts") if k in kwargs}
     with pytest.raises(InputError, match=message) as info:
-        exr.write_to_file(doc, tmp_path / "x.####.exr", **kwargs)
+        if selection:  # people and parts are chosen on the way in, the same for every target
+            exporters.write(doc, tmp_path / "x.####.exr", **selection)
+        else:
+            exr.write_to_file(doc, tmp_path / "x.####.exr", **kwargs)
     assert "\n" not in str(info.value)
     assert not list(tmp_path.iterdir())
 
@@ -231,8 +237,8 @@ def test_multi_frame_output_needs_a_pattern(doc, tmp_path):
 
 def test_selection_people_parts_and_progress(doc, tmp_path):
     calls = []
-    out = exr.write_to_file(doc, tmp_path / "sel.####.exr", people="2", parts=["hair", "face"],
-                            progress=lambda done, total: calls.append((done, total)), threads=1)
+    out = exporters.write(doc, tmp_path / "sel.####.exr", people="2", parts=["hair", "face"],
+                          progress=lambda done, total: calls.append((done, total)))
     assert calls == [(1, 3), (2, 3), (3, 3)]
     header, channels = read_exr(out[0])
     assert {c for c in channels if not c.startswith("Crypto")} == {"p2_hair.A", "p2_face.A"}
@@ -241,7 +247,7 @@ def test_selection_people_parts_and_progress(doc, tmp_path):
 
 
 def test_progress_lines_for_farm_logs(doc, tmp_path, capsys):
-    exr.write_to_file(doc, tmp_path / "p.####.exr", progress=True, cryptomatte=False)
+    exr.write_to_file(doc, tmp_path / "p.####.exr", progress=Progress.reporter("exr"), cryptomatte=False)
     lines = capsys.readouterr().err.splitlines()
     assert lines == ["PROGRESS 33% exr", "PROGRESS 66% exr", "PROGRESS 100% exr"]
 

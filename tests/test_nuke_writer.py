@@ -10,7 +10,7 @@ import pytest
 from support import nk_reader
 from conftest import shared_path
 from m2fp_roto.document import DocumentError, Key, RotoDocument, Shape
-from m2fp_roto.exporters import load_target, target_for_path
+from m2fp_roto.exporters import exporter_for_path, load_exporter
 from m2fp_roto_exporters import nuke
 from m2fp_roto_exporters.nk_text import NukeTextError, float_tokens, nk_float, parse_nk_float
 
@@ -220,7 +220,7 @@ def test_y_axis_flips_to_bottom_left_origin():
 
 def test_people_and_parts_selection_in_the_python_api():
     doc = synthetic_document()
-    shapes = read_back(nuke.write_to_string(doc, people=[2], parts=["face", "coat"]))
+    shapes = read_back(nuke.write_to_string(doc.select(people=[2], parts=["face", "coat"])))
     assert set(shapes) == {"p2_face", "p2_coat", "p2_coat_hole1"}
 
 
@@ -237,8 +237,8 @@ def test_static_runs_are_run_length_coded_and_constant_coordinates_single_keyed(
 
 
 def test_target_is_registered_and_writes_atomically(tmp_path):
-    module = load_target("nuke")
-    assert module.NAME == "nuke" and target_for_path(tmp_path / "shot.nk") == "nuke"
+    module = load_exporter("nuke")
+    assert module.NAME == "nuke" and exporter_for_path(tmp_path / "shot.nk") == "nuke"
     assert {o.name for o in module.OPTIONS} == {"group", "bake", "root"}
     doc = synthetic_document()
     out = tmp_path / "shot_roto.nk"

@@ -50,6 +50,7 @@ OPTIONS = (
     Option("compression", "zips", "lossless EXR compression (Cryptomatte: zips, zip or piz)",
            choices=COMPRESSIONS),
 )
+PROGRESS = True  # write_to_file reports each frame written
 
 def _single_file(pattern, frame: int) -> Path:
     return Path(pattern)
@@ -96,16 +97,6 @@ def rational_fps(fps: float) -> Fraction:
         if abs(fps - n * 1000 / 1001) < 5e-3:
             return Fraction(n * 1000, 1001)
     return Fraction(fps).limit_denominator(1001)
-
-
-def _as_list(value, cast, what):
-    if value is None:
-        return None
-    items = value.split(",") if isinstance(value, str) else value
-    try:
-        return [cast(str(v).strip()) for v in items if str(v).strip()]
-    except ValueError:
-        raise InputError(f"cannot read the {what} {value!r}") from None
 
 
 def _frames(doc, frames) -> list[int]:
@@ -175,7 +166,7 @@ def _write(path: Path, header: dict, channels: dict) -> Path:
 
 
 def write_to_file(doc, path, *, layers: bool = True, cryptomatte: bool = True, split: bool = False,
-                  compression: str = "zips", people=None, parts=None, frames=None,
+                  compression: str = "zips", frames=None,
                   ranks: int = 6, tolerance: float = 0.05, threads: int | None = None,
                   progress=None) -> list[Path]:
     """Write one EXR per frame of ``doc`` to ``path`` (a pattern such as ``shot.####.exr``).
@@ -184,8 +175,6 @@ def write_to_file(doc, path, *, layers: bool = True, cryptomatte: bool = True, s
     ----------
     layers, cryptomatte, split, compression
         See ``OPTIONS``.
-    people, parts
-        Keep only these people (ints) and parts (names); lists or comma-separated text.
     frames
         Frame numbers (list, or text such as ``"1001-1010"``) to write; default every frame.
     ranks
@@ -195,8 +184,7 @@ def write_to_file(doc, path, *, layers: bool = True, cryptomatte: bool = True, s
     threads
         Frames written at once (default: one per CPU core).
     progress
-        Called as ``progress(done, total)`` after each frame, in frame order; ``True`` shows
-        the CLI's progress (a bar on a terminal, ``PROGRESS n%`` lines in farm logs).
+        Called as ``progress(done, total)`` after each frame, in frame order.
 
     Returns
     -------
@@ -208,7 +196,6 @@ def write_to_file(doc, path, *, layers: bool = True, cryptomatte: bool = True, s
     import m2fp_roto
     from . import cryptomatte as cm
     from .coverage import part_coverages
-    from m2fp_roto.progress import Progress
 
     compression = str(compression).lower()
     if compression not in COMPRESSIONS:
@@ -220,12 +207,9 @@ def write_to_file(doc, path, *, layers: bool = True, cryptomatte: bool = True, s
         raise InputError("nothing to write: both the matte layers and the Cryptomatte are off")
     if int(ranks) < 1:
         raise InputError(f"Cryptomatte ranks must be at least 1, got {ranks}")
-    people = _as_list(people, int, "people")
-    parts = _as_list(parts, str, "parts")
-    doc = doc.select(people, parts).validate()
+    doc.validate()
     if not doc.shapes:
-        raise InputError("nothing to write: no shapes in the document"
-                         + (" for the chosen people/parts" if people or parts else ""))
+        raise InputError("nothing to write: no shapes in the document (or none for the chosen people/parts)")
     frame_list = _frames(doc, frames)
     multi = len(frame_list) > 1 or doc.first_frame != doc.last_frame
     file_for = frame_path
@@ -243,7 +227,7 @@ def write_to_file(doc, path, *, layers: bool = True, cryptomatte: bool = True, s
         crypto_meta.update(cm.metadata(PERSON_TYPE, person_names))
         crypto_meta.update(cm.metadata(PART_TYPE, part_names))
     settings = {"layers": bool(layers), "cryptomatte": bool(cryptomatte), "split": bool(split),
-                "compression": compression, "people": people, "parts": parts, "ranks": int(ranks),
+                "compression": compression, "ranks": int(ranks),
                 "tolerance": float(tolerance)}
     base_header = {
         "compression": getattr(OpenEXR, f"{'NO' if compression == 'none' else compression.upper()}_COMPRESSION"),
@@ -284,19 +268,13 @@ def write_to_file(doc, path, *, layers: bool = True, cryptomatte: bool = True, s
     # OpenEXR compresses without holding the GIL, so frames in threads use every core.
     written: list[Path] = []
     workers = max(1, min(int(threads or os.cpu_count() or 1), len(frame_list)))
-    bar = Progress(len(frame_list), "exr") if progress is True else None
     with ThreadPoolExecutor(workers) as pool:
         try:
             for done, files in enumerate(pool.map(write_frame, frame_list), 1):
                 written += files
-                if bar is not None:
-                    bar.advance()
-                elif callable(progress):
+                if progress is not None:
                     progress(done, len(frame_list))
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
-        finally:
-            if bar is not None:
-                bar.close()
     return written

@@ -95,7 +95,7 @@ def run_demo(output, n: int = 24):
     from ..sources.labelmaps import LabelMapSource
     from ..pipeline import build_document
     from ..preview import write_previews
-    from ..exporters import load_target, target_names
+    from .. import exporters
 
     output = Path(output)
     labels, people = write_label_maps(output, n)
@@ -104,10 +104,9 @@ def run_demo(output, n: int = 24):
     doc = build_document(source, track=True, progress=True)
     outputs = {"json": "shot.json", "nuke": "shot_roto.nk", "ae": "shot_masks.jsx", "exr": "mattes/shot.####.exr"}
     for name, rel in outputs.items():
-        if name not in target_names():
+        if name not in exporters.exporter_names():
             continue
-        module = load_target(name)
-        written = module.write_to_file(doc, output / rel)
+        written = exporters.write(doc, output / rel, name)
         yield f"{name}: {written[0]}" + (f" (+{len(written) - 1} more)" if len(written) > 1 else "")
     shots = write_previews(doc, output / "preview" / "shot.####.png", over=labels)
     yield f"previews: {shots[0]} (+{len(shots) - 1} more)"

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import sys
 from pathlib import Path
 
 import click
 
-from .. import __version__
+from .. import __version__, exporters
 from ..errors import RotoError
+from ..progress import Progress
+from .options import exporter_option_group, track_options, vectorize_options
 from .plate import given, plate_options, plate_source, register
-from ..exporters import load_target, target_for_path, target_names, target_options
-from ..tracking.track import TrackOptions, default_workers
-from ..vectorize import VectorizeOptions
-
-# One place for the defaults: the CLI shows the library's.
-_VECTORIZE, _TRACK = VectorizeOptions(), TrackOptions()
 
 log = logging.getLogger("m2fp_roto")
 
@@ -65,61 +60,6 @@ def main(verbose):
     _setup_logging(verbose)
 
 
-def _csv(value, cast=str):
-    if value is None:
-        return None
-    items = [v.strip() for v in str(value).split(",") if v.strip()]
-    try:
-        return [cast(v) for v in items]
-    except ValueError:
-        raise click.BadParameter(f"expected a comma-separated list, got {value!r}") from None
-
-
-def _target_option_decorators():
-    """One ``--NAME`` option per declared target option (all targets share the namespace)."""
-    seen = {}
-    for name in target_names():
-        try:
-            module = load_target(name)
-        except Exception as exc:  # a broken plug-in must not break the whole CLI
-            log.debug("target %s not loadable: %s", name, exc)
-            continue
-        for opt in target_options(module):
-            seen.setdefault(opt.name, (opt, []))[1].append(name)
-    decorators = []
-    for opt, owners in seen.values():
-        kwargs = {"default": None, "help": f"[{'/'.join(owners)}] {opt.help} (default: {opt.default})"}
-        if opt.choices:
-            kwargs["type"] = click.Choice(opt.choices)
-        elif opt.type is bool:
-            kwargs.update(type=click.BOOL)
-        else:
-            kwargs["type"] = opt.type
-        flag = "--" + opt.name.replace("_", "-")
-        decorators.append(click.option(flag, opt.name, **kwargs))
-    return decorators
-
-
-def _with_target_options(fn):
-    for deco in reversed(_target_option_decorators()):
-        fn = deco(fn)
-    return fn
-
-
-def write_target(doc, output: Path, target: str | None, given: dict) -> list[Path]:
-    """Write ``doc`` with ``target`` (or the one ``output``'s extension picks)."""
-    name = target or target_for_path(output)
-    module = load_target(name)
-    accepted = {o.name: o for o in target_options(module)}
-    foreign = [k for k, v in given.items() if v is not None and k not in accepted]
-    if foreign:
-        raise RotoError(f"target {name!r} takes no option(s) {', '.join('--' + f.replace('_', '-') for f in foreign)}")
-    options = {k: (given.get(k) if given.get(k) is not None else o.default) for k, o in accepted.items()}
-    if "progress" in inspect.signature(module.write_to_file).parameters:  # long per-frame targets
-        options["progress"] = True
-    return module.write_to_file(doc, output, **options)
-
-
 @main.command()
 @click.argument("plate", metavar="[PLATE]", required=False)
 @click.option("--labels", metavar="PATTERN", help="Part label maps: 'labels.####.png', 'labels.%04d.png', "
@@ -134,35 +74,18 @@ def write_target(doc, output: Path, target: str | None, given: dict) -> list[Pat
 @click.option("--skip-missing", is_flag=True, help="Go on without missing or unreadable frames (warns).")
 @click.option("--fps", type=float, default=24.0, show_default=True, help="Frame rate written to the document.")
 @click.option("--pixel-aspect", type=float, default=1.0, show_default=True, help="Pixel aspect of the plate.")
-@click.option("--tolerance", type=float, default=_VECTORIZE.tolerance, show_default=True,
-              help="Max distance (px) of the Bezier curves from the smoothed boundary; larger = fewer points.")
-@click.option("--min-area", type=float, default=_VECTORIZE.min_area, show_default=True,
-              help="Regions and holes smaller than this many pixels are dropped (and said so with -v).")
-@click.option("--smooth", type=float, default=_VECTORIZE.smooth, show_default=True,
-              help="Boundary smoothing (Gaussian sigma in px) against label staircases; 0 = none.")
-@click.option("--track/--no-track", default=True, show_default=True,
-              help="One shape per person, part and component over the whole shot (fixed point count, "
-              "smoothed paths, reduced keys); --no-track writes every frame's shapes separately.")
-@click.option("--key-tolerance", type=click.FloatRange(min=0.0, min_open=True), default=_TRACK.key_tolerance,
-              show_default=True,
-              help="Keys only where linear interpolation would stray more than this (px) from the tracked shape.")
-@click.option("--smoothing", type=click.FloatRange(min=0.0), default=_TRACK.smoothing, show_default=True,
-              help="Temporal smoothing of the points' paths; 0 follows every frame's mask.")
-@click.option("--max-gap", type=click.IntRange(min=0), default=_TRACK.max_gap, show_default=True,
-              help="Frames a person or part may be missing and still keep its shape and number.")
-@click.option("--workers", type=click.IntRange(min=1), default=default_workers, show_default="CPUs, at most 8",
-              help="Processes solving tracks side by side.")
+@vectorize_options
+@track_options
 @click.option("--person", "persons", metavar="IDS", help="Only these people, e.g. 1,2.")
 @click.option("--part", "parts", metavar="NAMES", help="Only these parts, e.g. hair,face,left_arm.")
 @click.option("-t", "--target", help="Output format (default: from the output's extension). "
               "'m2fp-roto targets' lists them.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Output file (or pattern, e.g. mattes/shot.####.exr).")
-@_with_target_options
+@exporter_option_group
 @plate_options
-def export(plate, labels, people, doc_path, label_set, frames, skip_missing, fps, pixel_aspect, tolerance, min_area,
-           smooth, track, key_tolerance, smoothing, max_gap, workers, persons, parts, target, output, plate_opts,
-           **target_opts):
+def export(plate, labels, people, doc_path, label_set, frames, skip_missing, fps, pixel_aspect, vectorize, tracking,
+           persons, parts, target, output, plate_opts, target_options):
     """Vectorize parsed frames into roto shapes and write them for Nuke, AE, EXR or JSON.
 
     \b
@@ -174,33 +97,27 @@ def export(plate, labels, people, doc_path, label_set, frames, skip_missing, fps
       m2fp-roto export 'plates/shot.####.exr' --frames 1001-1100 --target nuke -o shot_roto.nk
     """
     from ..document import RotoDocument
+    from ..pipeline import build_document
+    from ..sources.labelmaps import LabelMapSource
 
     if bool(plate) + bool(labels) + bool(doc_path) != 1:
         raise click.UsageError("give exactly one input: PLATE, --labels PATTERN or --doc DOC.json")
-    tracking = {"track": track, "workers": workers,
-                "track_options": TrackOptions(key_tolerance=key_tolerance, smoothing=smoothing, max_gap=max_gap)}
     if doc_path:
         doc = RotoDocument.load(doc_path)
-    elif plate:  # parse the plate with the model (through the parse cache), then vectorize
-        from ..pipeline import build_document
-
-        source = plate_source(plate, frames, skip_missing, output, plate_opts, fps=given("fps"),
-                              pixel_aspect=given("pixel_aspect"))
-        options = VectorizeOptions(tolerance=tolerance, min_area=min_area, smooth=smooth)
-        doc = build_document(source, options=options, progress=True, **tracking)
     else:
-        from ..sources.labelmaps import LabelMapSource
-        from ..pipeline import build_document
-
-        source = LabelMapSource(labels, people, label_set=label_set, frames=frames, skip_missing=skip_missing,
-                                fps=fps, pixel_aspect=pixel_aspect)
-        options = VectorizeOptions(tolerance=tolerance, min_area=min_area, smooth=smooth)
-        doc = build_document(source, options=options, progress=True, **tracking)
+        if plate:  # parsed by the model, through the parse cache
+            source = plate_source(plate, frames, skip_missing, output, plate_opts, fps=given("fps"),
+                                  pixel_aspect=given("pixel_aspect"))
+        else:
+            source = LabelMapSource(labels, people, label_set=label_set, frames=frames, skip_missing=skip_missing,
+                                    fps=fps, pixel_aspect=pixel_aspect)
+        doc = build_document(source, options=vectorize, progress=True, **tracking)
     if persons or parts:
-        doc = doc.select(_csv(persons, int), _csv(parts))
+        doc = doc.select(persons, parts)
     if not doc.shapes:
         log.warning("no shapes to write (empty frames, or --person/--part matched nothing)")
-    written = write_target(doc, output, target, target_opts)
+    target = target or exporters.exporter_for_path(output)
+    written = exporters.write(doc, output, target, target_options, progress=Progress.reporter(target))
     n = len(written)
     click.echo(f"wrote {written[0] if n == 1 else f'{n} files ({written[0]} ...)'}: "
                f"{len(doc.shapes)} shapes, frames {doc.first_frame}-{doc.last_frame}")
@@ -209,14 +126,14 @@ def export(plate, labels, people, doc_path, label_set, frames, skip_missing, fps
 @main.command()
 def targets():
     """List the export targets and their options."""
-    for name in target_names():
+    for name in exporters.exporter_names():
         try:
-            module = load_target(name)
+            module = exporters.load_exporter(name)
         except Exception as exc:
             click.echo(f"{name}: cannot be loaded ({exc})")
             continue
         click.echo(f"{name} ({', '.join(getattr(module, 'SUFFIXES', ()))}): {getattr(module, 'DESCRIPTION', '')}")
-        for opt in target_options(module):
+        for opt in exporters.exporter_options(module):
             choices = f" [{'|'.join(opt.choices)}]" if opt.choices else ""
             click.echo(f"    --{opt.name.replace('_', '-')}{choices}: {opt.help} (default: {opt.default})")
 

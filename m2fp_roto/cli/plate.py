@@ -3,20 +3,19 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import click
 
 from ..errors import InputError
+from ..versions import installed_version
+from .options import option_group
 
 log = logging.getLogger("m2fp_roto")
 
 _MODEL_OPTIONS = ("model", "device", "precision", "batch_size", "threads", "resolution")
-_PLATE_OPTIONS = ("colorspace", "ocio_config", "first_frame", "cache", "no_cache")
 
 _plate_decorators = [
     click.option("--model", metavar="PATH|ID", help="M2FP model folder or ModelScope id (default: "
@@ -40,17 +39,8 @@ _plate_decorators = [
 ]
 
 
-def plate_options(fn):
-    """Add the plate and model options to a command; they arrive as one ``plate_opts`` dict."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        plate_opts = {k: kwargs.pop(k) for k in _MODEL_OPTIONS + _PLATE_OPTIONS}
-        return fn(*args, plate_opts=plate_opts, **kwargs)
-
-    for deco in reversed(_plate_decorators):
-        wrapper = deco(wrapper)
-    return wrapper
+plate_options = option_group("plate_opts", _plate_decorators)
+"""The plate and model options of a command, as one ``plate_opts`` dict."""
 
 
 def make_parser(*, model=None, device="cpu", precision="fp32", batch_size=1, threads=None, resolution=None):
@@ -133,15 +123,6 @@ def merge_cache_command(sources, dest, overwrite):
     click.echo(f"merged {total} cached frame(s) into {dest}")
 
 
-def _version(*dists: str) -> str:
-    for dist in dists:
-        try:
-            return version(dist)
-        except PackageNotFoundError:
-            continue
-    return "not installed"
-
-
 def doctor_report() -> list[tuple[str, str]]:
     """(name, finding) lines: library versions, colour config, cache location, model and device."""
     from .. import __version__
@@ -155,7 +136,7 @@ def doctor_report() -> list[tuple[str, str]]:
                          ("OpenEXR", ("OpenEXR",)), ("OpenImageIO", ("OpenImageIO",)),
                          ("OpenColorIO", ("opencolorio",)), ("av (PyAV)", ("av",)), ("Pillow", ("pillow",)),
                          ("torch", ("torch",)), ("modelscope", ("modelscope",))):
-        lines.append((label, _version(*dists)))
+        lines.append((label, installed_version(*dists)))
     config = os.environ.get("OCIO")
     lines.append(("OCIO config", f"$OCIO = {config}" if config else f"{PINNED_CONFIG} (pinned; $OCIO not set)"))
     try:

@@ -118,12 +118,7 @@ def mmcv_status() -> str:
     why = _real_mmcv_error()
     if why is not None:
         return f"{why}; the built-in PyTorch deformable attention will be used"
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        ver = version("mmcv")
-    except PackageNotFoundError:
-        try:
-            ver = version("mmcv-full")
-        except PackageNotFoundError:
-            ver = "unknown version"
+    from ..versions import installed_version
+
+    ver = installed_version("mmcv", "mmcv-full", missing="unknown version")
     return f"mmcv {ver} with compiled ops (used on CUDA; CPU falls back to PyTorch)"

@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
-from importlib.metadata import PackageNotFoundError, version
 
-
-def _version(dist: str) -> str:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "not installed"
+from ..versions import installed_version
 
 
 def describe(model=None) -> dict:
@@ -18,7 +12,7 @@ def describe(model=None) -> dict:
     from .deform_attn import mmcv_status
     from .locate import ModelNotFound, locate_model
 
-    info = {name: _version(name) for name in ("torch", "torchvision", "modelscope", "timm")}
+    info = {name: installed_version(name) for name in ("torch", "torchvision", "modelscope", "timm")}
     try:
         info["model"] = str(locate_model(model, download=False))
     except ModelNotFound as exc:

@@ -1,0 +1,110 @@
+"""Option groups shared by commands: each arrives in the command as one value.
+
+``option_group(dest, options, build)`` adds ``options`` (click.option decorators) to a command
+and hands them over as ``dest = build(**values)``, so a command takes a few meaningful values
+(the vectorize settings, the tracking settings, the exporter's options ...) instead of dozens
+of loose parameters. Defaults come from the library's option dataclasses: one place each.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import click
+
+from ..exporters import exporter_names, exporter_options, load_exporter
+from ..tracking.track import TrackOptions, default_workers
+from ..vectorize import VectorizeOptions
+
+log = logging.getLogger("m2fp_roto")
+
+_VECTORIZE, _TRACK = VectorizeOptions(), TrackOptions()
+
+
+def _param_names(options) -> list[str]:
+    def probe():
+        pass
+
+    for option in options:
+        probe = option(probe)
+    return [p.name for p in getattr(probe, "__click_params__", [])]
+
+
+def option_group(dest: str, options, build=dict):
+    """A decorator adding ``options`` to a command; their values arrive as ``dest``."""
+    options = list(options)
+    names = _param_names(options)
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            values = {name: kwargs.pop(name) for name in names}
+            return fn(*args, **{dest: build(**values)}, **kwargs)
+
+        for option in reversed(options):
+            wrapper = option(wrapper)
+        return wrapper
+
+    return decorate
+
+
+vectorize_options = option_group("vectorize", [
+    click.option("--tolerance", type=float, default=_VECTORIZE.tolerance, show_default=True,
+                 help="Max distance (px) of the Bezier curves from the smoothed boundary; larger = fewer points."),
+    click.option("--min-area", type=float, default=_VECTORIZE.min_area, show_default=True,
+                 help="Regions and holes smaller than this many pixels are dropped (and said so with -v)."),
+    click.option("--smooth", type=float, default=_VECTORIZE.smooth, show_default=True,
+                 help="Boundary smoothing (Gaussian sigma in px) against label staircases; 0 = none."),
+], VectorizeOptions)
+
+
+def _tracking(track, key_tolerance, smoothing, max_gap, workers) -> dict:
+    """``build_document``'s tracking arguments."""
+    return {"track": track, "workers": workers,
+            "track_options": TrackOptions(key_tolerance=key_tolerance, smoothing=smoothing, max_gap=max_gap)}
+
+
+track_options = option_group("tracking", [
+    click.option("--track/--no-track", default=True, show_default=True,
+                 help="One shape per person, part and component over the whole shot (fixed point count, "
+                 "smoothed paths, reduced keys); --no-track writes every frame's shapes separately."),
+    click.option("--key-tolerance", type=click.FloatRange(min=0.0, min_open=True), default=_TRACK.key_tolerance,
+                 show_default=True,
+                 help="Keys only where linear interpolation would stray more than this (px) from the tracked shape."),
+    click.option("--smoothing", type=click.FloatRange(min=0.0), default=_TRACK.smoothing, show_default=True,
+                 help="Temporal smoothing of the points' paths; 0 follows every frame's mask."),
+    click.option("--max-gap", type=click.IntRange(min=0), default=_TRACK.max_gap, show_default=True,
+                 help="Frames a person or part may be missing and still keep its shape and number."),
+    click.option("--workers", type=click.IntRange(min=1), default=default_workers, show_default="CPUs, at most 8",
+                 help="Processes solving tracks side by side."),
+], _tracking)
+
+
+def _exporter_option_decorators():
+    """One ``--NAME`` option per declared exporter option (all exporters share the namespace)."""
+    seen = {}
+    for name in exporter_names():
+        try:
+            module = load_exporter(name)
+        except Exception as exc:  # a broken plug-in must not break the whole CLI
+            log.debug("target %s not loadable: %s", name, exc)
+            continue
+        for opt in exporter_options(module):
+            seen.setdefault(opt.name, (opt, []))[1].append(name)
+    decorators = []
+    for opt, owners in seen.values():
+        kwargs = {"default": None, "help": f"[{'/'.join(owners)}] {opt.help} (default: {opt.default})"}
+        if opt.choices:
+            kwargs["type"] = click.Choice(opt.choices)
+        elif opt.type is bool:
+            kwargs.update(type=click.BOOL)
+        else:
+            kwargs["type"] = opt.type
+        decorators.append(click.option("--" + opt.name.replace("_", "-"), opt.name, **kwargs))
+    return decorators
+
+
+def exporter_option_group(fn):
+    """Every exporter's own options (None = not given), as ``target_options``."""
+    return option_group("target_options", _exporter_option_decorators())(fn)
