@@ -20,7 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from m2fp_roto.bezier import fill_polygons, flatten, polygon_area
+from m2fp_roto.bezier import fill_polygons, flatten
+
+from m2fp_roto.geometry import polygon_area
 from m2fp_roto_exporters.exr.coverage import part_coverages
 from m2fp_roto.document import Key, RotoDocument, Shape
 from m2fp_roto_exporters import exr

@@ -31,7 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from m2fp_roto.bezier import flatten, polygon_area
+from m2fp_roto.bezier import flatten
+
+from m2fp_roto.geometry import polygon_area
 from m2fp_roto.sources.labelmaps import read_index_image
 from m2fp_roto.labelsets import get_label_set
 from m2fp_roto.qa.metrics import drop_specks, shapes_quality, summarize

@@ -33,6 +33,7 @@ import numpy as np
 from m2fp_roto.atomic import atomic_write_text
 from m2fp_roto.document import RotoDocument, Shape
 from m2fp_roto.exporters import Option
+from m2fp_roto.geometry import polygon_area
 
 from .nk_text import NukeTextError, curve_name, float_tokens, nk_float, tcl_word
 
@@ -158,8 +159,7 @@ def _layer(doc: RotoDocument, person: int, bake: str) -> str:
 
 
 def _area(shape: Shape) -> float:
-    p = shape.keys[0].points
-    return 0.5 * abs(float(np.dot(p[:, 0], np.roll(p[:, 1], -1)) - np.dot(np.roll(p[:, 0], -1), p[:, 1])))
+    return abs(polygon_area(shape.keys[0].points[:, :2]))
 
 
 def _stacking_order(shapes: list[Shape]) -> list[Shape]:

@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from m2fp_roto.bezier import fill_polygons, flatten, polygon_area
+from m2fp_roto.bezier import fill_polygons, flatten
+
+from m2fp_roto.geometry import polygon_area
 from m2fp_roto_exporters.exr.coverage import (EPSILON, bezier_coverage, part_coverages, polygon_coverage, region_coverage,
                                 shapes_coverage)
 from m2fp_roto.document import Key, RotoDocument, Shape
