@@ -8,14 +8,17 @@ import numpy as np
 
 from .atomic import atomic_path
 from .bezier import flatten
-from .sources.frames import find_sequence, frame_path
+from .labelsets import LabelSet, display_palette, get_label_set
+from .sources.frames import find_sequence, frame_path, parse_frames
 from .sources.labelmaps import read_index_image
-from .labelsets import display_palette
 
 OUTER, HOLE, ANCHOR, HANDLE = (60, 255, 60), (255, 80, 200), (255, 255, 0), (120, 200, 255)
 
 
-def _background(doc, over, frame, sequence):
+def _background(doc, frame, sequence, label_set: LabelSet):
+    """What the shapes are drawn over: a palette label map in its colours, a grey one whose
+    values are ids of ``label_set`` in the display palette (both dimmed), any other image as it
+    is, and grey where there is no file."""
     from PIL import Image
 
     if sequence is None or frame not in sequence.paths:
@@ -26,8 +29,9 @@ def _background(doc, over, frame, sequence):
             return (np.asarray(img.convert("RGB")) * 0.6).astype(np.uint8)
         if img.mode in ("L", "I", "I;16"):
             ids = read_index_image(path)
-            colours = np.array(display_palette(), np.uint8).reshape(-1, 3)
-            return (colours[np.clip(ids, 0, 255)] * 0.6).astype(np.uint8)
+            if ids.min() >= 0 and ids.max() < label_set.n_labels:
+                colours = np.array(display_palette(), np.uint8).reshape(-1, 3)
+                return (colours[ids] * 0.6).astype(np.uint8)
         return np.asarray(img.convert("RGB")).copy()
 
 
@@ -58,17 +62,20 @@ def draw_frame(doc, frame: int, background: np.ndarray, indices: bool = True) ->
 
 
 def write_previews(doc, output, over=None, label_set=None, frames=None, indices=True) -> list[Path]:
-    """Write one PNG per frame to the ``output`` pattern; returns the paths."""
-    from PIL import Image
+    """Write one PNG per frame to the ``output`` pattern; returns the paths.
 
-    from .sources.frames import parse_frames
+    ``over``: a sequence to draw on (label maps or pictures); ``label_set``: the label set of
+    grey label maps among them (default: the document's).
+    """
+    from PIL import Image
 
     wanted = parse_frames(frames) if isinstance(frames, str) else frames
     frames = [f for f in doc.frames if wanted is None or f in wanted]
     sequence = find_sequence(over, frames, skip_missing=True, what="preview background") if over else None
+    labels = get_label_set(label_set or doc.label_set)
     written = []
     for frame in frames:
-        img = draw_frame(doc, frame, _background(doc, over, frame, sequence), indices)
+        img = draw_frame(doc, frame, _background(doc, frame, sequence, labels), indices)
         path = frame_path(output, frame)
         with atomic_path(path) as tmp:
             Image.fromarray(img).save(tmp, format="PNG")

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.ae_node import jsx, panel_shot  # noqa: F401
 from click.testing import CliRunner
 
 from m2fp_roto.cli import install_ae
 from m2fp_roto.cli.main import main
 from m2fp_roto_exporters.jstext import js_string
+from support.ae_node import panel_shot
 
 
 @pytest.fixture

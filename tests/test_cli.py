@@ -1,15 +1,15 @@
 import json
-from pathlib import Path
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from m2fp_roto.cli.main import main
 from m2fp_roto.cli.demo import write_label_maps
+from m2fp_roto.cli.main import main
 from m2fp_roto.document import RotoDocument
 
 
@@ -86,6 +86,28 @@ def test_preview_draws_every_frame(demo_shot, tmp_path):
     assert img.shape == (540, 960, 3)
     anchors = (img[..., 0] > 200) & (img[..., 1] > 200) & (img[..., 2] < 80)  # yellow anchor dots
     assert anchors.sum() > 200
+
+
+def test_preview_label_set_decides_how_grey_backgrounds_are_shown(demo_shot, tmp_path):
+    """Grey label maps whose values are ids of the label set are coloured; other grey images
+    (a matte, a luma plate) are shown as pictures."""
+    folder, labels, people = demo_shot
+    doc_path = tmp_path / "d.json"
+    assert run("export", "--labels", labels, "--people", people, "--frames", "1001", "-o", doc_path).exit_code == 0
+    ids = np.asarray(Image.open(folder / "labels" / "shot.1001.png"))  # palette indices: CIHP ids
+    Image.fromarray(ids, mode="L").save(tmp_path / "grey.1001.png")
+    shown = {}
+    for label_set in ("cihp", "matte"):
+        out = tmp_path / label_set / "p.####.png"
+        r = run("preview", doc_path, "--over", tmp_path / "grey.####.png", "--label-set", label_set,
+                "--no-labels", "-o", out)
+        assert r.exit_code == 0, r.output
+        shown[label_set] = np.asarray(Image.open(tmp_path / label_set / "p.1001.png")).astype(int)
+    face = ids == 13  # away from outlines, the background shows as it is
+    inner = face & np.roll(face, 6, 0) & np.roll(face, -6, 0) & np.roll(face, 6, 1) & np.roll(face, -6, 1)
+    coloured, grey = shown["cihp"][inner], shown["matte"][inner]
+    assert (grey[:, 0] == grey[:, 1]).all() and (grey[:, 0] == 13).all()  # the grey value itself
+    assert (np.ptp(coloured, axis=1) > 0).any()  # CIHP face colour, not grey
 
 
 def test_targets_lists_json_and_help_has_examples():

@@ -9,11 +9,11 @@ import numpy as np
 import OpenEXR
 import pytest
 
-from m2fp_roto.errors import InputError
-from m2fp_roto.sources.plate import FrameReadError, MoviePlate, open_plate
-from m2fp_roto.sources.colour import PINNED_CONFIG, ColourError
-
 from conftest import need, shared_path
+from m2fp_roto.errors import InputError
+from m2fp_roto.sources.colour import PINNED_CONFIG, ColourError
+from m2fp_roto.sources.image_readers import FrameReadError
+from m2fp_roto.sources.plate import MoviePlate, open_plate
 
 oiio = need("OpenImageIO")
 av = need("av")

@@ -96,8 +96,8 @@ def parse(plate, frames, skip_missing, plate_opts):
       m2fp-roto parse 'plates/sh010.####.exr' --frames 1001-1050 --cache /jobs/sh010/parse_cache
       m2fp-roto export 'plates/sh010.####.exr' --cache /jobs/sh010/parse_cache --target nuke -o sh010_roto.nk
     """
-    from ..sources.frames import format_frames
     from ..progress import Progress
+    from ..sources.frames import format_frames
 
     if plate_opts["no_cache"]:
         raise click.UsageError("parse fills the cache; --no-cache leaves it nothing to do")
@@ -126,8 +126,8 @@ def merge_cache_command(sources, dest, overwrite):
 def doctor_report() -> list[tuple[str, str]]:
     """(name, finding) lines: library versions, colour config, cache location, model and device."""
     from .. import __version__
-    from ..sources.parse_cache import CACHE_DIRNAME, CACHE_ENV
     from ..sources.colour import PINNED_CONFIG
+    from ..sources.parse_cache import CACHE_DIRNAME, CACHE_ENV
 
     lines = [("m2fp-roto", __version__)]
     for label, dists in (("numpy", ("numpy",)),

@@ -18,6 +18,9 @@ from ..errors import InputError
 
 log = logging.getLogger("m2fp_roto")
 
+#: Frame rate when neither the files nor the user say otherwise.
+DEFAULT_FPS = 24.0
+
 PADDING = re.compile(r"#+|@+|%0?\d*d|\$F\d*|<UDIM>")  # frame tokens in a file name
 
 

@@ -9,9 +9,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import InputError
-from .frames import find_sequence
 from ..labelsets import get_label_set
 from ..parsing import Parsing
+from .frames import find_sequence
 
 log = logging.getLogger("m2fp_roto")
 

@@ -248,7 +248,6 @@ def propagate(rings: dict, reference: int, ref_idx: np.ndarray, prior=None) -> d
         for frame in sequence:
             src, dst = rings[prev], rings[frame]
             idx = out[prev]
-            anchors = src[idx % len(src)]
             lin, shift = ring_motion(src, dst, start=prior(prev, frame) if prior else None)
             predicted = local_motion(src, idx, dst, lin, shift)
             nearest = cKDTree(dst).query(predicted)[1]

@@ -26,8 +26,16 @@ from ..geometry import polygon_area, unit
 from ..progress import Progress
 from .association import associate, blob, grid_width, identify_people
 from .keys import reduce_keys
-from .spacetime import (person_motions, propagate, ring_normals, ring_tangents, smooth_series, snap, solve_blocks,
-                        spacetime_solve)
+from .spacetime import (
+    person_motions,
+    propagate,
+    ring_normals,
+    ring_tangents,
+    smooth_series,
+    snap,
+    solve_blocks,
+    spacetime_solve,
+)
 
 
 @dataclass
