@@ -67,12 +67,16 @@ def test_davis_outlines_stay_clean(request, name):
 
 def test_lucia_keys(lucia):
     """A whole-person matte of a walk changes on every frame more than a straight line between
-    keys can follow: keys on most frames are accepted there (part-level shapes are where keys
-    get few, see test_track_motion); what holds is that the keys stay within the tolerance."""
+    keys can follow at the default 1 px tolerance: a key on most frames is accepted there
+    (part-level shapes are where keys get few, see test_track_motion; the measurement is in
+    benchmarks/bench_track.py). What holds: the keys sit on frames of the shot, in order, the
+    whole walk is one shape, and the outline drawn from the keys stays on the matte."""
     doc, masks = lucia
     main = max(doc.shapes, key=lambda s: s.frames[1] - s.frames[0])
-    assert key_ratio(main) <= 0.95
-    assert len(main.keys) >= 2
+    frames = [k.frame for k in main.keys]
+    assert frames == sorted(set(frames)) and set(frames) <= set(masks)
+    assert main.frames == (min(masks), max(masks))
+    assert min(frame_iou([main], f, m) for f, m in masks.items()) >= 0.85
 
 
 def test_static_shot_gets_few_keys(tmp_path):

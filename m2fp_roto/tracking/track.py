@@ -73,7 +73,7 @@ class TrackOptions:
     smoothing: float = 0.5
     min_frames: int = 3
     robust: float = 2.0
-    edge_tolerance: float = 0.25
+    edge_tolerance: float = 1.0
     max_gap: int = 5
     slide: float = 0.05
     iterations: int = 2
