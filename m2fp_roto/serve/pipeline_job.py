@@ -130,7 +130,9 @@ class JobRun:
                 bar.advance()
         files += outputs.finish()
         parts = sorted({s.part for s in doc.shapes})
-        return {"message": f"{len(doc.shapes)} shapes of {len(doc.people)} people over frames "
-                           f"{doc.first_frame}-{doc.last_frame}",
+        n = len(doc.people)
+        span = f"frame {doc.first_frame}" if doc.first_frame == doc.last_frame else \
+            f"frames {doc.first_frame}-{doc.last_frame}"
+        return {"message": f"{len(doc.shapes)} shapes of {n} {'person' if n == 1 else 'people'} over {span}",
                 "files": files, "frames": frames, "shapes": len(doc.shapes), "people": doc.people,
                 "parts": parts, "page": outputs.page}

@@ -134,10 +134,11 @@ def wait_job(client, job_id: str, timeout: float = 120.0, states=TERMINAL) -> di
 
 
 def label_clip(frames: int = 4, scale: int = 2):
-    """The demo's two walking figures as (parts, people) uint8 maps, ``scale`` times smaller."""
+    """The first ``frames`` frames of the demo's 24-frame walk of two figures, as (parts, people)
+    uint8 maps ``scale`` times smaller."""
     from m2fp_roto.cli.demo import render_frame
 
-    return [tuple(a[::scale, ::scale].copy() for a in render_frame(i, frames)) for i in range(frames)]
+    return [tuple(a[::scale, ::scale].copy() for a in render_frame(i, max(frames, 24))) for i in range(frames)]
 
 
 def png(array: np.ndarray, palette: bool = False) -> bytes:
@@ -165,3 +166,31 @@ def label_zip(frames: int = 4, scale: int = 2, first: int = 1001, people: bool =
         for name, data in extra:
             archive.writestr(name, data)
     return buf.getvalue()
+
+
+def tiny_model(tmp_path_factory) -> Path:
+    """The random-weight tiny M2FP folder (``m2fp_roto.m2fp.random_model``), built once per
+    test session and shared by the service's test modules."""
+    from m2fp_roto.m2fp.random_model import write_random_model
+
+    folder = tmp_path_factory.getbasetemp() / "serve tiny m2fp"
+    if not (folder / "pytorch_model.pt").is_file():
+        write_random_model(folder, "tiny", seed=0)
+    return folder
+
+
+MODEL_RESOLUTION = 128  # the network's short side in the served tiny model: 2 CPU cores answer a burst
+
+
+def model_server(tmp_path_factory) -> Server:
+    """``m2fp-roto serve`` with 2 workers on the tiny random-weight model, started (not yet
+    entered); ready once both workers have loaded it."""
+    folder = tmp_path_factory.mktemp("serve model")
+    server = Server(folder, model=str(tiny_model(tmp_path_factory)), resolution=MODEL_RESOLUTION, workers=2,
+                    queue=3, threads=1)
+
+    def loaded(health):
+        lines = server.log.read_text().splitlines()
+        return health["model"]["state"] == "ready" and sum("M2FP loaded" in line for line in lines) == 2
+
+    return server.start(timeout=240, ready=loaded)

@@ -94,6 +94,7 @@ function upload(file) {
   }
   stopWatching();
   showMessage("");
+  clearResult(`Working on ${file.name}…`);
   setProgress({stage: "Uploading", progress: 0, eta: null, state: "uploading"});
   const xhr = view.xhr = new XMLHttpRequest();
   xhr.open("POST", "/api/jobs");
@@ -109,11 +110,22 @@ function upload(file) {
       return;
     }
     remember(body);
+    view.job = body;
     watch(body.id);
   };
   xhr.onerror = () => { setProgress({stage: "Upload failed", progress: 1, state: "failed"});
                         showMessage("the upload was cut off (is the server running?)"); };
   xhr.send(formFor(file));
+}
+
+function clearResult(text) {
+  if (view.timer) play();
+  view.doc = null;
+  $("result").hidden = true;
+  $("downloads").hidden = true;
+  $("legend").hidden = true;
+  $("empty").hidden = false;
+  $("empty").replaceChildren(el("p", {}, text));
 }
 
 // ---------------------------------------------------------------------------- following a job
@@ -137,6 +149,7 @@ function stopWatching() {
 
 function watch(id) {
   stopWatching();
+  if (!view.job || view.job.id !== id) clearResult("Loading the job…");
   history.replaceState(null, "", `#job=${id}`);
   const source = view.events = new EventSource(`/api/jobs/${id}/events`);
   source.addEventListener("status", (e) => onStatus(JSON.parse(e.data)));
@@ -371,10 +384,11 @@ function wire() {
   for (const b of document.querySelectorAll("[data-all]")) b.addEventListener("click", () => setAll(b.dataset.all, true));
   for (const b of document.querySelectorAll("[data-none]")) b.addEventListener("click", () => setAll(b.dataset.none, false));
   document.addEventListener("keydown", (e) => {
-    if (["INPUT", "SELECT", "TEXTAREA", "BUTTON"].includes(e.target.tagName)) return;  // (a range moves itself)
+    const t = e.target, box = t.tagName === "INPUT" && t.type === "checkbox";
+    if (["SELECT", "TEXTAREA"].includes(t.tagName) || (t.tagName === "INPUT" && !box)) return;  // (a range moves itself)
     if (e.key === "ArrowLeft") { step(-1); e.preventDefault(); }
     if (e.key === "ArrowRight") { step(1); e.preventDefault(); }
-    if (e.key === " " && view.frames.length > 1) { play(); e.preventDefault(); }
+    if (e.key === " " && view.frames.length > 1 && !box && t.tagName !== "BUTTON") { play(); e.preventDefault(); }
   });
 }
 
