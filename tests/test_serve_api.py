@@ -135,18 +135,25 @@ def test_page_docs_and_static_files_are_served_without_a_cdn(client):
 # Roto jobs
 
 
-def test_label_map_job_runs_and_every_output_reads_back(client, tmp_path):
-    import OpenEXR
-
+@pytest.fixture(scope="module")
+def walk(client):
+    """A label-map job, submitted (not waited for): its answer to POST /api/jobs."""
     r = submit(client, label_zip(3), "walk cycle.zip")
     assert r.status_code == 202, r.text
-    job = r.json()
+    return r.json()
+
+
+def test_label_map_job_runs_and_every_output_reads_back(client, walk, tmp_path):
+    import OpenEXR
+
+    job = walk
     assert len(job["id"]) == 22 and job["state"] in ("queued", "running") and job["mode"] == "labels"
     with client.stream("GET", job["events"]) as events:  # server-sent events until the job ends
         assert events.headers["content-type"].startswith("text/event-stream")
         seen = [json.loads(line[5:]) for line in events.iter_lines() if line.startswith("data:")]
     assert seen[-1]["state"] == "done" and {"running", "done"} <= {s["state"] for s in seen}
     assert any(s["stage"] == "track" and 0 < s["progress"] < 1 for s in seen)
+    assert any(s["eta_s"] is not None and s["eta_s"] > 0 for s in seen if s["state"] == "running")
     status = client.get(job["url"]).json()
     assert status == {**seen[-1], **status} and status["frames"] == [1001, 1002, 1003]
     assert [s["name"] for s in status["stages"]] == ["unpack", "vectorize", "track", "export", "frames"]
@@ -215,7 +222,7 @@ def test_selection_targets_and_their_options(client):
 
 
 def test_server_paths_only_under_allow_root(client, root, tmp_path):
-    r = client.post("/api/jobs", data={"labels": str(root / "labels" / "sh010.####.png")})
+    r = client.post("/api/jobs", data={"labels": str(root / "labels" / "sh010.####.png"), "targets": "json"})
     assert r.status_code == 202, r.text
     status = wait_job(client, r.json()["id"])
     assert status["state"] == "done" and status["frames"] == [1001, 1002]
@@ -380,8 +387,8 @@ def raw_get(server, path: str) -> tuple[int, bytes]:
         conn.close()
 
 
-def test_names_and_ids_cannot_reach_outside_a_job(client, server):
-    status = run_job(client, label_zip(1), targets="json")
+def test_names_and_ids_cannot_reach_outside_a_job(client, server, walk):
+    status = wait_job(client, walk["id"])
     base = f"/api/jobs/{status['id']}/files/"
     assert raw_get(server, base + "shot.json")[0] == 200
     for name in ("..%2Fjob.json", "../job.json", "%2e%2e%2fjob.json", "request.json", "log.txt", ".hidden",
@@ -406,3 +413,28 @@ def test_bad_fields_are_400(client):
     error(submit(client, zipped, part="tail"), 400, "tail")
     error(submit(client, zipped, frames="ten"), 400, "frame range")
     error(client.post("/api/jobs", data={"tolerance": "1"}), 400, "no file")
+
+
+# ---------------------------------------------------------------------------------------------
+# The command
+
+
+def test_the_command_line_stays_light_and_says_what_is_wrong_in_one_line():
+    import subprocess
+    import sys
+
+    from click.testing import CliRunner
+
+    from m2fp_roto.cli.main import main
+
+    code = ("import sys, m2fp_roto.cli, m2fp_roto.serve; "
+            "assert not {'fastapi', 'uvicorn', 'starlette', 'torch'} & set(sys.modules), sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    for args, words in ((["--max-upload", "lots"], "--max-upload"), (["--job-ttl", "soon"], "--job-ttl"),
+                        (["--queue", "0"], "--queue")):
+        result = CliRunner().invoke(main, ["serve", *args])
+        assert result.exit_code == 2 and words in result.output and "Traceback" not in result.output, result.output
+    help_text = CliRunner().invoke(main, ["serve", "--help"]).output
+    for option in ("--host", "--port", "--workers", "--model", "--device", "--precision", "--max-upload",
+                   "--queue", "--allow-root", "--job-ttl"):
+        assert option in help_text

@@ -40,10 +40,11 @@ def page(tmp_path):
         page = context.new_page()
         errors = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))  # CSP, 404 ...
         page.set_default_timeout(30_000)
         yield page
         context.close()
-        assert not errors, errors  # no script error on the way
+        assert not errors, errors  # no script error, refused resource or policy violation on the way
 
 
 def done(page, name: str, timeout=180_000):
@@ -52,6 +53,26 @@ def done(page, name: str, timeout=180_000):
         document.getElementById('job-title').textContent === name""", arg=name, timeout=timeout)
     page.wait_for_function("""() => ['picture', 'partmap'].every(id => {
         const img = document.getElementById(id); return img.complete && img.naturalWidth > 0; })""")
+
+
+def record_stages(page) -> None:
+    """Keep every text the progress label shows in ``window.stagesSeen``."""
+    page.evaluate("""() => { window.stagesSeen = [];
+        new MutationObserver(() => stagesSeen.push(document.getElementById('stage').textContent + ' | ' +
+            document.getElementById('eta').textContent))
+            .observe(document.getElementById('stage'), {childList: true, characterData: true, subtree: true}); }""")
+
+
+def drop_file(page, path) -> None:
+    """Drop ``path`` on the drop zone as a person drags a file from the desktop."""
+    data = base64.b64encode(path.read_bytes()).decode()
+    transfer = page.evaluate_handle("""([name, b64]) => {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], name, {type: 'application/zip'}));
+        return dt; }""", [path.name, data])
+    page.dispatch_event("#drop", "dragenter", {"dataTransfer": transfer})
+    page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
 
 
 def paths(page, part=None) -> int:
@@ -67,8 +88,12 @@ def test_picture_and_clip_through_the_page(model_server, page, tmp_path):
 
     # A picture: parsed by the model in the job's own process.
     picture = shared_path("data", "cihp_train_slice", "Images") / "0000006.jpg"
+    record_stages(page)
     page.set_input_files("#file", str(picture))
     done(page, picture.name)
+    seen = page.evaluate("window.stagesSeen")
+    assert any(s.startswith("Parsing people (M2FP)") for s in seen), seen  # the stage, as it runs
+    assert any(s.startswith("Uploading") for s in seen) and seen[-1].startswith("Done"), seen
     assert paths(page) > 0 and page.locator("#timeline").is_hidden()  # one frame: no slider
     assert page.inner_text("#picture-caption") == "Picture + roto"
     page.screenshot(path=str(tmp_path / "picture.png"))
@@ -87,7 +112,7 @@ def test_picture_and_clip_through_the_page(model_server, page, tmp_path):
     # A short label-map clip (no model needed).
     clip = tmp_path / "walk.zip"
     clip.write_bytes(label_zip(4))
-    page.set_input_files("#file", str(clip))
+    drop_file(page, clip)
     done(page, clip.name)
     assert page.inner_text("#frame-label").startswith("frame 1001 (1/4)")
     assert page.inner_text("#picture-caption").startswith("Label map")

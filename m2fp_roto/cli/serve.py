@@ -51,7 +51,7 @@ def serve(host, port, workers, model_opts, max_upload, max_pixels, max_frames, q
     try:
         import fastapi  # noqa: F401
         import fastapi_offline  # noqa: F401
-        import multipart  # noqa: F401
+        import python_multipart  # noqa: F401
         import uvicorn
     except ImportError as exc:
         raise InputError(f"the web service needs its extra ({exc}): pip install 'm2fp-roto[serve]'") from None

@@ -39,6 +39,27 @@ DESCRIPTION = """Multi-person human parsing and roto for Nuke, After Effects and
 """
 
 
+PAGE_POLICY = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+               "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+
+
+class SafeHeaders:
+    """ASGI middleware: no answer is content-sniffed by a browser or sent as a referrer."""
+
+    headers = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        async def with_headers(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *self.headers]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
+
+
 def error_response(exc: ApiError) -> JSONResponse:
     return JSONResponse({"status": "error", "message": exc.message}, status_code=exc.status, headers=exc.headers)
 
@@ -86,6 +107,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPIOffline:
                          redoc_url=None)
     app.state.config, app.state.model, app.state.store = config, model, store
     app.add_middleware(BodyLimit, limit=config.max_upload)
+    app.add_middleware(SafeHeaders)
 
     @app.exception_handler(ApiError)
     async def api_error(request, exc: ApiError):
@@ -106,18 +128,13 @@ def create_app(config: ServeConfig | None = None) -> FastAPIOffline:
         log.exception("unhandled error")
         return error_response(ApiError(500, f"internal error ({type(exc).__name__}); the server log has details"))
 
-    @app.middleware("http")
-    async def no_sniffing(request, call_next):
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response
-
     # -- the page ----------------------------------------------------------------------
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
     async def page():
-        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8",
+                            headers={"Content-Security-Policy": PAGE_POLICY})
 
     @app.get("/api/health", summary="Service, model and queue status")
     async def health():
@@ -174,7 +191,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPIOffline:
     async def predict(request: Request):
         name, parsing, _ = await parse_upload(request)
         data = await run_in_threadpool(lambda: jpeg_bytes(colour_map(parsing.parts)))
-        filename = safe_name(name, "", "image").rsplit(".", 1)[0] + "_parts.jpg"
+        filename = safe_name(name, "", "image") + "_parts.jpg"
         return Response(data, media_type="image/jpeg",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 

@@ -103,6 +103,7 @@ class JobStore:
         self.root = Path(config.jobs_dir)
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / ".slots").mkdir(exist_ok=True)
+        self._children: list[subprocess.Popen] = []  # runners this worker started, reaped when they end
 
     # -- finding -----------------------------------------------------------------------
     def folder(self, job_id: str) -> JobFolder:
@@ -202,12 +203,14 @@ class JobStore:
                           "progress": 0.0, "eta_s": None, "warnings": [], "files": [], "frames": [],
                           **summary}
                 folder.write(status)
+                self._children = [c for c in self._children if c.poll() is None]
                 with open(folder.log, "ab") as log:
-                    subprocess.Popen(
+                    child = subprocess.Popen(
                         [sys.executable, "-m", "m2fp_roto.serve.runner", str(folder.path), "--parent", str(os.getpid()),
                          "--lock-fd", str(fd)],
                         pass_fds=(fd,), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                         cwd=folder.path, start_new_session=True)
+                self._children.append(child)
             except OSError as exc:
                 self.discard(folder)
                 raise ApiError(500, f"cannot start the job's process: {exc}") from None
@@ -244,6 +247,7 @@ class JobStore:
     def sweep(self) -> int:
         """Delete jobs finished longer than ``job_ttl`` ago and abandoned reservations; mark
         jobs whose process is gone as failed. Returns how many folders were deleted."""
+        self._children = [c for c in self._children if c.poll() is None]  # no zombies
         deleted, t = 0, time.time()
         for path in list(self.root.iterdir()):
             if not JOB_ID.fullmatch(path.name):

@@ -247,6 +247,12 @@ function partColour(name) {
   return id >= 0 ? set.colours[id] : [240, 160, 48];
 }
 
+function swatch(colour) {
+  const box = el("span", {class: "swatch"});
+  box.style.background = rgb(colour);  // (the page's policy allows no style attributes)
+  return box;
+}
+
 function drawLegend(status) {
   const set = view.palette[view.doc.label_set];
   const order = (name) => (set ? set.parts.indexOf(name) : 0);
@@ -255,7 +261,7 @@ function drawLegend(status) {
   const toggle = (set_, key) => (e) => { e.target.checked ? set_.delete(key) : set_.add(key); render(); };
   $("parts").replaceChildren(...parts.map((p) => el("li", {}, el("label", {},
     el("input", {type: "checkbox", checked: "", "data-part": p, onchange: toggle(view.hiddenParts, p)}),
-    el("span", {class: "swatch", style: `background:${rgb(partColour(p))}`}), p.replace(/_/g, " ")))));
+    swatch(partColour(p)), p.replace(/_/g, " ")))));
   $("people").replaceChildren(...people.map((p) => el("li", {}, el("label", {},
     el("input", {type: "checkbox", checked: "", "data-person": String(p), onchange: toggle(view.hiddenPeople, p)}),
     `person ${p}`))));
