@@ -22,8 +22,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from .. import __version__
+from ..labelsets import LABEL_SETS
+from . import submit
 from .config import ServeConfig
 from .errors import ApiError
+from .jobs import TERMINAL, JobStore
+from .model import ModelHolder
+from .parse_api import colour_map, jpeg_bytes, palette_rgb, parse_payload
+from .uploads import BodyLimit, decode_image, safe_name, sniff
 
 log = logging.getLogger("m2fp_roto")
 
@@ -64,24 +70,16 @@ def error_response(exc: ApiError) -> JSONResponse:
     return JSONResponse({"status": "error", "message": exc.message}, status_code=exc.status, headers=exc.headers)
 
 
-def multipart(*fields: str, file_field: str = "image", extra=None) -> dict:
+def multipart(*fields: str, file_field: str = "image") -> dict:
     """OpenAPI ``requestBody`` of a multipart form (the handlers read the form themselves, to
     enforce the upload limits while it arrives)."""
     props = {file_field: {"type": "string", "format": "binary"}}
     props.update({name: {"type": "string"} for name in fields})
-    props.update(extra or {})
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
         "type": "object", "properties": props}}}}}
 
 
 def create_app(config: ServeConfig | None = None) -> FastAPIOffline:
-    from ..labelsets import LABEL_SETS
-    from .jobs import TERMINAL, JobStore
-    from .model import ModelHolder
-    from .parse_api import colour_map, jpeg_bytes, palette_rgb, parse_payload
-    from .uploads import BodyLimit, decode_image, safe_name, sniff
-    from . import submit
-
     config = config or ServeConfig.from_env()
     model = ModelHolder(config.model, config.queue)
     store = JobStore(config)
@@ -172,7 +170,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPIOffline:
                 name = upload.filename
             t1 = time.perf_counter()
             parsing, waited, ran = await run_in_threadpool(model.parse, rgb, 1)
-        return name, parsing, {"decode_ms": (t1 - t0) * 1e3, "queue_ms": waited * 1e3, "parse_ms": ran * 1e3}
+        return name, parsing, {"read_ms": (t1 - t0) * 1e3, "queue_ms": waited * 1e3, "parse_ms": ran * 1e3}
 
     @app.post("/api/parse", summary="Parse one image: part masks (base64 PNG) and the coloured part map",
               openapi_extra=multipart())

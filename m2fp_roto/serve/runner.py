@@ -219,7 +219,10 @@ def run_job(folder: JobFolder) -> None:
     from .pipeline_job import JobRun
 
     request = folder.request()
-    reporter = Reporter(folder, JobRun.stages_for(request))
+    try:
+        reporter = Reporter(folder, JobRun.stages_for(request))
+    except Cancelled:  # cancelled before it began: the store reports it so
+        return
     handler = WarningsToJob(reporter)
     log.addHandler(handler)
     slot = None

@@ -63,7 +63,7 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         length = dict(scope.get("headers") or ()).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
-            from .app import error_response
+            from .app import error_response  # (the app imports this module)
 
             return await error_response(self.too_large())(scope, receive, send)
         seen = 0
