@@ -30,7 +30,7 @@ from m2fp_roto.labelsets import display_palette, get_label_set  # noqa: E402
 
 CIHP = get_label_set("cihp")
 PALETTE = np.array(display_palette(), np.uint8).reshape(-1, 3)
-LONG = dict(frames=12, scale=1)  # a job that runs for seconds: something to cancel or cut short
+LONG = dict(frames=20, scale=1)  # a job that runs for seconds: something to cancel or cut short
 
 
 @pytest.fixture(scope="module")
@@ -318,7 +318,7 @@ def test_uploads_over_the_size_limit_are_413(client):
 def test_images_above_the_pixel_limit_are_413(client):
     error(submit(client, png_header(3000, 2000), "huge.png"), 413, "3000x2000", "--max-pixels")
     error(submit(client, png_header(60000, 60000), "bomb.png"), 413)
-    zipped = label_zip(1, extra=[("shot/labels/shot.1002.png", png_header(3000, 2000))])
+    zipped = label_zip(1, extra=(("shot/labels/shot.1002.png", png_header(3000, 2000)),))
     error(submit(client, zipped), 413, "3000x2000")
 
 

@@ -8,6 +8,7 @@ memory (VmHWM) of the server's processes.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import signal
@@ -154,9 +155,10 @@ def png(array: np.ndarray, palette: bool = False) -> bytes:
     return buf.getvalue()
 
 
-def label_zip(frames: int = 4, scale: int = 2, first: int = 1001, people: bool = True, extra=()) -> bytes:
+@functools.lru_cache(maxsize=16)
+def label_zip(frames: int = 4, scale: int = 2, first: int = 1001, people: bool = True, extra: tuple = ()) -> bytes:
     """A zip of ``labels/shot.####.png`` (palette) and ``people/shot.####.png``, as
-    ``m2fp-roto demo`` writes them; ``extra`` adds (name, bytes) members."""
+    ``m2fp-roto demo`` writes them; ``extra`` adds (name, bytes) members. Made once per arguments."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as archive:
         for i, (parts, who) in enumerate(label_clip(frames, scale)):
