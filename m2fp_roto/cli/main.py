@@ -13,6 +13,7 @@ from ..errors import RotoError
 from ..progress import Progress
 from .options import exporter_option_group, track_options, vectorize_options
 from .plate import given, plate_options, plate_source, register
+from .serve import serve as serve_command
 
 log = logging.getLogger("m2fp_roto")
 
@@ -179,6 +180,7 @@ def demo(output, frames):
 
 
 register(main)  # parse, merge-cache, doctor (m2fp_roto.cli.plate)
+main.add_command(serve_command)  # the web page and REST API (m2fp_roto.cli.serve)
 
 
 @main.group()

@@ -17,7 +17,7 @@ log = logging.getLogger("m2fp_roto")
 
 _MODEL_OPTIONS = ("model", "device", "precision", "batch_size", "threads", "resolution")
 
-_plate_decorators = [
+_model_decorators = [
     click.option("--model", metavar="PATH|ID", help="M2FP model folder or ModelScope id (default: "
                  "$M2FP_ROTO_MODEL, else the ModelScope cache, else a download)."),
     click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N."),
@@ -27,6 +27,9 @@ _plate_decorators = [
                  help="Frames per network call."),
     click.option("--threads", type=click.IntRange(min=1), help="CPU threads for the model."),
     click.option("--resolution", type=int, help="Network input short side in px (default 640)."),
+]
+
+_plate_decorators = _model_decorators + [
     click.option("--colorspace", metavar="NAME", help="The plate's OCIO colour space (name or alias; 'none' = "
                  "already sRGB). Default: float files (EXR) are the config's scene_linear role, others sRGB."),
     click.option("--ocio-config", metavar="PATH|URI", help="OCIO config (default: $OCIO, else the pinned "
@@ -41,6 +44,9 @@ _plate_decorators = [
 
 plate_options = option_group("plate_opts", _plate_decorators)
 """The plate and model options of a command, as one ``plate_opts`` dict."""
+
+model_options = option_group("model_opts", _model_decorators)
+"""Only the model options (``make_parser``'s arguments), as one ``model_opts`` dict."""
 
 
 def make_parser(*, model=None, device="cpu", precision="fp32", batch_size=1, threads=None, resolution=None):
