@@ -35,6 +35,7 @@ from m2fp_roto.atomic import atomic_write_text
 from m2fp_roto.document import RotoDocument, Shape
 from m2fp_roto.errors import InputError
 from m2fp_roto.exporters import Option
+from m2fp_roto.sources.frames import PADDING
 
 from .jstext import js_escape, js_int_list, js_number, js_string
 
@@ -99,11 +100,15 @@ def plate_info(plate: str | None, first_frame: int) -> dict | None:
 
 
 def _comp_name(doc: RotoDocument) -> str:
+    """``shot roto`` from ``plates/shot.####.exr``; the folder's name when the file name is only a
+    frame number (``rollerblade/#####.png``)."""
     for text in (doc.plate, doc.source):
         if text:
-            stem = PurePath(str(text).replace("\\", "/")).name.split(".")[0].strip("_- ")
-            if stem:
-                return f"{stem} roto"
+            path = PurePath(str(text).replace("\\", "/"))
+            for name in (path.name, path.parent.name):
+                stem = PADDING.sub("", name).split(".")[0].strip("_- ")
+                if stem and not stem.isdigit():
+                    return f"{stem} roto"
     return "m2fp roto"
 
 

@@ -17,30 +17,35 @@ log = logging.getLogger("m2fp_roto")
 
 _MODEL_OPTIONS = ("model", "device", "precision", "batch_size", "threads", "resolution")
 
-_plate_decorators = [
-    click.option("--model", metavar="PATH|ID", help="M2FP model folder or ModelScope id (default: "
-                 "$M2FP_ROTO_MODEL, else the ModelScope cache, else a download)."),
-    click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N."),
-    click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
-                 help="Inference precision (fp16 needs CUDA)."),
-    click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
-                 help="Frames per network call."),
-    click.option("--threads", type=click.IntRange(min=1), help="CPU threads for the model."),
-    click.option("--resolution", type=int, help="Network input short side in px (default 640)."),
-    click.option("--colorspace", metavar="NAME", help="The plate's OCIO colour space (name or alias; 'none' = "
-                 "already sRGB). Default: float files (EXR) are the config's scene_linear role, others sRGB."),
-    click.option("--ocio-config", metavar="PATH|URI", help="OCIO config (default: $OCIO, else the pinned "
-                 "built-in studio config)."),
-    click.option("--first-frame", type=int, help="Frame number of a movie's first frame or of a single "
-                 "image (default 1)."),
-    click.option("--cache", "cache", type=click.Path(file_okay=False, path_type=Path),
-                 help="Parse cache folder (default: $M2FP_ROTO_CACHE, else .m2fp_roto_cache beside the output)."),
-    click.option("--no-cache", is_flag=True, help="Parse every frame; read and write no cache."),
-]
+def _plate_decorators(cache_default: str) -> list:
+    return [
+        click.option("--model", metavar="PATH|ID", help="M2FP model folder or ModelScope id (default: "
+                     "$M2FP_ROTO_MODEL, else the ModelScope cache, else a download)."),
+        click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N."),
+        click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
+                     help="Inference precision (fp16 needs CUDA)."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Frames per network call."),
+        click.option("--threads", type=click.IntRange(min=1), help="CPU threads for the model."),
+        click.option("--resolution", type=click.IntRange(min=32), help="Network input short side in px (default 640)."),
+        click.option("--colorspace", metavar="NAME", help="The plate's OCIO colour space (name or alias; 'none' = "
+                     "already sRGB). Default: float files (EXR) are the config's scene_linear role, others sRGB."),
+        click.option("--ocio-config", metavar="PATH|URI", help="OCIO config (default: $OCIO, else the pinned "
+                     "built-in studio config)."),
+        click.option("--first-frame", type=int, help="Frame number of a movie's first frame or of a single "
+                     "image (default: the number in the image's name, else 1)."),
+        click.option("--cache", "cache", type=click.Path(file_okay=False, path_type=Path),
+                     help=f"Parse cache folder (default: $M2FP_ROTO_CACHE, else .m2fp_roto_cache {cache_default})."),
+        click.option("--no-cache", is_flag=True, help="Parse every frame; read and write no cache."),
+    ]
 
 
-plate_options = option_group("plate_opts", _plate_decorators)
+plate_options = option_group("plate_opts", _plate_decorators("beside the output"))
 """The plate and model options of a command, as one ``plate_opts`` dict."""
+
+#: The options that only a plate parsed by the model uses (``--first-frame`` also numbers a
+#: single label map).
+MODEL_ONLY = tuple(n for n in plate_options.names if n != "first_frame")
 
 
 def make_parser(*, model=None, device="cpu", precision="fp32", batch_size=1, threads=None, resolution=None):
@@ -84,7 +89,7 @@ def given(name: str):
 @click.argument("plate", metavar="PLATE")
 @click.option("--frames", metavar="RANGE", help="Frames to parse, e.g. 1001-1050 (one farm chunk); default all.")
 @click.option("--skip-missing", is_flag=True, help="Go on without missing or unreadable frames (warns).")
-@plate_options
+@option_group("plate_opts", _plate_decorators("in the current folder"))
 def parse(plate, frames, skip_missing, plate_opts):
     """Parse PLATE's frames into the parse cache (resumable; run chunks on a farm, then export).
 
