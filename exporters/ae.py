@@ -125,21 +125,24 @@ def _mask_literal(shape: Shape, mode: str, scale: float) -> str:
             f"frames:{js_int_list(shape.key_frames)},\n keys:[{keys}]}}")
 
 
-def write_to_string(doc: RotoDocument, mask_mode: str = "add", decimals: int = 2,
-                    movie_first_frame: int = 1) -> str:
-    """The whole script as text (pure ASCII)."""
+def check_options(mask_mode: str = "add", decimals: int = 2, movie_first_frame: int = 1) -> None:
+    """Refuse impossible options (before any work: :func:`m2fp_roto.exporters.write` calls it)."""
     if mask_mode not in ("add", "none"):
         raise InputError(f"--mask-mode must be 'add' or 'none', got {mask_mode!r}")
-    decimals = int(decimals)
-    if not 0 <= decimals <= 4:
+    if not 0 <= int(decimals) <= 4:
         raise InputError(f"--decimals must be between 0 and 4, got {decimals}")
+
+
+def write_to_string(doc: RotoDocument, mask_mode: str = "add", decimals: int = 2,
+                    movie_first_frame: int = 1) -> str:
+    """The whole script as text (pure ASCII). Coordinates stay exact: the document's bound
+    (:data:`m2fp_roto.document.OUTSIDE_FRAMES`) keeps them far below 2**53 at 4 decimals."""
+    check_options(mask_mode, decimals, movie_first_frame)
+    decimals = int(decimals)
     doc.validate()
     scale = 10 ** decimals
-    limit = (2**53) / scale  # integers stay exact in JS doubles
     masks = []
     for shape in mask_order(doc):
-        if max(float(np.abs(k.points).max()) for k in shape.keys) >= limit:
-            raise InputError(f"shape {shape.name!r}: coordinates too large for an AE mask")
         mode = "subtract" if shape.hole and mask_mode == "add" else mask_mode
         masks.append(_mask_literal(shape, mode, scale))
     plate = plate_info(doc.plate, doc.first_frame)
@@ -168,5 +171,5 @@ def write_to_file(doc: RotoDocument, path, mask_mode: str = "add", decimals: int
     return [atomic_write_text(path, text, encoding="ascii")]
 
 
-__all__ = ["NAME", "SUFFIXES", "DESCRIPTION", "OPTIONS", "write_to_string", "write_to_file",
+__all__ = ["NAME", "SUFFIXES", "DESCRIPTION", "OPTIONS", "check_options", "write_to_string", "write_to_file",
            "mask_order", "plate_info", "part_color", "runtime_source"]

@@ -257,7 +257,8 @@ class RotoDocument:
         Each is a list (person ids, part names) or comma-separated text (``"1,2"``,
         ``"hair,face"``), as the command line gives them. A part name the document's label set
         does not know is an error listing the known ones; a selection that leaves no shape of a
-        document that had some is an error (``InputError``) saying what there is.
+        document that had some is an error (``InputError``) saying what there is. (Ids that
+        match nothing beside others that do are the caller's to mention: see :meth:`unmatched`.)
         """
         people = _listed(people, int, "person ids")
         parts = _listed(parts, str, "part names")
@@ -275,11 +276,14 @@ class RotoDocument:
                  f"{', '.join(sorted({s.part for s in self.shapes}))}")
         if self.shapes and not kept:
             raise InputError(f"no shapes for {asked or 'an empty selection'} (the document has {there})")
-        idle = [f"person {p}" for p in (people or ()) if p not in {s.person for s in kept}]
-        idle += [f"part {p}" for p in (parts or ()) if p not in {s.part for s in kept}]
-        if idle:
-            log.warning("no shapes for %s (the document has %s)", ", ".join(idle), there)
         return RotoDocument(**{**self.__dict__, "shapes": kept, "metadata": dict(self.metadata)})
+
+    def unmatched(self, people=None, parts=None) -> list[str]:
+        """``["person 99", "part hat"]``: the selected ids and names that no shape has."""
+        people = _listed(people, int, "person ids") or ()
+        parts = _listed(parts, str, "part names") or ()
+        return ([f"person {p}" for p in people if p not in {s.person for s in self.shapes}]
+                + [f"part {p}" for p in parts if p not in {s.part for s in self.shapes}])
 
     def trim(self, first: int, last: int) -> RotoDocument:
         """A copy covering only frames ``first``-``last`` (inside the document's range).

@@ -10,6 +10,7 @@ An exporter module::
                       choices=("per-person", "all")),)
     PROGRESS = True                    # optional: write_to_file takes progress=callable(done, total)
     FRAMES = True                      # optional: one file per frame; write_to_file takes frames=[...]
+    def check_options(**options): ...                            # optional: refuse impossible options early
     def write_to_file(doc, path, **options) -> list[Path]: ...   # required; returns what it wrote
     def write_to_string(doc, **options) -> str: ...               # optional
     def read_from_file(path) -> RotoDocument: ...                 # optional (lossless targets)
@@ -109,22 +110,10 @@ def exporter_options(module: ModuleType) -> tuple[Option, ...]:
     return tuple(getattr(module, "OPTIONS", ()))
 
 
-def write(doc, path, target: str | None = None, options: dict | None = None, *, people=None, parts=None,
-          frames=None, progress=None) -> list[Path]:
-    """Write ``doc`` to ``path`` with the exporter ``target`` (default: the one ``path``'s
-    extension picks); returns the files written.
-
-    ``options`` are the exporter's own (``None`` values count as not given: the exporter's
-    default applies); an option the exporter does not declare is an error. ``people`` and
-    ``parts`` select shapes first (see :meth:`RotoDocument.select`). ``frames`` (a list or text
-    such as ``"1001-1050"``): a per-frame target (``FRAMES``) writes exactly those frames; any
-    other target gets the document trimmed to them (see :meth:`RotoDocument.trim`), which needs
-    one unbroken range. A document with no shapes (left) is an error: nothing is written.
-    ``progress(done, total)`` reaches exporters that declare ``PROGRESS``.
-    """
-    from .sources.frames import format_frames, parse_frames
-
-    name = resolve_target(path, target)
+def checked_options(name: str, options: dict | None) -> dict:
+    """The exporter ``name``'s keyword arguments: ``options`` (``None`` values count as not given)
+    over its defaults, checked (an option it does not declare, or one its ``check_options``
+    refuses, is an error) before any work is done."""
     module = load_exporter(name)
     accepted = {o.name: o for o in exporter_options(module)}
     given = {k: v for k, v in (options or {}).items() if v is not None}
@@ -132,12 +121,31 @@ def write(doc, path, target: str | None = None, options: dict | None = None, *, 
     if foreign:
         raise InputError(f"target {name!r} takes no option(s) {', '.join('--' + f.replace('_', '-') for f in foreign)}")
     kwargs = {k: given.get(k, o.default) for k, o in accepted.items()}
+    check = getattr(module, "check_options", None)
+    if check is not None:
+        check(**kwargs)
+    return kwargs
+
+
+def write(doc, path, target: str | None = None, options: dict | None = None, *, people=None, parts=None,
+          frames=None, progress=None) -> list[Path]:
+    """Write ``doc`` to ``path`` with the exporter ``target`` (default: the one ``path``'s
+    extension picks); returns the files written.
+
+    ``options`` are the exporter's own (see :func:`checked_options`). ``frames`` (a list or text
+    such as ``"1001-1050"``): a per-frame target (``FRAMES``) writes exactly those frames; any
+    other target gets the document trimmed to them (see :meth:`RotoDocument.trim`), which needs
+    one unbroken range. ``people`` and ``parts`` then select shapes (see
+    :meth:`RotoDocument.select`). A document with no shapes (left) is an error: nothing is
+    written. ``progress(done, total)`` reaches exporters that declare ``PROGRESS``.
+    """
+    from .sources.frames import format_frames, parse_frames
+
+    name = resolve_target(path, target)
+    module = load_exporter(name)
+    kwargs = checked_options(name, options)
     if progress is not None and getattr(module, "PROGRESS", False):
         kwargs["progress"] = progress
-    if people is not None or parts is not None:
-        doc = doc.select(people, parts)
-    if not doc.shapes:
-        raise InputError("nothing to write: the document has no shapes")
     wanted = parse_frames(frames) if isinstance(frames, str) else (sorted(set(frames)) if frames else None)
     if wanted:
         outside = [f for f in wanted if f not in doc.frames]
@@ -152,4 +160,8 @@ def write(doc, path, target: str | None = None, options: dict | None = None, *, 
         doc = doc.trim(wanted[0], wanted[-1])
         if not doc.shapes:
             raise InputError(f"nothing to write: no shape lives in frames {format_frames(wanted)}")
+    if people is not None or parts is not None:
+        doc = doc.select(people, parts)
+    if not doc.shapes:
+        raise InputError("nothing to write: the document has no shapes")
     return module.write_to_file(doc, path, **kwargs)

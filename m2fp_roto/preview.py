@@ -11,6 +11,7 @@ from .atomic import atomic_path
 from .bezier import flatten
 from .errors import InputError
 from .labelsets import LabelSet, display_palette, get_label_set
+from .progress import Progress
 from .sources.frames import PADDING, find_sequence, format_frames, frame_path, parse_frames
 from .sources.labelmaps import read_index_image
 
@@ -86,13 +87,14 @@ def draw_frame(doc, frame: int, background: np.ndarray, indices: bool = True) ->
     return img[..., ::-1]
 
 
-def write_previews(doc, output, over=None, label_set=None, frames=None, indices=True) -> list[Path]:
+def write_previews(doc, output, over=None, label_set=None, frames=None, indices=True,
+                   progress: bool = False) -> list[Path]:
     """Write one image per frame to the ``output`` pattern (see :func:`output_pattern`); returns
     the paths.
 
     ``over``: a sequence to draw on (label maps or pictures); ``label_set``: the label set of
     grey label maps among them (default: the document's). ``frames`` must lie in the
-    document's range.
+    document's range. ``progress``: report each image (``PROGRESS n% preview``).
     """
     from PIL import Image
 
@@ -110,10 +112,12 @@ def write_previews(doc, output, over=None, label_set=None, frames=None, indices=
     labels = get_label_set(label_set or doc.label_set)
     image_format = FORMATS[Path(PADDING.sub("", output.name)).suffix.lower()]
     written = []
-    for frame in frames:
-        img = draw_frame(doc, frame, _background(doc, frame, sequence, labels), indices)
-        path = frame_path(output, frame)
-        with atomic_path(path) as tmp:
-            Image.fromarray(img).save(tmp, format=image_format)
-        written.append(path)
+    with Progress(len(frames), "preview", enabled=progress) as bar:
+        for frame in frames:
+            img = draw_frame(doc, frame, _background(doc, frame, sequence, labels), indices)
+            path = frame_path(output, frame)
+            with atomic_path(path) as tmp:
+                Image.fromarray(img).save(tmp, format=image_format)
+            written.append(path)
+            bar.advance()
     return written

@@ -94,6 +94,12 @@ def write_to_file(doc, path, *, layers: bool = True, cryptomatte: bool = True, s
     return _write_frames(writer, frame_list, threads, progress)
 
 
+def check_options(layers: bool = True, cryptomatte: bool = True, split: bool = False,
+                  compression: str = "zips") -> None:
+    """Refuse impossible options (before any work: :func:`m2fp_roto.exporters.write` calls it)."""
+    _check_options(layers, cryptomatte, compression, 6)
+
+
 def _check_options(layers, cryptomatte, compression, ranks) -> str:
     """The compression, normalised; every impossible combination is a one-line error."""
     compression = str(compression).lower()
@@ -143,5 +149,5 @@ def _write_frames(writer: FrameWriter, frames: list[int], threads, progress) -> 
     return written
 
 
-__all__ = ["NAME", "SUFFIXES", "DESCRIPTION", "OPTIONS", "PROGRESS", "FRAMES", "COMPRESSIONS", "PART_TYPE", "PERSON_TYPE",
+__all__ = ["NAME", "SUFFIXES", "DESCRIPTION", "OPTIONS", "PROGRESS", "FRAMES", "check_options", "COMPRESSIONS", "PART_TYPE", "PERSON_TYPE",
            "write_to_file", "crypto_pattern", "layer_names", "crypto_names", "rational_fps"]

@@ -24,12 +24,13 @@ NEW_DOCUMENT = ("skip_missing", "first_frame")
 
 
 def given_options(ctx: click.Context, names) -> list[str]:
-    """The command-line spellings (``--tolerance``) of those ``names`` the user gave."""
+    """The command-line spellings (``--tolerance``, ``--no-track``) of those ``names`` the user gave."""
     out = []
     for param in ctx.command.params:
         if param.name in names and ctx.get_parameter_source(param.name) not in (
                 None, click.core.ParameterSource.DEFAULT):
-            out.append(max(param.opts, key=len))
+            off = getattr(param, "secondary_opts", None) and ctx.params.get(param.name) is False
+            out.append(max(param.secondary_opts if off else param.opts, key=len))
     return out
 
 
@@ -37,16 +38,15 @@ def check_options(ctx: click.Context, kind: str, new_document: tuple, model_only
     """Refuse options that do not apply to the input ``kind`` ("doc", "labels" or "plate")."""
     rules = {
         "doc": (LABELS_ONLY + model_only + new_document + NEW_DOCUMENT,
-                "--doc converts an existing document; they shape a new one from label maps or a plate"),
-        "labels": (model_only, "they are for a PLATE parsed by the model"),
-        "plate": (LABELS_ONLY, "they are for --labels input"),
+                "--doc, which converts an existing document (only --frames, --fps, --pixel-aspect, --person, "
+                "--part and the target's options do)"),
+        "labels": (model_only, "--labels (only to a PLATE parsed by the model)"),
+        "plate": (LABELS_ONLY, "a PLATE (only to --labels input)"),
     }
-    names, reason = rules[kind]
+    names, where = rules[kind]
     bad = given_options(ctx, names)
     if bad:
-        flag = {"doc": "--doc", "labels": "--labels", "plate": "a PLATE"}[kind]
-        verb = "does" if len(bad) == 1 else "do"
-        raise InputError(f"{', '.join(bad)} {verb} not apply to {flag} ({reason})")
+        raise InputError(f"{', '.join(bad)} {'does' if len(bad) == 1 else 'do'} not apply to {where}")
 
 
 def check_part_names(parts, label_set: str) -> None:
@@ -57,8 +57,14 @@ def check_part_names(parts, label_set: str) -> None:
         RotoDocument(width=1, height=1, first_frame=0, last_frame=0, label_set=label_set).select(parts=parts)
 
 
-def note_new_folder(output) -> None:
-    """Say on stderr when the output's folder does not exist yet (the writers create it)."""
+def new_folder(output) -> Path | None:
+    """The output's folder if it does not exist yet (the writers create it; the command then says
+    so with :func:`say_created`), else None."""
     folder = Path(output).expanduser().parent
-    if str(folder) not in ("", ".") and not folder.exists():
-        log.warning("the folder %s does not exist; it is created", folder)
+    return None if str(folder) in ("", ".") or folder.exists() else folder
+
+
+def say_created(folder: Path | None) -> None:
+    """A folder the command created for its output: said on stderr, never silently."""
+    if folder is not None and folder.is_dir():
+        log.warning("created the folder %s for the output", folder)

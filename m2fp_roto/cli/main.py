@@ -12,7 +12,7 @@ from .. import __version__, exporters
 from ..atomic import recording
 from ..errors import InputError, RotoError
 from ..progress import Progress
-from .inputs import NEW_DOCUMENT, check_options, check_part_names, note_new_folder
+from .inputs import NEW_DOCUMENT, check_options, check_part_names, new_folder, say_created
 from .options import exporter_option_group, track_options, vectorize_options
 from .plate import MODEL_ONLY, given, plate_options, plate_source, register
 from .signals import interrupts
@@ -66,6 +66,16 @@ def _os_error(exc: OSError) -> str:
     return f"{where}: {exc.strerror}" if where and exc.strerror else str(exc)
 
 
+def _command_names(ctx) -> list[str]:
+    """``["export"]`` or ``["install", "ae"]``: the commands below the group, whatever the program
+    is called (``python -m m2fp_roto.cli``)."""
+    names = []
+    while ctx is not None and ctx.parent is not None:
+        names.insert(0, ctx.info_name)
+        ctx = ctx.parent
+    return names
+
+
 class RotoGroup(click.Group):
     """Every command ends in one line on failure: user errors (``RotoError``), OS errors (a
     read-only folder) and usage errors are ``error: ...`` with exit status 2; SIGINT and SIGTERM
@@ -74,11 +84,12 @@ class RotoGroup(click.Group):
     group_class = type  # subgroups (install) behave the same
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        with interrupts():
+        with interrupts(restore=not standalone_mode) as handler:
             try:
-                code = super().main(args, prog_name or "m2fp-roto", complete_var, standalone_mode=False, **extra)
+                code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+                handler.finish()
             except click.UsageError as exc:
-                where = exc.ctx.command_path if exc.ctx else "m2fp-roto"
+                where = " ".join(["m2fp-roto", *_command_names(exc.ctx)])
                 message = exc.format_message().replace("\n", " ")
                 click.echo(f"error: {message[:1].lower() + message[1:]} (see {where} --help)", err=True)
                 code = exc.exit_code
@@ -183,16 +194,15 @@ def export(plate, labels, people, doc_path, label_set, matte_threshold, frames, 
     check_options(click.get_current_context(), kind, NEW_DOCUMENT + vectorize_options.names + track_options.names,
                   MODEL_ONLY)
     target = exporters.resolve_target(output, target)
+    exporters.checked_options(target, target_options)  # a bad option fails before any work
     if doc_path:
         doc = RotoDocument.load(doc_path)
         for name in ("fps", "pixel_aspect"):
             if given(name) is not None:
                 setattr(doc, name, given(name))
         check_part_names(parts, doc.label_set)
-        note_new_folder(output)
     else:
         check_part_names(parts, "cihp" if plate else get_label_set(label_set).name)
-        note_new_folder(output)
         if plate:  # parsed by the model, through the parse cache
             source = plate_source(plate, frames, skip_missing, output, plate_opts, fps=given("fps"),
                                   pixel_aspect=given("pixel_aspect"))
@@ -204,15 +214,22 @@ def export(plate, labels, people, doc_path, label_set, matte_threshold, frames, 
         if not doc.shapes:
             raise InputError(f"no shapes: no frame of {doc.source} holds a region of at least --min-area "
                              f"{vectorize.min_area:g} px (are the maps empty? is --label-set right?)")
-    if persons or parts:
-        doc = doc.select(persons, parts)
+        if getattr(source, "empty", None):
+            log.warning("frame(s) %s: the label maps are empty", format_frames(source.empty))
     wanted = frames if doc_path else None  # from a document: the frames to write
-    written = exporters.write(doc, output, target, target_options, frames=wanted,
+    created = new_folder(output)
+    written = exporters.write(doc, output, target, target_options, people=persons, parts=parts, frames=wanted,
                               progress=Progress.reporter(target))
-    n = len(written)
+    say_created(created)
+    unmatched = doc.unmatched(persons, parts)
+    if unmatched:  # said after the write: a failure is always one line
+        log.warning("no shapes for %s (the document has people %s)", ", ".join(unmatched),
+                    ", ".join(map(str, doc.people)))
+    kept = doc.select(persons, parts) if persons or parts else doc
     span = format_frames(parse_frames(wanted)) if wanted else f"{doc.first_frame}-{doc.last_frame}"
+    n = len(written)
     click.echo(f"wrote {written[0] if n == 1 else f'{n} files ({written[0]} ...)'}: "
-               f"{len(doc.shapes)} shapes, frames {span}")
+               f"{len(kept.shapes)} shapes, frames {span}")
 
 
 @main.command()
@@ -253,9 +270,10 @@ def preview(doc_path, over, label_set, frames, no_labels, output):
         raise InputError("--label-set says how to show --over label maps; without --over there are none")
     doc = RotoDocument.load(doc_path)
     pattern = output_pattern(output, doc_path.stem)
-    note_new_folder(pattern)
+    created = new_folder(pattern)
     written = write_previews(doc, pattern, over=over, label_set=label_set, frames=frames,
-                             indices=not no_labels)
+                             indices=not no_labels, progress=True)
+    say_created(created)
     click.echo(f"wrote {len(written)} preview image(s): {written[0]}" + (" ..." if len(written) > 1 else ""))
 
 

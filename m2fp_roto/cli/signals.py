@@ -33,30 +33,46 @@ class Interrupted(KeyboardInterrupt):
         return 128 + self.signum
 
 
-@contextmanager
-def interrupts():
-    """Within the block, SIGINT and SIGTERM raise :class:`Interrupted` (once) in the main thread.
+class _Handler:
+    """Raises :class:`Interrupted` on the first signal; ignores any later one, and every signal
+    once the command is over (:meth:`finish`), when there is nothing left to stop."""
 
-    The previous handlers come back afterwards (the CLI also runs inside test processes and
-    inside other tools' Python). Outside the main thread this does nothing.
+    def __init__(self):
+        self.raised = self.over = False
+
+    def __call__(self, signum, frame):
+        if self.over:
+            return
+        if self.raised:
+            print(f"{signal.Signals(signum).name}: already stopping, cleaning up", file=sys.stderr, flush=True)
+            return
+        self.raised = True
+        raise Interrupted(signum)
+
+    def finish(self) -> None:
+        self.over = True
+
+
+@contextmanager
+def interrupts(restore: bool = True):
+    """Within the block, SIGINT and SIGTERM raise :class:`Interrupted` (once) in the main thread;
+    yields the handler, whose ``finish()`` says the command's work is over.
+
+    ``restore``: put the previous handlers back afterwards (the CLI also runs inside test
+    processes and inside other tools' Python); a process about to exit keeps ours, so that a
+    signal arriving as it exits changes nothing. Outside the main thread this does nothing.
     """
     import threading
 
+    handler = _Handler()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield handler
         return
-    state = {"raised": False}
-
-    def handler(signum, frame):
-        if state["raised"]:
-            print(f"{signal.Signals(signum).name}: already stopping, cleaning up", file=sys.stderr, flush=True)
-            return
-        state["raised"] = True
-        raise Interrupted(signum)
-
     previous = {s: signal.signal(s, handler) for s in SIGNALS}
     try:
-        yield
+        yield handler
     finally:
-        for s, old in previous.items():
-            signal.signal(s, signal.SIG_DFL if old is None else old)
+        handler.finish()
+        if restore:
+            for s, old in previous.items():
+                signal.signal(s, signal.SIG_DFL if old is None else old)

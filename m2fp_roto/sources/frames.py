@@ -49,13 +49,18 @@ def format_frames(frames) -> str:
 
 def hash_pattern(frame_file) -> str:
     """``/shots/a.1001.exr`` -> ``/shots/a.####.exr``: a sequence as artists write it (one
-    ``#`` per digit, as in Nuke), without fileseq's frame range."""
-    seq = fileseq.FileSequence(str(frame_file))
+    ``#`` per digit, as in Nuke), without fileseq's frame range. Takes a frame's file or a
+    ``fileseq.FileSequence`` (which also knows names that are only a number, ``00042.png``)."""
+    seq = frame_file if isinstance(frame_file, fileseq.FileSequence) else fileseq.FileSequence(str(frame_file))
     return f"{seq.dirname()}{seq.basename()}{'#' * max(seq.zfill(), 1)}{seq.extension()}"
 
 
 def file_frame(path) -> int | None:
-    """The frame number in a file name such as ``shot.1003.png`` (None when it has none)."""
+    """The frame number in a file name such as ``shot.1003.png`` or ``00042.png`` (None when it
+    has none: ``still.png``, ``IMG_0042.jpg``)."""
+    name = Path(str(path)).name
+    if name.count(".") == 1 and name.split(".")[0].isdigit():
+        return int(name.split(".")[0])
     try:
         frames = fileseq.FileSequence(str(path), pad_style=fileseq.PAD_STYLE_HASH1).frameSet()
     except fileseq.FileSeqException:
@@ -103,7 +108,7 @@ def find_sequence(pattern, frames: str | list[int] | None = None, *, skip_missin
         if not seqs:
             raise InputError(f"the folder {path} holds no numbered {what}")
         if len(seqs) > 1:
-            names = ", ".join(str(Path(hash_pattern(s.frame(s.start()))).name) for s in seqs[:5])
+            names = ", ".join(Path(hash_pattern(s)).name for s in seqs[:5])
             raise InputError(f"the folder {path} holds several sequences ({names}); give one as a pattern")
         seq = seqs[0]
     elif not PADDING.search(path.name) and not re.search(r"\d+-\d+", path.name):
@@ -117,7 +122,7 @@ def find_sequence(pattern, frames: str | list[int] | None = None, *, skip_missin
         raise InputError(f"--first-frame renumbers a single image or a movie; the sequence {text} keeps its "
                          "own frame numbers")
     on_disk = {int(f): Path(seq.frame(f)) for f in seq.frameSet()}
-    spelled = hash_pattern(on_disk[min(on_disk)])
+    spelled = hash_pattern(seq)
     if not path.is_dir():
         embedded = fileseq.FileSequence(str(path), pad_style=fileseq.PAD_STYLE_HASH1).frameSet()
         if embedded:  # a range in the pattern (shot.1001-1100#.exr) limits it

@@ -114,6 +114,7 @@ class LabelMapSource:
         self.frames = [f for f in self.labels.frames if self.people is None or f in self.people.paths]
         self.fps, self.pixel_aspect = fps, pixel_aspect
         self.source = self.labels.pattern
+        self.empty: set[int] = set()  # frames whose label map held no part
         self.height, self.width = self._size()
 
     def _size(self) -> tuple[int, int]:
@@ -173,8 +174,9 @@ class LabelMapSource:
             people = np.where(parts != 0, people, 0).astype(np.int32)
         else:
             people = (parts != 0).astype(np.int32)
-        if not parts.any():
-            log.warning("frame %d: the label map is empty (no parts)", frame)
+        if not parts.any():  # said once for the shot (see ``empty``), or as the error when all are
+            log.info("frame %d: the label map is empty (no parts)", frame)
+            self.empty.add(frame)
         ids = [int(p) for p in np.unique(people) if p]
         return Parsing(frame=frame, parts=parts, people=people, label_set=ls.name,
                        scores={p: 1.0 for p in ids}, part_logits=logits)

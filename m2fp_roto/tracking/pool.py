@@ -37,15 +37,20 @@ def ordered_map(fn: Callable, jobs: Iterable[tuple], workers: int) -> Iterator:
     ctx = multiprocessing.get_context("spawn")
     procs, conns = [], []
     try:
-        with _blocked(_SIGNALS):
-            for _ in range(max(1, min(int(workers), len(jobs)))):
-                here, there = ctx.Pipe()
-                proc = ctx.Process(target=_serve, args=(there, fn, os.getpid()), name="m2fp-roto worker")
+        # Started first on its own: it unblocks SIGINT and SIGTERM after starting itself, which
+        # would open the door inside the block below.
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
+        for _ in range(max(1, min(int(workers), len(jobs)))):
+            here, there = ctx.Pipe()
+            proc = ctx.Process(target=_serve, args=(there, fn, os.getpid()), name="m2fp-roto worker")
+            with _blocked(_SIGNALS):
                 proc.start()
-                _alive.add(proc)
-                there.close()
-                procs.append(proc)
-                conns.append(here)
+            _alive.add(proc)
+            there.close()
+            procs.append(proc)
+            conns.append(here)
         queue = iter(enumerate(jobs))
         busy: dict = {}  # connection -> index of the job it is working on
         results: dict = {}
