@@ -5,6 +5,10 @@ origin at the top-left corner of the top-left pixel); each point is
 ``[x, y, in_dx, in_dy, out_dx, out_dy]`` with the tangent handles relative to the anchor.
 Frames are the plate's own numbers. Between keys every coordinate is interpolated linearly.
 
+The module holds the contract whole (about 470 lines): the model, its selection and trimming,
+the JSON form read field by field with types checked, and :meth:`RotoDocument.validate`, the one
+check every target relies on, so that no exporter needs a check of its own.
+
 >>> doc = RotoDocument(width=64, height=48, first_frame=1001, last_frame=1002)
 >>> doc.shapes.append(Shape.static("p1_face", 1, "face", 1001, 1002,
 ...     [[10, 10, 0, 0, 0, 0], [20, 10, 0, 0, 0, 0], [15, 20, 0, 0, 0, 0]]))

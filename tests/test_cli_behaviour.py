@@ -105,7 +105,7 @@ def test_doc_applies_frames_and_fps_and_refuses_what_cannot_apply(doc_path, tmp_
 
 
 def test_model_options_do_not_apply_to_label_maps(shot, tmp_path):
-    labels, people = shot
+    labels, _ = shot
     r = run("export", "--labels", labels, "--device", "cuda", "--cache", tmp_path / "c", "-o", tmp_path / "x.json")
     assert_one_line_error(r, "--device, --cache do not apply to --labels (only to a PLATE")
 
@@ -131,6 +131,7 @@ def test_os_and_range_errors_are_one_line(doc_path, shot, tmp_path):
     labels, _ = shot
     (tmp_path / "taken.json").mkdir()
     assert_one_line_error(run("export", "--doc", doc_path, "-o", tmp_path / "taken.json"), "is a folder")
+    assert_one_line_error(run("export", "--doc", doc_path, "-o", "/dev/null/x.json"), "/dev/null", "Not a directory")
     assert_one_line_error(run("export", "--labels", labels, "--frames", "1-100000000", "-o", tmp_path / "x.json"),
                           "1-100000000")
     assert_one_line_error(run("preview", doc_path, "--frames", "1-100000000", "-o", tmp_path / "p.####.png"),

@@ -24,7 +24,7 @@ from m2fp_roto.cli.main import main
 from m2fp_roto.document import DocumentError, RotoDocument
 from support.nk_reader import roto_nodes
 
-EXAMPLES = int(os.environ.get("M2FP_ROTO_FUZZ_EXAMPLES", 60))
+EXAMPLES = int(os.environ.get("M2FP_ROTO_FUZZ_EXAMPLES", "60"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
 

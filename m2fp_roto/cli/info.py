@@ -27,8 +27,8 @@ def table(doc, path) -> list[str]:
     if info["source_frames"]:
         source += f" (frames {info['source_frames']})"
     lines = [
-        f"{path}: {doc.width}x{doc.height}, pixel aspect {doc.pixel_aspect:g}, {doc.fps:g} fps, "
-        f"frames {doc.first_frame}-{doc.last_frame} ({n}), label set {doc.label_set}",
+        (f"{path}: {doc.width}x{doc.height}, pixel aspect {doc.pixel_aspect:g}, {doc.fps:g} fps, "
+         f"frames {doc.first_frame}-{doc.last_frame} ({n}), label set {doc.label_set}"),
         f"source: {source}",
         f"plate: {doc.plate or '-'}",
         f"people: {', '.join(map(str, info['people'])) or '-'}; parts: {', '.join(info['parts']) or '-'}",

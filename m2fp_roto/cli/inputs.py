@@ -38,8 +38,8 @@ def check_options(ctx: click.Context, kind: str, new_document: tuple, model_only
     """Refuse options that do not apply to the input ``kind`` ("doc", "labels" or "plate")."""
     rules = {
         "doc": (LABELS_ONLY + model_only + new_document + NEW_DOCUMENT,
-                "--doc, which converts an existing document (only --frames, --fps, --pixel-aspect, --person, "
-                "--part and the target's options do)"),
+                ("--doc, which converts an existing document (only --frames, --fps, --pixel-aspect, --person, "
+                 "--part and the target's options do)")),
         "labels": (model_only, "--labels (only to a PLATE parsed by the model)"),
         "plate": (LABELS_ONLY, "a PLATE (only to --labels input)"),
     }

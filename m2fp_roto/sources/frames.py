@@ -95,10 +95,10 @@ def find_sequence(pattern, frames: str | list[int] | None = None, *, skip_missin
 
     A frame inside the requested range (or a gap inside the files on disk) that has no file is
     an error naming the missing frames, unless ``skip_missing`` is set, which drops them with a
-    warning. A single file is the frame its name carries (``shot.1003.png`` is 1003), else
-    ``first_frame``, else 1; ``first_frame`` renumbers a single file only. The result's
-    ``pattern`` is the sequence as the user wrote it (a folder or a pattern with a frame range
-    in it: as artists write it, ``dir/shot.####.png``).
+    warning. A single file is ``first_frame`` if given, else the frame its name carries
+    (``shot.1003.png`` is 1003), else the one frame ``frames`` names, else 1; ``first_frame``
+    renumbers a single file only. The result's ``pattern`` is the sequence as the user wrote it
+    (a folder, or a pattern with a frame range in it: as artists write it, ``dir/shot.####.png``).
     """
     text = str(pattern)
     wanted = parse_frames(frames) if not isinstance(frames, list) else sorted(frames)
@@ -151,7 +151,10 @@ def _single_file(path: Path, wanted, what: str, first_frame) -> FrameSequence:
     if frame is None:
         frame = 1
     if wanted is not None and frame not in wanted:
-        raise InputError(f"{what}: {path.name} is frame {frame}, which --frames {format_frames(wanted)} leaves out")
+        if len(wanted) != 1 or first_frame is not None:
+            raise InputError(f"{what}: {path.name} is frame {frame}, which --frames {format_frames(wanted)} "
+                             "leaves out")
+        frame = wanted[0]  # one frame asked of one file (a still in Nuke, a person map): that frame
     return FrameSequence(str(path), {frame: path})
 
 
