@@ -6,6 +6,7 @@ exactly which outputs a command completed when it is interrupted (a farm's SIGTE
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 import threading
@@ -38,9 +39,13 @@ def atomic_path(path):
     removed and the old ``path``, if any, is untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a file stands where a folder of the path should be
+        blocker = next(p for p in path.parents if p.exists())
+        raise NotADirectoryError(errno.ENOTDIR, "is a file, not a folder", str(blocker)) from None
     if path.is_dir():
-        raise IsADirectoryError(21, "is a folder, not a file name", str(path))
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file name", str(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     tmp = Path(tmp)
     try:

@@ -131,7 +131,7 @@ def test_os_and_range_errors_are_one_line(doc_path, shot, tmp_path):
     labels, _ = shot
     (tmp_path / "taken.json").mkdir()
     assert_one_line_error(run("export", "--doc", doc_path, "-o", tmp_path / "taken.json"), "is a folder")
-    assert_one_line_error(run("export", "--doc", doc_path, "-o", "/dev/null/x.json"), "/dev/null", "Not a directory")
+    assert_one_line_error(run("export", "--doc", doc_path, "-o", "/dev/null/x.json"), "error: /dev/null: is a file, not a folder")
     assert_one_line_error(run("export", "--labels", labels, "--frames", "1-100000000", "-o", tmp_path / "x.json"),
                           "1-100000000")
     assert_one_line_error(run("preview", doc_path, "--frames", "1-100000000", "-o", tmp_path / "p.####.png"),
