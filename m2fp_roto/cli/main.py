@@ -96,9 +96,9 @@ class RotoGroup(click.Group):
             except click.ClickException as exc:
                 click.echo(f"error: {exc.format_message()}", err=True)
                 code = exc.exit_code
-            except click.Abort:  # an interrupt while reading the command line
-                click.echo("interrupted: nothing written", err=True)
-                code = 130
+            except click.Abort as exc:  # an interrupt while reading the command line
+                message, code = _interrupted(exc.__cause__ or KeyboardInterrupt(), [])
+                click.echo(message, err=True)
         code = code if isinstance(code, int) else 0
         if standalone_mode:
             sys.exit(code)
@@ -214,19 +214,21 @@ def export(plate, labels, people, doc_path, label_set, matte_threshold, frames, 
         if not doc.shapes:
             raise InputError(f"no shapes: no frame of {doc.source} holds a region of at least --min-area "
                              f"{vectorize.min_area:g} px (are the maps empty? is --label-set right?)")
-        if getattr(source, "empty", None):
-            log.warning("frame(s) %s: the label maps are empty", format_frames(source.empty))
-    wanted = frames if doc_path else None  # from a document: the frames to write
+    wanted = parse_frames(frames) if doc_path else None  # from a document: the frames to write
     created = new_folder(output)
     written = exporters.write(doc, output, target, target_options, people=persons, parts=parts, frames=wanted,
                               progress=Progress.reporter(target))
+    # Said after the write, so that a failure is always one line.
     say_created(created)
+    if not doc_path and getattr(source, "empty", None):
+        log.warning("frame(s) %s: the label maps are empty", format_frames(source.empty))
     unmatched = doc.unmatched(persons, parts)
-    if unmatched:  # said after the write: a failure is always one line
+    if unmatched:
         log.warning("no shapes for %s (the document has people %s)", ", ".join(unmatched),
                     ", ".join(map(str, doc.people)))
-    kept = doc.select(persons, parts) if persons or parts else doc
-    span = format_frames(parse_frames(wanted)) if wanted else f"{doc.first_frame}-{doc.last_frame}"
+    kept = doc.trim(wanted[0], wanted[-1]) if wanted else doc
+    kept = kept.select(persons, parts) if persons or parts else kept
+    span = format_frames(wanted) if wanted else f"{doc.first_frame}-{doc.last_frame}"
     n = len(written)
     click.echo(f"wrote {written[0] if n == 1 else f'{n} files ({written[0]} ...)'}: "
                f"{len(kept.shapes)} shapes, frames {span}")

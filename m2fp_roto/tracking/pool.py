@@ -20,6 +20,8 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
+from ..errors import RotoError
+
 _SIGNALS = {signal.SIGINT, signal.SIGTERM}
 _alive: set = set()  # started workers not yet reaped (killed at exit should a caller leak them)
 
@@ -59,7 +61,10 @@ def ordered_map(fn: Callable, jobs: Iterable[tuple], workers: int) -> Iterator:
             nxt = next(queue, None)
             if nxt is not None:
                 busy[conn] = nxt[0]
-                conn.send(nxt[1])
+                try:
+                    conn.send(nxt[1])
+                except OSError:
+                    raise _lost() from None
 
         for conn in conns:
             feed(conn)
@@ -68,8 +73,8 @@ def ordered_map(fn: Callable, jobs: Iterable[tuple], workers: int) -> Iterator:
                 for conn in wait(list(busy)):
                     try:
                         ok, value = conn.recv()
-                    except EOFError:
-                        raise RuntimeError("a worker process ended unexpectedly") from None
+                    except (EOFError, OSError):
+                        raise _lost() from None
                     index = busy.pop(conn)
                     if not ok:
                         raise value
@@ -80,6 +85,11 @@ def ordered_map(fn: Callable, jobs: Iterable[tuple], workers: int) -> Iterator:
             conn.send(None)  # done: the workers return
     finally:
         _stop(procs, conns)
+
+
+def _lost() -> RotoError:
+    return RotoError("a worker process ended unexpectedly (killed, or out of memory?); "
+                     "run with fewer --workers")
 
 
 def _stop(procs, conns) -> None:
