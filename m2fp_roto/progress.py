@@ -9,7 +9,8 @@ class Progress:
     """``with Progress(total, "vectorize") as p: p.advance()``.
 
     On a TTY it draws a tqdm bar on stderr; otherwise it prints ``PROGRESS n% label`` lines
-    (each whole percent once), which farm log parsers and the Nuke/AE front ends read.
+    (0 % when the stage starts, then each whole percent once), which farm log parsers and the
+    Nuke/AE front ends read.
     """
 
     def __init__(self, total: int, label: str = "", stream=None, enabled: bool = True):
@@ -22,6 +23,9 @@ class Progress:
             from tqdm import tqdm
 
             self._bar = tqdm(total=self.total, desc=label, unit="frame", file=self.stream, leave=False)
+        elif enabled:  # a farm log sees the stage start, not only its first step
+            self._last = 0
+            print(f"PROGRESS 0% {label}".rstrip(), file=self.stream, flush=True)
 
     def advance(self, n: int = 1) -> None:
         self.done += n

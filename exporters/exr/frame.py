@@ -164,11 +164,16 @@ class FrameWriter:
                   "dataWindow": (np.array([x0, y0], np.int32), np.array([x1 - 1, y1 - 1], np.int32))}
         mattes = {}
         if self.layers:
+            union = np.zeros((y1 - y0, x1 - x0), np.float32)
             for key in self.keys:
-                plane = np.zeros((y1 - y0, x1 - x0), np.float16)
+                plane = np.zeros((y1 - y0, x1 - x0), np.float32)
                 if tiles[key] is not None:
                     tiles[key].paste(plane, (y0, x0))
-                mattes[f"{self.names[key]}.A"] = plane
+                union += plane
+                mattes[f"{self.names[key]}.A"] = plane.astype(np.float16)
+            # The default layer's alpha: every selected shape at once, so a Read node gives a
+            # usable alpha without picking a layer (parts meet edge to edge: their sum is the union).
+            mattes["A"] = np.minimum(union, 1.0).astype(np.float16)
         crypto = _cryptomatte_channels(tiles, self.keys, window, self.ranks) if self.cryptomatte else {}
         if self.split_pattern is None:
             return [_write(self.file_for(self.path, frame), {**header, **self.crypto_meta}, {**mattes, **crypto})]

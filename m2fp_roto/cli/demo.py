@@ -95,6 +95,7 @@ def run_demo(output, n: int = 24):
     from .. import exporters
     from ..pipeline import build_document
     from ..preview import write_previews
+    from ..progress import Progress
     from ..sources.labelmaps import LabelMapSource
 
     output = Path(output)
@@ -106,8 +107,8 @@ def run_demo(output, n: int = 24):
     for name, rel in outputs.items():
         if name not in exporters.exporter_names():
             continue
-        written = exporters.write(doc, output / rel, name)
+        written = exporters.write(doc, output / rel, name, progress=Progress.reporter(name))
         yield f"{name}: {written[0]}" + (f" (+{len(written) - 1} more)" if len(written) > 1 else "")
-    shots = write_previews(doc, output / "preview" / "shot.####.png", over=labels)
+    shots = write_previews(doc, output / "preview" / "shot.####.png", over=labels, progress=True)
     yield f"previews: {shots[0]} (+{len(shots) - 1} more)"
     yield f"{len(doc.shapes)} shapes over frames {doc.first_frame}-{doc.last_frame}"

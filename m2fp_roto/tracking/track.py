@@ -290,32 +290,14 @@ _PARALLEL_FROM = 200
 
 
 def _solve_tracks(jobs: list, options: TrackOptions, workers: int):
-    """``track_shape`` of every ``(rings, person motions)`` job, in order."""
+    """``track_shape`` of every ``(rings, person motions)`` job, in order (see :mod:`.pool` for
+    how the worker processes start and stop)."""
     if workers <= 1 or len(jobs) < 2 or sum(len(rings) for rings, _ in jobs) < _PARALLEL_FROM:
         yield from (_solve_track(rings, motions, options) for rings, motions in jobs)
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from .pool import ordered_map
 
-    # spawn, not fork: the parent may hold BLAS or OpenCV threads, which a fork can deadlock.
-    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_end_with_parent, initargs=(os.getpid(),)) as pool:
-        yield from pool.map(_solve_track, *zip(*jobs), [options] * len(jobs))
-
-
-def _end_with_parent(parent: int) -> None:
-    """Worker start-up: end this worker within half a second of its parent ending (POSIX: an
-    orphan is handed to another parent), so an export killed mid-track (cancelled from Nuke, or
-    by the farm) leaves no process behind."""
-    import threading
-    import time
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
+    yield from ordered_map(_solve_track, [(rings, motions, options) for rings, motions in jobs], workers)
 
 
 def _solve_track(rings: dict, motions: dict, options: TrackOptions):
