@@ -33,8 +33,9 @@ IMAGE = ROOT.parent / "shared" / "data" / "cihp_train_slice" / "Images" / "00000
 def picture(path: Path | None) -> tuple[bytes, str]:
     if path and path.is_file():
         return path.read_bytes(), path.name
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     rng = np.random.default_rng(0)  # no shared data: a 500x335 noise picture
     buf = io.BytesIO()

@@ -151,7 +151,8 @@ def test_label_map_job_runs_and_every_output_reads_back(client, walk, tmp_path):
     with client.stream("GET", job["events"]) as events:  # server-sent events until the job ends
         assert events.headers["content-type"].startswith("text/event-stream")
         seen = [json.loads(line[5:]) for line in events.iter_lines() if line.startswith("data:")]
-    assert seen[-1]["state"] == "done" and {"running", "done"} <= {s["state"] for s in seen}
+    assert seen[-1]["state"] == "done", seen[-1].get("message")
+    assert {"running", "done"} <= {s["state"] for s in seen}
     assert any(s["stage"] == "track" and 0 < s["progress"] < 1 for s in seen)
     assert any(s["eta_s"] is not None and s["eta_s"] > 0 for s in seen if s["state"] == "running")
     status = client.get(job["url"]).json()

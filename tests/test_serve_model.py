@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import base64
 import io
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from conftest import need, shared_path
-from support.serve_harness import MODEL_RESOLUTION as RESOLUTION, peak_rss_mb, tiny_model
+from support.serve_harness import MODEL_RESOLUTION as RESOLUTION
+from support.serve_harness import peak_rss_mb, tiny_model
 
 need("fastapi", "pip install -e '.[serve-test]'")
 httpx = need("httpx", "pip install -e '.[serve-test]'")

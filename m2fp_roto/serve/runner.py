@@ -28,9 +28,9 @@ import traceback
 from pathlib import Path
 
 from ..errors import RotoError
-from ..tracking.track import _end_with_parent as end_with_parent
+from ..workers import end_with_parent
 from .errors import ApiError
-from .jobs import TERMINAL, JOB_ID, JobFolder, now
+from .jobs import JOB_ID, TERMINAL, JobFolder, now
 
 log = logging.getLogger("m2fp_roto")
 

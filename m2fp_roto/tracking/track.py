@@ -295,7 +295,7 @@ def _solve_tracks(jobs: list, options: TrackOptions, workers: int):
     if workers <= 1 or len(jobs) < 2 or sum(len(rings) for rings, _ in jobs) < _PARALLEL_FROM:
         yield from (_solve_track(rings, motions, options) for rings, motions in jobs)
         return
-    from .pool import ordered_map
+    from ..workers import ordered_map
 
     yield from ordered_map(_solve_track, [(rings, motions, options) for rings, motions in jobs], workers)
 

@@ -143,8 +143,9 @@ def label_clip(frames: int = 4, scale: int = 2):
 
 
 def png(array: np.ndarray, palette: bool = False) -> bytes:
-    from m2fp_roto.labelsets import display_palette
     from PIL import Image
+
+    from m2fp_roto.labelsets import display_palette
 
     img = Image.fromarray(array)
     if palette:

@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
-from ..errors import RotoError
+from .errors import RotoError
 
 _SIGNALS = {signal.SIGINT, signal.SIGTERM}
 _alive: set = set()  # started workers not yet reaped (killed at exit should a caller leak them)
@@ -132,7 +132,7 @@ def _serve(conn, fn, parent: int) -> None:
     for s in _SIGNALS:
         signal.signal(s, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)  # pending ones are discarded: ignored
-    _end_with_parent(parent)
+    end_with_parent(parent)
     while True:
         try:
             job = conn.recv()
@@ -154,7 +154,7 @@ def _serve(conn, fn, parent: int) -> None:
             conn.send((False, RuntimeError("in a worker process:\n" + traceback.format_exc())))
 
 
-def _end_with_parent(parent: int) -> None:
+def end_with_parent(parent: int) -> None:
     """End this worker within half a second of its parent ending (POSIX: an orphan is handed to
     another parent), so an export killed outright (SIGKILL) leaves no process behind."""
     import time
