@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -30,8 +31,9 @@ from scipy.ndimage import gaussian_filter1d
 from .bezier import flatten
 from .fitting import CORNER_ANGLE, find_corners, fit_rings
 from .geometry import polygon_area, resample_ring
+from .isolines import closed_isolines_many
 from .labelsets import get_label_set
-from .parsing import Parsing
+from .parsing import Parsing, Region
 
 log = logging.getLogger("m2fp_roto")
 
@@ -83,27 +85,35 @@ def trace_rings(field: np.ndarray, origin=(0.0, 0.0), level: float = 0.5) -> lis
     """Closed iso-lines of ``field`` (high inside) in image space.
 
     ``origin`` is the image-space position of ``field[0, 0]``'s top-left corner. The field is
-    padded so that every ring closes.
+    padded so that every ring closes. A bool ``field`` is a hard mask (level 0.5).
     """
-    from skimage.measure import find_contours
+    return trace_many([field], [origin], level)[0]
 
-    # Outside the array the field is as far below the level as a hard mask's 1 is above it, so
-    # a region touching the border ends exactly on the frame edge.
-    low = min(float(field.min()), 2 * level - 1.0)
-    padded = np.pad(field, 1, constant_values=low)
-    rings = []
-    for c in find_contours(padded, level, positive_orientation="high"):
-        if len(c) < 4:
-            continue
-        xy = np.column_stack([c[:-1, 1] - 1 + 0.5 + origin[0], c[:-1, 0] - 1 + 0.5 + origin[1]])
-        signed = polygon_area(xy)
-        if signed == 0:
-            continue
-        # positive_orientation="high" keeps the inside on the left: anticlockwise on screen around
-        # an outer boundary, clockwise around a hole; reversed, outer rings wind clockwise
-        # (positive area) and holes anticlockwise.
-        rings.append(Ring(xy[::-1], hole=signed > 0))
-    return rings
+
+def trace_many(fields, origins, level: float = 0.5) -> list[list[Ring]]:
+    """``trace_rings`` of several fields, traced in one batch (:mod:`m2fp_roto.isolines`)."""
+    padded = []
+    for field in fields:
+        # Outside the array the field is as far below the level as a hard mask's 1 is above it,
+        # so a region touching the border ends exactly on the frame edge.
+        low = False if field.dtype == bool else min(float(field.min()), 2 * level - 1.0)
+        padded.append(np.pad(field, 1, constant_values=low))
+    out = []
+    for lines, origin in zip(closed_isolines_many(padded, level), origins):
+        rings = []
+        for c in lines:
+            if len(c) < 4:
+                continue
+            xy = np.column_stack([c[:-1, 1] - 1 + 0.5 + origin[0], c[:-1, 0] - 1 + 0.5 + origin[1]])
+            signed = polygon_area(xy)
+            if signed == 0:
+                continue
+            # The higher values lie on the left: anticlockwise on screen around an outer
+            # boundary, clockwise around a hole; reversed, outer rings wind clockwise (positive
+            # area) and holes anticlockwise.
+            rings.append(Ring(xy[::-1], hole=signed > 0))
+        out.append(rings)
+    return out
 
 
 def straighten_staircase(xy: np.ndarray) -> np.ndarray:
@@ -182,15 +192,16 @@ def sharpen_corners(xy: np.ndarray, corners: np.ndarray, rounding: float, spacin
     return out
 
 
-def region_field(parsing: Parsing, person: int, part_id: int, mask: np.ndarray, box) -> np.ndarray:
-    """The field whose 0.5 iso-line is the region's boundary, on the crop ``box``.
+def region_field(parsing: Parsing, person: int, part_id: int, crop: np.ndarray, box) -> np.ndarray:
+    """The field whose 0.5 iso-line is the region's boundary, on the crop ``box``
+    (``(y0, y1, x0, x1)``, whose mask is ``crop``).
 
     With part logits: the sigmoid of the part's margin over every other part, upsampled to the
     frame and kept off other people's pixels (so a person's outline stays theirs). Without: the
     hard mask itself.
     """
     y0, y1, x0, x1 = box
-    crop = mask[y0:y1, x0:x1].astype(np.float32)
+    crop = np.asarray(crop).astype(np.float32)
     logits = parsing.part_logits
     if logits is None:
         return crop
@@ -245,32 +256,63 @@ def remove_specks(mask: np.ndarray, min_area: float) -> tuple[np.ndarray, int]:
 
 
 def vectorize_region(mask: np.ndarray, options: VectorizeOptions = VectorizeOptions(), *,
-                     field_fn=None, pad: int = PAD) -> tuple[list[tuple[Ring, list[Ring]]], int]:
+                     field_fn=None, pad: int = PAD, box=None, frame_shape=None
+                     ) -> tuple[list[tuple[Ring, list[Ring]]], int]:
     """Trace one region's mask into outer rings, each with its holes (not yet smoothed).
 
     Returns ``([(outer, [holes...]), ...] largest first, number of specks dropped)``. Islands
     and holes of fewer than ``options.min_area`` pixels are specks (see ``remove_specks``).
-    ``field_fn(box) -> crop field`` replaces the hard mask crop (soft logits); its rings are
-    filtered by enclosed area instead, and ``pad`` px around the mask's bounding box leave room
-    for a soft boundary that lies outside the hard one.
+    ``mask`` is the whole frame, or with ``box`` (``(y0, y1, x0, x1)``) the crop of a frame of
+    ``frame_shape`` that holds every pixel of the region (a :class:`~m2fp_roto.parsing.Region`).
+    ``field_fn(box, crop) -> field`` replaces the hard mask ``crop`` on ``box`` (soft logits);
+    its rings are filtered by enclosed area instead, and ``pad`` px around the mask's bounding
+    box leave room for a soft boundary that lies outside the hard one.
     """
+    prepared = _prepare_region(mask, options, field_fn, pad, box, frame_shape)
+    if prepared is None:
+        return [], 0
+    field, origin, dropped = prepared
+    if field is None:
+        return [], dropped
+    (rings,) = trace_many([field], [origin])
+    return _group_rings(rings, field.dtype != bool, options, dropped)
+
+
+def _prepare_region(mask, options, field_fn, pad, box=None, frame_shape=None):
+    """What ``vectorize_region`` traces: ``(field or None, origin, specks dropped)``, or None
+    for an empty mask. The field is the region's padded crop without specks, or what
+    ``field_fn`` makes of the crop; None when nothing but specks is left."""
     import cv2
 
-    x, y, bw, bh = cv2.boundingRect(np.ascontiguousarray(mask, dtype=np.uint8))
-    if not bw:
-        return [], 0
-    h, w = mask.shape
-    box = (max(y - pad, 0), min(y + bh + pad, h), max(x - pad, 0), min(x + bw + pad, w))
-    crop, dropped = remove_specks(mask[box[0]:box[1], box[2]:box[3]], options.min_area)
-    if not crop.any():
-        return [], dropped
-    if field_fn is None:
-        rings = trace_rings(crop.astype(np.float32), origin=(box[2], box[0]))
-        rings = [Ring(straighten_staircase(r.xy), r.hole) for r in rings]
-    else:
-        rings = trace_rings(field_fn(box), origin=(box[2], box[0]))
+    mask = np.asarray(mask)
+    if box is None:  # a whole-frame mask: find its box
+        frame_shape = mask.shape
+        x, y, bw, bh = cv2.boundingRect(np.ascontiguousarray(mask != 0, dtype=np.uint8))
+        if not bw:
+            return None
+        box = (y, y + bh, x, x + bw)
+        mask = mask[y:y + bh, x:x + bw]
+    elif not mask.size:
+        return None
+    h, w = frame_shape
+    y0, y1, x0, x1 = box
+    padded = (max(y0 - pad, 0), min(y1 + pad, h), max(x0 - pad, 0), min(x1 + pad, w))
+    crop = np.zeros((padded[1] - padded[0], padded[3] - padded[2]), bool)
+    crop[y0 - padded[0]:y1 - padded[0], x0 - padded[2]:x1 - padded[2]] = mask != 0
+    origin = (padded[2], padded[0])
+    clean, dropped = remove_specks(crop, options.min_area)
+    if not clean.any():
+        return None, origin, dropped
+    return (clean if field_fn is None else field_fn(padded, crop)), origin, dropped
+
+
+def _group_rings(rings: list[Ring], soft: bool, options: VectorizeOptions, dropped: int):
+    """Traced rings -> ``([(outer, [holes...]), ...] largest first, specks dropped)``."""
+    if soft:
         dropped += sum(1 for r in rings if r.area < options.min_area)
         rings = [r for r in rings if r.area >= options.min_area]
+    else:
+        rings = [Ring(straighten_staircase(r.xy), r.hole) for r in rings]
     outers = sorted((r for r in rings if not r.hole), key=lambda r: -r.area)
     holes = sorted((r for r in rings if r.hole), key=lambda r: -r.area)
     groups = [(o, []) for o in outers]
@@ -340,22 +382,37 @@ def vectorize_parsing(parsing: Parsing, options: VectorizeOptions = VectorizeOpt
     by its holes, components largest first. All rings of the frame are fitted in one batch.
     """
     names = get_label_set(parsing.label_set).parts
-    found = []  # (person, part name, component, hole, Ring)
-    specks = 0
     pad = PAD
     if parsing.part_logits is not None:  # the soft boundary may lie up to a logit cell outside
         pad += int(np.ceil(max(parsing.shape[0] / parsing.part_logits.shape[1],
                                parsing.shape[1] / parsing.part_logits.shape[2])))
-    for person, part_id, mask in parsing.regions():
+    regions, fields, origins, specks = [], [], [], 0
+    for region in parsing.regions():
         field_fn = None
         if parsing.part_logits is not None:
-            field_fn = lambda box, p=person, k=part_id, m=mask: region_field(parsing, p, k, m, box)  # noqa: E731
-        groups, dropped = vectorize_region(mask, options, field_fn=field_fn, pad=pad)
+            field_fn = partial(_soft_field, parsing, region)
+        prepared = _prepare_region(region.mask, options, field_fn, pad, region.box, parsing.shape)
+        if prepared is None:
+            continue
+        field, origin, dropped = prepared
+        specks += dropped
+        if field is not None:
+            regions.append(region)
+            fields.append(field)
+            origins.append(origin)
+    found = []  # (person, part name, component, hole, Ring)
+    for region, field, rings in zip(regions, fields, trace_many(fields, origins)):
+        groups, dropped = _group_rings(rings, field.dtype != bool, options, 0)
         specks += dropped
         for component, (outer, holes) in enumerate(groups):
-            found += [(person, names[part_id], component, j, ring) for j, ring in enumerate([outer, *holes])]
+            found += [(region.person, names[region.part], component, j, ring)
+                      for j, ring in enumerate([outer, *holes])]
     fitted = fit_smoothed_rings([f[-1] for f in found], options)
     if specks:
         log.info("frame %d: dropped %d speck(s) smaller than %g px", parsing.frame, specks, options.min_area)
     return [Contour(person, part, component, hole, pts, xy, ring.area)
             for (person, part, component, hole, ring), (pts, xy) in zip(found, fitted)]
+
+
+def _soft_field(parsing: Parsing, region: Region, box, crop) -> np.ndarray:
+    return region_field(parsing, region.person, region.part, crop, box)
