@@ -240,7 +240,7 @@ def _newton_spans(bz: np.ndarray, counts: np.ndarray, dx, dy, u) -> np.ndarray:
     """
     q1c = 3 * np.diff(bz, axis=1)  # (k, 3, 2) first-derivative control points
     q2c = 2 * np.diff(q1c, axis=1)  # (k, 2, 2)
-    coef = np.repeat(np.concatenate([bz.reshape(-1, 8), q1c.reshape(-1, 6), q2c.reshape(-1, 4)], axis=1).T, counts, axis=1)
+    coef = np.repeat(np.concatenate([bz.reshape(-1, 8).T, q1c.reshape(-1, 6).T, q2c.reshape(-1, 4).T]), counts, axis=1)
     s = 1 - u
     t = u
     s3, c1, c2, t3 = s**3, 3 * s * s * t, 3 * s * t * t, t**3
