@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -63,7 +63,7 @@ class Ring:
     xy: np.ndarray
     hole: bool
 
-    @property
+    @cached_property
     def area(self) -> float:
         return abs(polygon_area(self.xy))
 
@@ -126,16 +126,37 @@ def straighten_staircase(xy: np.ndarray) -> np.ndarray:
     of a few pixels removes. A run between cuts of different directions (a corner, the flat top
     of a curve, a one-pixel spike) keeps both ends.
     """
-    step = np.roll(xy, -1, axis=0) - xy
+    return straighten_staircases([xy])[0]
+
+
+def straighten_staircases(rings: list[np.ndarray]) -> list[np.ndarray]:
+    """``straighten_staircase`` of many rings at once (the same arithmetic, ring by ring)."""
+    if not rings:
+        return []
+    counts = np.array([len(r) for r in rings])
+    xy = np.concatenate(rings)
+    ring = np.repeat(np.arange(len(rings)), counts)
+    start = np.repeat(np.cumsum(counts) - counts, counts)
+    nxt = np.arange(len(xy)) + 1
+    nxt[np.cumsum(counts) - 1] = start[np.cumsum(counts) - 1]  # each ring wraps onto its start
+    step = xy[nxt] - xy
     cut = np.flatnonzero((np.abs(step[:, 0]) > 1e-6) & (np.abs(step[:, 1]) > 1e-6))
-    if len(cut) < 4:
-        return xy
-    first = xy[(cut + 1) % len(xy)]  # run j runs from just after cut j to cut j+1
-    last = xy[np.roll(cut, -1)]
-    stair = np.all(np.abs(step[cut] - np.roll(step[cut], -1, axis=0)) < 1e-6, axis=1)
+    per_ring = np.bincount(ring[cut], minlength=len(rings))
+    cut = cut[per_ring[ring[cut]] >= 4]  # rings with fewer than four cuts stay as they are
+    cut_ring = ring[cut]
+    first_cut = np.searchsorted(cut_ring, cut_ring)  # a ring's cuts wrap onto its first cut
+    next_cut = np.arange(1, len(cut) + 1)
+    last_of_ring = np.r_[cut_ring[1:] != cut_ring[:-1], True]
+    next_cut[last_of_ring] = first_cut[last_of_ring]
+    first = xy[nxt[cut]]  # run j runs from just after cut j to cut j+1
+    last = xy[cut[next_cut]]
+    stair = np.all(np.abs(step[cut] - step[cut[next_cut]]) < 1e-6, axis=1)
     pairs = np.stack([np.where(stair[:, None], (first + last) / 2, first), last], axis=1)
     keep = np.column_stack([np.ones(len(cut), bool), ~stair & np.any(np.abs(first - last) > 1e-6, axis=1)])
-    return pairs[keep]
+    kept = pairs[keep]
+    sizes = np.bincount(cut_ring, weights=keep.sum(1), minlength=len(rings)).astype(np.int64)
+    pieces = np.split(kept, np.cumsum(sizes)[:-1])
+    return [piece if per_ring[i] >= 4 else r for i, (r, piece) in enumerate(zip(rings, pieces))]
 
 
 def smooth_ring(xy: np.ndarray, sigma: float, spacing: float = 0.5) -> np.ndarray:
@@ -242,17 +263,18 @@ def remove_specks(mask: np.ndarray, min_area: float) -> tuple[np.ndarray, int]:
     """
     import cv2
 
-    out = (np.asarray(mask) != 0).astype(np.uint8)  # any non-zero value is inside
+    mask = np.asarray(mask)
+    out = (mask if mask.dtype == bool else mask != 0).astype(np.uint8)  # any non-zero value is inside
     dropped = 0
     for value, connectivity in ((1, 4), (0, 8)):
-        n, labels, stats, _ = cv2.connectedComponentsWithStats((out == value).view(np.uint8), connectivity=connectivity)
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(out if value else out ^ 1, connectivity=connectivity)
         small = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] < min_area) + 1  # label 0: the other value
-        if value == 0:
+        if value == 0 and len(small):
             small = np.setdiff1d(small, np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
         if len(small):
             out[np.isin(labels, small)] = 1 - value
             dropped += len(small)
-    return out.astype(bool), dropped
+    return out.view(bool), dropped
 
 
 def vectorize_region(mask: np.ndarray, options: VectorizeOptions = VectorizeOptions(), *,
@@ -274,8 +296,9 @@ def vectorize_region(mask: np.ndarray, options: VectorizeOptions = VectorizeOpti
     field, origin, dropped = prepared
     if field is None:
         return [], dropped
-    (rings,) = trace_many([field], [origin])
-    return _group_rings(rings, field.dtype != bool, options, dropped)
+    soft = field.dtype != bool
+    (rings,) = _straighten(trace_many([field], [origin]), [soft])
+    return _group_rings(rings, soft, options, dropped)
 
 
 def _prepare_region(mask, options, field_fn, pad, box=None, frame_shape=None):
@@ -306,13 +329,19 @@ def _prepare_region(mask, options, field_fn, pad, box=None, frame_shape=None):
     return (clean if field_fn is None else field_fn(padded, crop)), origin, dropped
 
 
+def _straighten(traced: list[list[Ring]], soft: list[bool]) -> list[list[Ring]]:
+    """Every hard mask's rings with their staircases straightened (one batch for all)."""
+    hard = [r for rings, s in zip(traced, soft) if not s for r in rings]
+    straight = iter(straighten_staircases([r.xy for r in hard]))
+    return [rings if s else [Ring(next(straight), r.hole) for r in rings] for rings, s in zip(traced, soft)]
+
+
 def _group_rings(rings: list[Ring], soft: bool, options: VectorizeOptions, dropped: int):
-    """Traced rings -> ``([(outer, [holes...]), ...] largest first, specks dropped)``."""
+    """Traced (and, on hard masks, straightened) rings -> ``([(outer, [holes...]), ...]
+    largest first, specks dropped)``."""
     if soft:
         dropped += sum(1 for r in rings if r.area < options.min_area)
         rings = [r for r in rings if r.area >= options.min_area]
-    else:
-        rings = [Ring(straighten_staircase(r.xy), r.hole) for r in rings]
     outers = sorted((r for r in rings if not r.hole), key=lambda r: -r.area)
     holes = sorted((r for r in rings if r.hole), key=lambda r: -r.area)
     groups = [(o, []) for o in outers]
@@ -359,10 +388,51 @@ def fit_smoothed_rings(rings: list[Ring], options: VectorizeOptions) -> list[tup
     fitted = fit_rings(sub, [ring_tolerance(options.tolerance, r.area) for r in rings], sub_corners)
     # A ring of a few pixels can come out of the fit folded over itself; it is drawn as the
     # straight polygon it was traced as instead, so every shape keeps its winding.
-    for i, (pts, ring) in enumerate(zip(fitted, rings)):
-        if (polygon_area(flatten(pts)) > 0) == ring.hole:
-            fitted[i] = polygon_points(ring.xy)
+    for i in folded(fitted, [ring.hole for ring in rings]):
+        fitted[i] = polygon_points(rings[i].xy)
     return list(zip(fitted, smoothed))
+
+
+def folded(shapes: list[np.ndarray], holes: list[bool]) -> list[int]:
+    """Indices of the shapes whose outline, flattened (``bezier.flatten``), winds the wrong way:
+    ``(polygon_area(flatten(points)) > 0) == hole``.
+
+    The closed-form area of the Bezier curve decides wherever it is further from zero than the
+    flattening can move it (twice the error bound: each chord strays at most ``eps`` from its
+    arc, so the areas differ by at most ``2 eps L + chords pi eps**2``); only the shapes near
+    zero area are flattened.
+    """
+    if not shapes:
+        return []
+    counts = np.array([len(p) for p in shapes])
+    points = np.concatenate(shapes)
+    ends = np.cumsum(counts) - 1
+    nxt = np.arange(len(points)) + 1
+    nxt[ends] = ends - counts + 1
+    p0, p3 = points[:, :2], points[nxt, :2]
+    p1, p2 = p0 + points[:, 4:6], p3 + points[nxt, 2:4]
+
+    def cross(a, b):
+        return a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+
+    starts = ends - counts + 1
+    area = np.add.reduceat(6 * cross(p0, p1) + 3 * cross(p0, p2) + cross(p0, p3) + 3 * cross(p1, p2)
+                           + 3 * cross(p1, p3) + 6 * cross(p2, p3), starts) / 20
+    # flatten's step count and chord error per shape (its d2 is a per-component maximum)
+    d2 = np.maximum.reduceat(np.maximum(np.abs(p0 - 2 * p1 + p2), np.abs(p1 - 2 * p2 + p3)).max(1), starts)
+    steps = np.clip(np.ceil(np.sqrt(6 * d2 / (8 * 0.05))), 4, 256)
+    eps = 0.75 * np.sqrt(2) * d2 / steps**2
+    length = np.add.reduceat(np.hypot(*(p1 - p0).T) + np.hypot(*(p2 - p1).T) + np.hypot(*(p3 - p2).T), starts)
+    slack = 2 * (2 * eps * length + counts * steps * np.pi * eps**2) + 1e-9
+    out = []
+    for i, (a, s, hole) in enumerate(zip(area, slack, holes)):
+        if abs(a) > s:
+            wrong = (a > 0) == hole
+        else:
+            wrong = (polygon_area(flatten(shapes[i])) > 0) == hole
+        if wrong:
+            out.append(i)
+    return out
 
 
 def polygon_points(xy: np.ndarray) -> np.ndarray:
@@ -401,8 +471,9 @@ def vectorize_parsing(parsing: Parsing, options: VectorizeOptions = VectorizeOpt
             fields.append(field)
             origins.append(origin)
     found = []  # (person, part name, component, hole, Ring)
-    for region, field, rings in zip(regions, fields, trace_many(fields, origins)):
-        groups, dropped = _group_rings(rings, field.dtype != bool, options, 0)
+    soft = [field.dtype != bool for field in fields]
+    for region, is_soft, rings in zip(regions, soft, _straighten(trace_many(fields, origins), soft)):
+        groups, dropped = _group_rings(rings, is_soft, options, 0)
         specks += dropped
         for component, (outer, holes) in enumerate(groups):
             found += [(region.person, names[region.part], component, j, ring)

@@ -190,3 +190,23 @@ def test_cryptomatte_equals_ranks_over_the_whole_window(tmp_path):
                 assert np.array_equal(channels[f"{layer}.{c_ch}"].ravel(), cov[r])
             shared += int(np.count_nonzero(cov[1]))
     assert shared > 1000
+
+
+def test_fold_check_decides_as_flattening_does():
+    """``vectorize.folded`` flattens only shapes near zero area; its answers are the exact ones."""
+    rng = np.random.default_rng(11)
+    shapes, holes = [], []
+    for i in range(400):
+        n = int(rng.integers(2, 9))
+        scale = [0.3, 3.0, 40.0][i % 3]  # tiny shapes fold, large ones do not
+        th = np.sort(rng.random(n)) * 2 * np.pi
+        xy = np.c_[np.cos(th), np.sin(th)] * scale * (1 + 0.3 * rng.random((n, 1))) + 50
+        handles = rng.normal(0, scale * 0.6, (n, 4))
+        shapes.append(np.hstack([xy, handles]))
+        holes.append(bool(i % 2))
+    shapes.append(np.array([[1.0, 1, 0, 0, 0, 0], [3, 1, 0, 0, 0, 0]]))  # zero area
+    holes.append(False)
+    want = [i for i, (p, hole) in enumerate(zip(shapes, holes))
+            if (vec.polygon_area(vec.flatten(p)) > 0) == hole]
+    assert vec.folded(shapes, holes) == want
+    assert 50 < len(want) < 350
