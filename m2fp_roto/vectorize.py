@@ -185,31 +185,29 @@ def sharpen_corners(xy: np.ndarray, corners: np.ndarray, rounding: float, spacin
     r = max(int(np.ceil(rounding / spacing)), 1)
     gaps = np.diff(np.concatenate([corners, corners[:1] + m]))
     room = np.minimum(gaps, np.roll(gaps, 1)) // 2  # each corner owns half of its sides
-    for c, space in zip(corners, room):
-        span = min(int(reach / spacing), int(space) - r)
-        if span * spacing < 3.0:  # too little side to fit a line to
-            continue
-        lines = []
-        for side in (-1, 1):
-            pts = xy[(c + side * np.arange(r, r + span + 1)) % m]
-            centre = pts.mean(0)
-            direction = np.linalg.svd(pts - centre, full_matrices=False)[2][0]
-            lines.append((centre, direction))
-        if any(np.abs((xy[(c + side * np.arange(r, r + span + 1)) % m] - p0) @ [-d[1], d[0]]).max() > straight
-               for side, (p0, d) in zip((-1, 1), lines)):
-            continue  # a curved side: its line would misplace the corner
-        (pa, da), (pb, db) = lines
-        cross = da[0] * db[1] - da[1] * db[0]
-        if abs(cross) < np.sin(np.radians(20)):
-            continue
-        t = ((pb - pa)[0] * db[1] - (pb - pa)[1] * db[0]) / cross
-        x = pa + t * da
-        if np.hypot(*(x - xy[c])) > rounding + 0.5:
-            continue
-        for side, (p0, d) in zip((-1, 1), lines):
-            idx = (c + side * np.arange(1, r)) % m
-            out[idx] = p0 + ((xy[idx] - p0) @ d)[:, None] * d
-        out[c] = x
+    spans = np.minimum(int(reach / spacing), room - r)
+    sides = np.array([-1, 1])
+    for span in np.unique(spans[spans * spacing >= 3.0]):  # shorter: too little side to fit a line to
+        at = corners[spans == span]
+        # both sides' samples of every corner with this span: (corner, side, sample, xy)
+        pts = xy[(at[:, None, None] + sides[None, :, None] * np.arange(r, r + span + 1)) % m]
+        centre = pts.mean(axis=2)
+        direction = np.linalg.svd(pts - centre[:, :, None], full_matrices=False)[2][:, :, 0]
+        rel = pts - centre[:, :, None]
+        off = np.abs(rel[..., 0] * -direction[:, :, None, 1] + rel[..., 1] * direction[:, :, None, 0])
+        straight_sides = (off.max(axis=2) <= straight).all(axis=1)  # a curved side would misplace it
+        (pa, pb), (da, db) = centre.transpose(1, 0, 2), direction.transpose(1, 0, 2)
+        cross = da[:, 0] * db[:, 1] - da[:, 1] * db[:, 0]
+        apart = np.abs(cross) >= np.sin(np.radians(20))
+        t = ((pb - pa)[:, 0] * db[:, 1] - (pb - pa)[:, 1] * db[:, 0]) / np.where(apart, cross, 1.0)
+        x = pa + t[:, None] * da
+        near = np.hypot(*(x - xy[at]).T) <= rounding + 0.5
+        for i in np.flatnonzero(straight_sides & apart & near):
+            c = at[i]
+            for side, p0, d in zip(sides, centre[i], direction[i]):
+                idx = (c + side * np.arange(1, r)) % m
+                out[idx] = p0 + ((xy[idx] - p0) @ d)[:, None] * d
+            out[c] = x[i]
     return out
 
 

@@ -1,9 +1,11 @@
 """The fast post-parse paths give exactly what the straightforward ones give, on real label maps.
 
+- the vectorizer, end to end, against the same pipeline on the plain stages
+  (``support.plain_stages``: a whole-frame scan per region, scikit-image's marching squares, one
+  ring and one corner at a time, every shape flattened, the per-sample fit), bit for bit, on
+  CIHP ground truth, SCHP model output, soft part scores and a synthetic crowd;
 - ``Parsing.regions()`` (one pass over the maps) against a scan of the whole frame per region;
 - the vectorizer on a region's crop against the same region as a whole-frame mask;
-- ``fitting.fit_runs`` against the plain per-sample formulation (``support.reference_fit``),
-  bit for bit, on every ring the vectorizer fits in the CIHP images;
 - the Cryptomatte channels the EXR target writes against ranks computed over the whole data
   window from every covered pixel (``cryptomatte.normalize`` and ``rank``).
 """
@@ -26,7 +28,7 @@ from m2fp_roto_exporters import exr
 from m2fp_roto_exporters.exr import cryptomatte as cm
 from m2fp_roto_exporters.exr.coverage import part_coverages
 from m2fp_roto_exporters.exr.frame import PART_TYPE, PERSON_TYPE, crypto_names
-from support import reference_fit
+from support import plain_stages
 
 
 def cihp(count=20):
@@ -47,15 +49,6 @@ def crowd(frame=5):
     return Parsing(1001 + frame, *render_frame(frame, 12, 1.0, 8))
 
 
-def scanned_regions(parsing):
-    """One whole-frame comparison per region, in (person, part) order: the plain way."""
-    key = parsing.people.astype(np.int64) * 256 + parsing.parts
-    for k in np.unique(key[parsing.parts != 0]):
-        person, part = divmod(int(k), 256)
-        if person:
-            yield person, part, key == k
-
-
 def test_regions_equal_a_whole_frame_scan_per_region():
     frames = [*cihp(), schp(), crowd()]
     # person ids need not be 1..N, and a part pixel may have no person
@@ -64,10 +57,11 @@ def test_regions_equal_a_whole_frame_scan_per_region():
     odd.people[:5] = 0
     for parsing in [*frames, odd]:
         got = list(parsing.regions())
-        want = list(scanned_regions(parsing))
-        assert [(r.person, r.part) for r in got] == [(p, k) for p, k, _ in want]
-        for region, (_, _, mask) in zip(got, want):
-            assert np.array_equal(region.frame_mask(parsing.shape), mask)
+        want = list(plain_stages.regions(parsing))
+        assert [(r.person, r.part, r.box) for r in got] == [(r.person, r.part, r.box) for r in want]
+        for region, plain in zip(got, want):
+            assert np.array_equal(region.mask, plain.mask)
+            assert np.array_equal(region.frame_mask(parsing.shape), plain.frame_mask(parsing.shape))
             y0, y1, x0, x1 = region.box  # tight: a region pixel on every edge of the box
             assert region.mask[0].any() and region.mask[-1].any()
             assert region.mask[:, 0].any() and region.mask[:, -1].any()
@@ -94,34 +88,29 @@ def test_a_crop_vectorizes_like_its_whole_frame_mask():
                 assert all(np.array_equal(a.xy, b.xy) for a, b in zip(holes, holes2))
 
 
-@pytest.fixture(scope="module")
-def fitted_batches():
-    """Every batch of rings vectorize_parsing fits in the CIHP images, with its output."""
-    batches = []
-    real = fitting.fit_rings
+def soft(parsing, seed=0):
+    """``parsing`` with part scores at a quarter of its resolution, as a parser keeps them."""
+    import cv2
 
-    def record(rings, tolerance, corners, starts=None):
-        out = real(rings, tolerance, corners, starts)
-        batches.append(((rings, tolerance, corners), out))
-        return out
-
-    vec.fit_rings = record
-    try:
-        for parsing in cihp():
-            vec.vectorize_parsing(parsing)
-    finally:
-        vec.fit_rings = real
-    return batches
+    h, w = parsing.shape
+    onehot = np.stack([(parsing.parts == k).astype(np.float32) for k in range(20)])
+    small = np.stack([cv2.resize(c, (w // 4, h // 4), interpolation=cv2.INTER_AREA) for c in onehot])
+    noise = np.random.default_rng(seed).standard_normal(small.shape)
+    parsing.part_logits = (6 * small + 0.3 * noise).astype(np.float16)
+    return parsing
 
 
-def test_fit_runs_is_bit_identical_to_the_plain_formulation(fitted_batches, monkeypatch):
-    assert sum(len(args[0]) for args, _ in fitted_batches) > 400
-    monkeypatch.setattr(fitting, "fit_runs", reference_fit.fit_runs)
-    for args, out in fitted_batches:
-        want = fitting.fit_rings(*args)
-        assert len(want) == len(out)
-        for a, b in zip(out, want):
-            assert a.shape == b.shape and np.array_equal(a, b)
+def test_vectorize_equals_the_plain_stages_bit_for_bit(monkeypatch):
+    frames = [*cihp(12), schp(), crowd(), *(soft(p, i) for i, p in enumerate(cihp(2)))]
+    fast = [vec.vectorize_parsing(p) for p in frames]
+    plain_stages.patched(monkeypatch)
+    plain = [vec.vectorize_parsing(p) for p in frames]
+    assert sum(map(len, fast)) > 400
+    for got, want in zip(fast, plain):
+        assert [(c.person, c.part, c.component, c.hole) for c in got] == \
+            [(c.person, c.part, c.component, c.hole) for c in want]
+        for a, b in zip(got, want):
+            assert np.array_equal(a.points, b.points) and np.array_equal(a.ring, b.ring) and a.area == b.area
 
 
 def test_fit_runs_matches_the_plain_formulation_on_free_and_fixed_ends():
@@ -136,7 +125,7 @@ def test_fit_runs_matches_the_plain_formulation_on_free_and_fixed_ends():
         free1.append(i % 3 == 0)
         free2.append(i % 4 == 0)
     got = fitting.fit_runs(runs, t1, t2, 0.4, free1=free1, free2=free2)
-    want = reference_fit.fit_runs(runs, t1, t2, 0.4, free1=free1, free2=free2)
+    want = plain_stages.fit_runs(runs, t1, t2, 0.4, free1=free1, free2=free2)
     for a, b in zip(got, want):
         assert np.array_equal(np.stack(a), np.stack(b))
 
@@ -206,7 +195,6 @@ def test_fold_check_decides_as_flattening_does():
         holes.append(bool(i % 2))
     shapes.append(np.array([[1.0, 1, 0, 0, 0, 0], [3, 1, 0, 0, 0, 0]]))  # zero area
     holes.append(False)
-    want = [i for i, (p, hole) in enumerate(zip(shapes, holes))
-            if (vec.polygon_area(vec.flatten(p)) > 0) == hole]
+    want = plain_stages.folded(shapes, holes)
     assert vec.folded(shapes, holes) == want
     assert 50 < len(want) < 350
