@@ -1,7 +1,7 @@
 """Everything after parsing, per stage, against the code before the speed work: one table.
 
     .venv/bin/python benchmarks/bench_pipeline.py [--frames 6] [--sizes 540,1080,2160]
-        [--people 2,8] [--baseline 2c9dfae] [--core 1]
+        [--people 2,8] [--repeat 2] [--baseline 2c9dfae] [--core 1]
 
 The shot is the demo's (``m2fp_roto.cli.demo.render_frame``): two walking figures drawn as CIHP
 label maps, zoomed to 960x540, 1920x1080 or 3840x2160 (the same shot at a higher resolution:
@@ -20,8 +20,9 @@ resident memory, ``+MB`` its growth over what the label maps and imports took.
 
 The baseline is the code before the post-parse speed work (commit ``--baseline``), extracted
 with ``git archive`` into a temporary folder and run in its own process beside the current
-checkout, configuration by configuration, alternating which goes first. The load average is
-printed before and after: wall times grow with it.
+checkout, configuration by configuration, alternating which goes first; each pair runs
+``--repeat`` times and every figure is the smallest of its runs (other work on the machine only
+ever adds time). The load average is printed before and after: wall times grow with it.
 """
 
 from __future__ import annotations
@@ -130,10 +131,18 @@ def run_worker(maps: Path, path: Path | None, core: int | None) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(maps)]
     if core is not None:
         cmd += ["--core", str(core)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tempfile.gettempdir(), check=False)
     if proc.returncode:
         raise SystemExit(f"worker failed ({' '.join(cmd)}):\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def best(a: dict | None, b: dict) -> dict:
+    """The smaller of two runs' figures, figure by figure."""
+    if a is None:
+        return b
+    out = {k: {s: min(a[k][s], b[k][s]) for s in a[k]} for k in ("cpu", "wall")}
+    return {**b, **out, "peak_mb": min(a["peak_mb"], b["peak_mb"]), "grew_mb": min(a["grew_mb"], b["grew_mb"])}
 
 
 def render(folder: Path, size: int, people: int, frames: int) -> Path:
@@ -159,6 +168,7 @@ def main(argv=None):
     ap.add_argument("--frames", type=int, default=6, help="frames of the shot (per configuration)")
     ap.add_argument("--sizes", default="540,1080,2160", help="frame heights: 540, 1080, 2160")
     ap.add_argument("--people", default="2,8", help="people in the shot (even numbers)")
+    ap.add_argument("--repeat", type=int, default=2, help="runs per version and configuration (the fastest counts)")
     ap.add_argument("--baseline", default=BASELINE, help="git ref of the code to compare with ('none': skip)")
     ap.add_argument("--core", type=int, default=None, help="CPU core the workers run on (default: the last)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -176,7 +186,7 @@ def main(argv=None):
         if args.baseline != "none":
             versions.insert(0, (f"{args.baseline[:8]}", baseline_tree(args.baseline, tmp)))
         print(f"post-parse pipeline, CPU s/frame on core {core} (OMP_NUM_THREADS=1), {args.frames} frames per "
-              f"configuration, python {sys.version.split()[0]}, {os.cpu_count()} cores")
+              f"configuration, best of {args.repeat}, python {sys.version.split()[0]}, {os.cpu_count()} cores")
         print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
         header = (f"{'shot':<16} {'version':<9} {'shapes':>6} {'vectorize':>9} {'track':>7} {'exr':>7} {'(write)':>7} "
                   f"{'nk':>7} {'jsx':>7} {'total':>7} {'wall':>7} {'peak MB':>8} {'+MB':>7}")
@@ -186,9 +196,12 @@ def main(argv=None):
         for i, size in enumerate(sizes):
             for j, people in enumerate(crowds):
                 maps = render(tmp, size, people, args.frames)
-                label = f"{int(round(960 * SIZES[size]))}x{size} {people}p"
-                order = versions if (i + j) % 2 == 0 else versions[::-1]
-                got = {name: run_worker(maps, path, core) for name, path in order}
+                label = f"{round(960 * SIZES[size])}x{size} {people}p"
+                got = {}
+                for k in range(args.repeat):
+                    order = versions if (i + j + k) % 2 == 0 else versions[::-1]
+                    for name, path in order:
+                        got[name] = best(got.get(name), run_worker(maps, path, core))
                 for name, _ in versions:
                     print(row(label, name, got[name]), flush=True)
                 results[(size, people)] = got
@@ -197,10 +210,10 @@ def main(argv=None):
         print(f"load average at end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     if len(versions) == 2:
         base = versions[0][0]
-        print(f"\nspeed-up (baseline CPU / current CPU) per stage")
+        print("\nspeed-up (baseline CPU / current CPU) per stage")
         print(f"{'shot':<16} " + " ".join(f"{s:>9}" for s in ("vectorize", "track", "exr", "nk", "jsx")))
         for (size, people), got in results.items():
-            label = f"{int(round(960 * SIZES[size]))}x{size} {people}p"
+            label = f"{round(960 * SIZES[size])}x{size} {people}p"
             ratios = [got[base]["cpu"][s] / max(got["current"]["cpu"][s], 1e-9) for s in ("vectorize", "track", "exr", "nk", "jsx")]
             print(f"{label:<16} " + " ".join(f"{r:>9.2f}" for r in ratios))
     current = {k: v["current"]["cpu"] for k, v in results.items()}

@@ -14,9 +14,8 @@ Frames are the plate's own numbers. Between keys every coordinate is interpolate
 
 from __future__ import annotations
 
-from bisect import bisect_right
-
 import json
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 

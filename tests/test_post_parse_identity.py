@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 import OpenEXR
-import pytest
 
 from conftest import shared_path
 from m2fp_roto import fitting
