@@ -288,21 +288,17 @@ def vectorize_region(mask: np.ndarray, options: VectorizeOptions = VectorizeOpti
     its rings are filtered by enclosed area instead, and ``pad`` px around the mask's bounding
     box leave room for a soft boundary that lies outside the hard one.
     """
-    prepared = _prepare_region(mask, options, field_fn, pad, box, frame_shape)
+    prepared = padded_crop(mask, pad, box, frame_shape)
     if prepared is None:
         return [], 0
-    field, origin, dropped = prepared
-    if field is None:
-        return [], dropped
-    soft = field.dtype != bool
-    (rings,) = _straighten(trace_many([field], [origin]), [soft])
-    return _group_rings(rings, soft, options, dropped)
+    crop, padded = prepared
+    ((rings, dropped),) = trace_regions([crop], [padded], [field_fn], options)
+    return _group_rings(rings, field_fn is not None, options, dropped)
 
 
-def _prepare_region(mask, options, field_fn, pad, box=None, frame_shape=None):
-    """What ``vectorize_region`` traces: ``(field or None, origin, specks dropped)``, or None
-    for an empty mask. The field is the region's padded crop without specks, or what
-    ``field_fn`` makes of the crop; None when nothing but specks is left."""
+def padded_crop(mask, pad: int, box=None, frame_shape=None):
+    """``(crop, padded box)``: the region's bool mask on its box grown by ``pad`` px inside the
+    frame (``mask`` as in ``vectorize_region``), or None for an empty mask."""
     import cv2
 
     mask = np.asarray(mask)
@@ -320,11 +316,49 @@ def _prepare_region(mask, options, field_fn, pad, box=None, frame_shape=None):
     padded = (max(y0 - pad, 0), min(y1 + pad, h), max(x0 - pad, 0), min(x1 + pad, w))
     crop = np.zeros((padded[1] - padded[0], padded[3] - padded[2]), bool)
     crop[y0 - padded[0]:y1 - padded[0], x0 - padded[2]:x1 - padded[2]] = mask != 0
-    origin = (padded[2], padded[0])
-    clean, dropped = remove_specks(crop, options.min_area)
-    if not clean.any():
-        return None, origin, dropped
-    return (clean if field_fn is None else field_fn(padded, crop)), origin, dropped
+    return crop, padded
+
+
+def trace_regions(crops, boxes, field_fns, options: VectorizeOptions) -> list[tuple[list[Ring], int]]:
+    """``(rings, specks dropped)`` of every region's padded crop on its ``boxes`` entry; the
+    rings of hard masks have their staircases straightened.
+
+    A hard mask is traced as it is first: marching squares gives one outer ring per 4-connected
+    island and one ring per (8-connected) hole, so a region of one island of ``min_area`` px or
+    more and no hole has no specks and its rings are final. Only the others go through
+    ``remove_specks``, and are traced again if it dropped anything. A soft field
+    (``field_fns[i](box, crop)``, not None) is traced once, where the crop without its specks
+    is not empty. Every batch of tracing covers all regions at once.
+    """
+    out: list = [None] * len(crops)
+    origins = [(b[2], b[0]) for b in boxes]
+    hard = [i for i, fn in enumerate(field_fns) if fn is None]
+    again, fields = [], []
+    for i, rings in zip(hard, trace_many([crops[i] for i in hard], [origins[i] for i in hard])):
+        if len(rings) == 1 and not rings[0].hole and np.count_nonzero(crops[i]) >= options.min_area:
+            out[i] = (rings, 0)
+            continue
+        clean, dropped = remove_specks(crops[i], options.min_area)
+        if not dropped:
+            out[i] = (rings, 0)
+        elif clean.any():
+            again.append((i, dropped))
+            fields.append(clean)
+        else:
+            out[i] = ([], dropped)
+    for i, fn in enumerate(field_fns):
+        if fn is not None:
+            clean, dropped = remove_specks(crops[i], options.min_area)
+            if clean.any():
+                again.append((i, dropped))
+                fields.append(fn(boxes[i], crops[i]))
+            else:
+                out[i] = ([], dropped)
+    for (i, dropped), rings in zip(again, trace_many(fields, [origins[i] for i, _ in again])):
+        out[i] = (rings, dropped)
+    soft = [fn is not None for fn in field_fns]
+    straight = _straighten([rings for rings, _ in out], soft)
+    return [(rings, dropped) for rings, (_, dropped) in zip(straight, out)]
 
 
 def _straighten(traced: list[list[Ring]], soft: list[bool]) -> list[list[Ring]]:
@@ -454,24 +488,18 @@ def vectorize_parsing(parsing: Parsing, options: VectorizeOptions = VectorizeOpt
     if parsing.part_logits is not None:  # the soft boundary may lie up to a logit cell outside
         pad += int(np.ceil(max(parsing.shape[0] / parsing.part_logits.shape[1],
                                parsing.shape[1] / parsing.part_logits.shape[2])))
-    regions, fields, origins, specks = [], [], [], 0
+    regions, crops, boxes, field_fns = [], [], [], []
     for region in parsing.regions():
-        field_fn = None
-        if parsing.part_logits is not None:
-            field_fn = partial(_soft_field, parsing, region)
-        prepared = _prepare_region(region.mask, options, field_fn, pad, region.box, parsing.shape)
+        prepared = padded_crop(region.mask, pad, region.box, parsing.shape)
         if prepared is None:
             continue
-        field, origin, dropped = prepared
-        specks += dropped
-        if field is not None:
-            regions.append(region)
-            fields.append(field)
-            origins.append(origin)
-    found = []  # (person, part name, component, hole, Ring)
-    soft = [field.dtype != bool for field in fields]
-    for region, is_soft, rings in zip(regions, soft, _straighten(trace_many(fields, origins), soft)):
-        groups, dropped = _group_rings(rings, is_soft, options, 0)
+        regions.append(region)
+        crops.append(prepared[0])
+        boxes.append(prepared[1])
+        field_fns.append(None if parsing.part_logits is None else partial(_soft_field, parsing, region))
+    found, specks = [], 0  # found: (person, part name, component, hole, Ring)
+    for region, fn, (rings, dropped) in zip(regions, field_fns, trace_regions(crops, boxes, field_fns, options)):
+        groups, dropped = _group_rings(rings, fn is not None, options, dropped)
         specks += dropped
         for component, (outer, holes) in enumerate(groups):
             found += [(region.person, names[region.part], component, j, ring)

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import OpenEXR
 
@@ -99,11 +101,15 @@ def soft(parsing, seed=0):
     return parsing
 
 
-def test_vectorize_equals_the_plain_stages_bit_for_bit(monkeypatch):
+def test_vectorize_equals_the_plain_stages_bit_for_bit(monkeypatch, caplog):
     frames = [*cihp(12), schp(), crowd(), *(soft(p, i) for i, p in enumerate(cihp(2)))]
-    fast = [vec.vectorize_parsing(p) for p in frames]
-    plain_stages.patched(monkeypatch)
-    plain = [vec.vectorize_parsing(p) for p in frames]
+    with caplog.at_level(logging.INFO, logger="m2fp_roto"):
+        fast = [vec.vectorize_parsing(p) for p in frames]
+        specks = [r.getMessage() for r in caplog.records]
+        caplog.clear()
+        plain_stages.patched(monkeypatch)
+        plain = [vec.vectorize_parsing(p) for p in frames]
+        assert specks == [r.getMessage() for r in caplog.records] and len(specks) > 5  # specks dropped
     assert sum(map(len, fast)) > 400
     for got, want in zip(fast, plain):
         assert [(c.person, c.part, c.component, c.hole) for c in got] == \
