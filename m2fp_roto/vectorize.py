@@ -97,7 +97,9 @@ def trace_many(fields, origins, level: float = 0.5) -> list[list[Ring]]:
         # Outside the array the field is as far below the level as a hard mask's 1 is above it,
         # so a region touching the border ends exactly on the frame edge.
         low = False if field.dtype == bool else min(float(field.min()), 2 * level - 1.0)
-        padded.append(np.pad(field, 1, constant_values=low))
+        out = np.full((field.shape[0] + 2, field.shape[1] + 2), low, field.dtype)  # np.pad, faster
+        out[1:-1, 1:-1] = field
+        padded.append(out)
     out = []
     for lines, origin in zip(closed_isolines_many(padded, level), origins):
         rings = []
