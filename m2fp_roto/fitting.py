@@ -12,6 +12,10 @@ centre tangent there (so the join stays G1).
   calls per recursion level instead of per span. An end may be *free* (at a corner, where no
   neighbour shares its tangent): its handle is then solved in both directions, a 4x4
   least-squares system per span instead of the paper's 2x2. ``fit_cubic`` is the single-run form.
+  Its per-sample arithmetic works on contiguous x and y arrays with per-span values spread by
+  ``np.repeat`` (the hot loop of the vectorizer); the tests hold it to the plain per-sample
+  formulation bit for bit. (Every stage of the paper lives here, shared by vectorizing and
+  tracking, which is why the module runs a little past 400 lines.)
 - ``fit_rings`` fits closed rings: breaks at the corners ``find_corners`` finds (handles free
   there), a ring without corners opened at its top-most sample and the opposite one.
 - ``fit_handles`` is the paper's handle solve and reparameterization alone, for anchors that

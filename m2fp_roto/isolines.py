@@ -197,4 +197,4 @@ def _skimage(values, level):
     return find_contours(values, level, positive_orientation="high")
 
 
-__all__ = ["closed_isolines", "closed_isolines_many", "square_segments", "edge_points", "link", "order_rings"]
+__all__ = ["closed_isolines", "closed_isolines_many", "edge_points", "link", "order_rings", "square_segments"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from m2fp_roto import fitting
+from m2fp_roto import fitting, trace
 from m2fp_roto import vectorize as vec
 from m2fp_roto.bezier import bernstein, flatten
 from m2fp_roto.fitting import _handle_basis, chord_length_parameterize, newton_step
@@ -55,8 +55,8 @@ def folded(shapes, holes):
 def patched(monkeypatch):
     """Run the production pipeline on the plain stages."""
     monkeypatch.setattr(Parsing, "regions", regions)
-    monkeypatch.setattr(vec, "closed_isolines_many", closed_isolines_many)
-    monkeypatch.setattr(vec, "straighten_staircases", straighten_staircases)
+    monkeypatch.setattr(trace, "closed_isolines_many", closed_isolines_many)
+    monkeypatch.setattr(trace, "straighten_staircases", straighten_staircases)
     monkeypatch.setattr(vec, "sharpen_corners", sharpen_corners)
     monkeypatch.setattr(vec, "folded", folded)
     monkeypatch.setattr(fitting, "fit_runs", fit_runs)
