@@ -216,6 +216,25 @@ def _dimcurve(tokens: list[str], bits: np.ndarray) -> str:
     return "{" + " ".join(keys) + "}"
 
 
+def _dimcurves(tokens: list[str], bits: np.ndarray) -> list[str]:
+    """``_dimcurve`` of every row of ``bits`` ((series, keys); ``tokens`` row after row): the
+    constant and ever-changing series, nearly all of them, without a numpy call each."""
+    n = bits.shape[1]
+    changes = bits[:, 1:] != bits[:, :-1]
+    constant = (~changes.any(axis=1)).tolist()
+    every = changes.all(axis=1).tolist()
+    out = []
+    for s, (const, all_change) in enumerate(zip(constant, every)):
+        row = tokens[s * n:(s + 1) * n]
+        if const:
+            out.append(f"{{{{{row[0]} -}}}}")
+        elif all_change:
+            out.append("{{" + " -} {".join(row) + " -}}")
+        else:
+            out.append(_dimcurve(row, bits[s]))
+    return out
+
+
 def _curvegroup(doc: RotoDocument, track: _Track) -> str:
     shape, times, entries = track.shape, track.times, track.entries
     n, ne = entries.shape[:2]
@@ -224,10 +243,8 @@ def _curvegroup(doc: RotoDocument, track: _Track) -> str:
     tokens = float_tokens(series)
     bits = series.astype(np.float32).view(np.uint32)
     bits = np.where(series == 0, 0, bits)  # -0.0 and 0.0 are one key
-    lines = []
-    for e in range(ne):
-        dims = [_dimcurve(tokens[(2 * e + d) * n:(2 * e + d + 1) * n], bits[2 * e + d]) for d in (0, 1)]
-        lines.append(f"         {{{dims[0]} {dims[1]}}}")
+    dims = _dimcurves(tokens, bits)
+    lines = [f"         {{{dims[2 * e]} {dims[2 * e + 1]}}}" for e in range(ne)]
     time_tokens = float_tokens(times)
     times_text = time_tokens[0] if n == 1 else "{" + " ".join(time_tokens) + "}"
     first = float(times[0])
@@ -237,12 +254,13 @@ def _curvegroup(doc: RotoDocument, track: _Track) -> str:
     if shape.hole:
         attrs.append(("bm", BLEND_MINUS))
     attrs += [("ltt", LIFETIME_RANGE), ("ltn", shape.frames[0]), ("ltm", shape.frames[1]), ("tt", BEZIER_TOOL)]
-    attr_text = " ".join(f"{k} {nk_float(v)}" for k, v in attrs)
+    values = float_tokens([v for _, v in attrs] + [first, centre[0], centre[1]])
+    attr_text = " ".join(f"{k} {v}" for (k, _), v in zip(attrs, values))
     return (f"     {{curvegroup {curve_name(shape.name)} {SHAPE_FLAGS} bezier\n"
             f"      {{{{cc\n        {{f {CC_FLAGS}}}\n        {{px\n         {times_text}\n"
             + "\n".join(lines) +
             f"}}}}\n       idem}}\n"
-            f"      {{tx {nk_float(first)} {nk_float(centre[0])} {nk_float(centre[1])}}}\n"
+            f"      {{tx {' '.join(values[-3:])}}}\n"
             f"      {{a {attr_text}}}}}")
 
 

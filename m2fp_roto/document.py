@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,7 +118,13 @@ class Shape:
 
     def points_at(self, frame: float) -> np.ndarray:
         """Points at ``frame``, linearly interpolated between keys, held outside them."""
-        return self.points_over([frame])[0]
+        keys = self.keys
+        if len(keys) == 1:
+            return keys[0].points.copy()
+        # points_over for one frame, from the two keys around it only
+        i = min(max(bisect_right([k.frame for k in keys], frame) - 1, 0), len(keys) - 2)
+        t = np.clip((np.float64(frame) - keys[i].frame) / (keys[i + 1].frame - keys[i].frame), 0.0, 1.0)
+        return (1.0 - t) * keys[i].points + t * keys[i + 1].points
 
     def points_over(self, frames) -> np.ndarray:
         """(F, N, 6) points at each of ``frames`` (see :meth:`points_at`), all at once."""
