@@ -102,7 +102,8 @@ def test_picture_and_clip_through_the_page(model_server, page, tmp_path):
         status = api.get(f"/api/jobs/{job_id}").json()
         assert status["mode"] == "pictures" and status["stages"][1]["name"] == "parse"
         masks = zipfile.ZipFile(io.BytesIO(api.get(f"/api/jobs/{job_id}/files/masks.zip").content))
-        job_labels = np.asarray(Image.open(io.BytesIO(masks.read("labels/shot.0001.png"))))
+        # a single picture keeps the frame number in its name (0000006.jpg is frame 6)
+        job_labels = np.asarray(Image.open(io.BytesIO(masks.read("labels/shot.0006.png"))))
         parsed = api.post("/api/parse", files={"image": ("a.jpg", picture.read_bytes())}).json()
     api_labels = np.asarray(Image.open(io.BytesIO(base64.b64decode(parsed["label_map"]))))
     assert (job_labels == api_labels).mean() > 0.999  # the job's process parses as the workers do
