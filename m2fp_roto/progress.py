@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import sys
+
+# "openjd": Open Job Description's own progress and status lines (set by farm-job's templates).
+PROGRESS_ENV = "M2FP_ROTO_PROGRESS"
 
 
 class Progress:
     """``with Progress(total, "vectorize") as p: p.advance()``.
 
     On a TTY it draws a tqdm bar on stderr; otherwise it prints ``PROGRESS n% label`` lines
-    (each whole percent once), which farm log parsers and the Nuke/AE front ends read.
+    (each whole percent once), which farm log parsers and the Nuke/AE front ends read. With
+    ``$M2FP_ROTO_PROGRESS=openjd`` the lines are ``openjd_status: label`` (once) and
+    ``openjd_progress: n``, which Open Job Description runners show as the task's progress.
     """
 
     def __init__(self, total: int, label: str = "", stream=None, enabled: bool = True):
@@ -32,8 +38,12 @@ class Progress:
             return
         pct = int(100 * self.done / self.total)
         if pct != self._last:
+            openjd = os.environ.get(PROGRESS_ENV) == "openjd"
+            if openjd and self._last < 0 and self.label:
+                print(f"openjd_status: {self.label}", file=self.stream, flush=True)
             self._last = pct
-            print(f"PROGRESS {pct}% {self.label}".rstrip(), file=self.stream, flush=True)
+            line = f"openjd_progress: {pct}" if openjd else f"PROGRESS {pct}% {self.label}".rstrip()
+            print(line, file=self.stream, flush=True)
 
     def close(self) -> None:
         if self._bar is not None:

@@ -11,7 +11,8 @@ import click
 from .. import __version__, exporters
 from ..errors import RotoError
 from ..progress import Progress
-from .options import exporter_option_group, track_options, vectorize_options
+from .farm import register as register_farm
+from .options import cluster_option, exporter_option_group, track_options, vectorize_options
 from .plate import given, plate_options, plate_source, register
 
 log = logging.getLogger("m2fp_roto")
@@ -84,8 +85,9 @@ def main(verbose):
               help="Output file (or pattern, e.g. mattes/shot.####.exr).")
 @exporter_option_group
 @plate_options
+@cluster_option
 def export(plate, labels, people, doc_path, label_set, frames, skip_missing, fps, pixel_aspect, vectorize, tracking,
-           persons, parts, target, output, plate_opts, target_options):
+           persons, parts, target, output, plate_opts, target_options, cluster):
     """Vectorize parsed frames into roto shapes and write them for Nuke, AE, EXR or JSON.
 
     \b
@@ -95,6 +97,7 @@ def export(plate, labels, people, doc_path, label_set, frames, skip_missing, fps
       m2fp-roto export --labels mattes/ --label-set matte -o shot.json
       m2fp-roto export --doc shot.json --person 1 --part hair,face -o p1_head.jsx
       m2fp-roto export 'plates/shot.####.exr' --frames 1001-1100 --target nuke -o shot_roto.nk
+      m2fp-roto export 'plates/shot.####.exr' --cluster tcp://scheduler:8786 -o shot_roto.nk
     """
     from ..document import RotoDocument
     from ..pipeline import build_document
@@ -111,7 +114,10 @@ def export(plate, labels, people, doc_path, label_set, frames, skip_missing, fps
         else:
             source = LabelMapSource(labels, people, label_set=label_set, frames=frames, skip_missing=skip_missing,
                                     fps=fps, pixel_aspect=pixel_aspect)
-        doc = build_document(source, options=vectorize, progress=True, **tracking)
+        from ..farm.cluster import client_for
+
+        with client_for(cluster) as client:
+            doc = build_document(source, options=vectorize, progress=True, client=client, **tracking)
     if persons or parts:
         doc = doc.select(persons, parts)
     if not doc.shapes:
@@ -179,6 +185,7 @@ def demo(output, frames):
 
 
 register(main)  # parse, merge-cache, doctor (m2fp_roto.cli.plate)
+register_farm(main)  # farm-job (m2fp_roto.cli.farm)
 
 
 @main.group()

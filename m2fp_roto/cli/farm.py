@@ -1,0 +1,136 @@
+"""``m2fp-roto farm-job``: an Open Job Description template that runs a shot on a render farm.
+(``--cluster``, which ``parse`` and ``export`` share, is in :mod:`.options`.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import InputError
+from .options import exporter_option_group, track_options, vectorize_options
+from .plate import plate_options
+
+# Options of farm-job that go into the job's commands as given (never their defaults, so a
+# node's own defaults, e.g. $OCIO, still apply). Parse settings go to both steps alike.
+_PARSE_SETTINGS = ("device", "precision", "batch_size", "threads", "resolution", "colorspace", "ocio_config",
+                   "first_frame")
+
+
+def given_args(ctx: click.Context, names) -> list[str]:
+    """Command-line arguments that repeat the options in ``names`` the user gave."""
+    args = []
+    for param in ctx.command.params:
+        if param.name not in names or not isinstance(param, click.Option):
+            continue
+        if ctx.get_parameter_source(param.name) in (click.core.ParameterSource.DEFAULT, None):
+            continue
+        value = ctx.params[param.name]
+        if value is None:
+            continue
+        long = max(param.opts, key=len)
+        if param.is_flag and param.secondary_opts:
+            args.append(long if value else max(param.secondary_opts, key=len))
+        elif param.is_flag:
+            if value:
+                args.append(long)
+        else:
+            args += [long, str(value)]
+    return args
+
+
+def _model_folder(model) -> Path:
+    from ..m2fp.locate import locate_model
+
+    return locate_model(model, download=False).resolve()
+
+
+@click.command("farm-job")
+@click.argument("plate", metavar="[PLATE]", required=False)
+@click.option("--labels", metavar="PATTERN", help="Label maps instead of a plate (the job then only exports).")
+@click.option("--people", metavar="PATTERN", help="Person maps of --labels.")
+@click.option("--label-set", default="cihp", show_default=True, help="Ids of the --labels maps.")
+@click.option("--frames", metavar="RANGE", help="Frames of the job, e.g. 1001-1100 (default: all on disk).")
+@click.option("--chunk", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Frames per parse task (each task starts a process and loads the model once).")
+@click.option("-t", "--target", help="Export target (default: from --roto's extension, else nuke).")
+@click.option("--roto", "roto", type=click.Path(dir_okay=False, path_type=Path),
+              help="The roto file the job writes (default: SHOT_roto.EXT beside the job file).")
+@click.option("--name", help="The job's name (default: m2fp-roto SHOT).")
+@click.option("--format", "fmt", type=click.Choice(["openjd"]), default="openjd", show_default=True,
+              help="Job format: Open Job Description (AWS Deadline Cloud; openjd-cli runs it locally).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The job file: .yaml or .json.")
+@vectorize_options
+@track_options
+@exporter_option_group
+@plate_options
+def farm_job(plate, labels, people, label_set, frames, chunk, target, roto, name, fmt, output, vectorize, tracking,
+             target_options, plate_opts):
+    """Write a render-farm job that parses PLATE in chunks, then tracks and exports.
+
+    The plate, cache, model and output paths are written absolute: every render node must see
+    them at the same place (or map them with the farm's path mapping).
+
+    \b
+    Examples:
+      m2fp-roto farm-job 'plates/sh010.####.exr' --frames 1001-1100 --chunk 10 --target nuke \\
+                         --model /mnt/models/m2fp-multi --cache /jobs/sh010/parse_cache -o sh010_job.yaml
+      openjd check sh010_job.yaml
+      openjd run sh010_job.yaml --step Export --run-dependencies
+    """
+    from .. import exporters
+    from ..farm.openjd import job_template, write_template
+    from ..sources.frames import find_sequence
+    from ..sources.parse_cache import default_cache_root
+
+    ctx = click.get_current_context()
+    if bool(plate) == bool(labels):
+        raise click.UsageError("give exactly one input: PLATE or --labels PATTERN")
+    if plate_opts["no_cache"]:
+        raise click.UsageError("a farm job shares its parses through the cache; --no-cache cannot work")
+    if roto is not None and target is None:
+        target = exporters.exporter_for_path(roto)
+    target = target or "nuke"
+    names = exporters.exporter_names()
+    if target not in names:
+        raise InputError(f"unknown target {target!r} ({', '.join(names)})")
+    output = output.expanduser().resolve()
+    if plate:
+        from ..sources.plate import open_plate
+
+        with open_plate(plate, frames, first_frame=plate_opts["first_frame"], colorspace="none") as opened:
+            shot_frames = opened.frames
+        shot = Path(plate).name.split(".")[0] or "shot"
+    else:
+        shot_frames = find_sequence(labels, frames, what="label maps").frames
+        shot = Path(labels).name.split(".")[0] or "shot"
+    if roto is None:
+        suffix = (getattr(exporters.load_exporter(target), "SUFFIXES", ()) or (f".{target}",))[0]
+        roto = output.parent / f"{shot}_roto{suffix}"
+    export_args = given_args(ctx, {"tolerance", "min_area", "smooth", "track", "key_tolerance", "smoothing",
+                                   "max_gap", "workers", *target_options})
+    common = dict(name=name or f"m2fp-roto {shot}", frames=shot_frames, output=roto.expanduser().resolve(),
+                  target=target, targets=names, export_args=export_args)
+    if plate:
+        cache = plate_opts["cache"] or default_cache_root(output)
+        template = job_template(plate=Path(plate).expanduser().resolve(), chunk=chunk,
+                                cache=Path(cache).expanduser().resolve(),
+                                model=_model_folder(plate_opts["model"]),
+                                parse_args=given_args(ctx, _PARSE_SETTINGS), **common)
+    else:
+        label_args = ["--label-set", label_set]
+        if people:
+            label_args = ["--people", str(Path(people).expanduser().resolve()), *label_args]
+        common["export_args"] = label_args + export_args
+        template = job_template(labels=Path(labels).expanduser().resolve(), **common)
+    written = write_template(template, output)
+    steps = " -> ".join(step["name"] for step in template["steps"])
+    click.echo(f"wrote {written}: {fmt} job '{template['name']}', frames {template['parameterDefinitions'][1]['default']}"
+               f", steps {steps}")
+
+
+def register(group: click.Group) -> None:
+    """Add ``farm-job`` to the ``m2fp-roto`` group."""
+    group.add_command(farm_job)
+

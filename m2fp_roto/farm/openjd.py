@@ -1,0 +1,161 @@
+"""Render-farm jobs as Open Job Description templates (``jobtemplate-2023-09``).
+
+Open Job Description is the open job format of AWS Deadline Cloud; ``openjd check`` validates a
+template and ``openjd run`` runs it on one machine (both from ``openjd-cli``). A plate job has
+two steps:
+
+``Parse``
+    One task per chunk of frames: a ``CHUNK[INT]`` task parameter over the ``Frames`` job
+    parameter (the ``TASK_CHUNKING`` extension, contiguous chunks of ``ChunkSize`` frames), each
+    running ``m2fp-roto parse PLATE --frames <chunk> --cache CACHE``. Frames land in the shared
+    parse cache one by one (atomically), so a chunk the farm runs again skips what is cached.
+``Export``
+    Depends on ``Parse``; ``m2fp-roto export PLATE --frames FRAMES --cache CACHE`` reads every
+    frame from the cache, tracks, and writes ``Output`` as ``Target``.
+
+A label-map job has only the ``Export`` step: its frames are parsed already. The job
+environment sets ``M2FP_ROTO_MODEL`` from ``ModelFolder`` and asks the CLI for
+``openjd_progress`` lines. Options that change a parse (precision, resolution, colour ...) are
+written into both steps' commands alike, so the export finds every chunk's frames in the cache.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..atomic import atomic_write_text
+from ..errors import InputError
+
+SPEC = "jobtemplate-2023-09"
+COMMAND = "m2fp-roto"  # on the render nodes' PATH (see the README)
+
+
+def openjd_range(frames) -> str:
+    """Frame numbers as an Open Job Description range expression of contiguous runs,
+    e.g. ``1001-1050,1060-1100`` (read alike by ``--frames``)."""
+    frames = sorted(set(int(f) for f in frames))
+    if not frames:
+        raise InputError("no frames to put in the job")
+    runs, start = [], frames[0]
+    for prev, cur in zip(frames, frames[1:] + [None]):
+        if cur is None or cur != prev + 1:
+            runs.append(f"{start}-{prev}" if prev != start else f"{start}")
+            start = cur
+    return ",".join(runs)
+
+
+def _path(name: str, default: Path, description: str, object_type: str, data_flow: str) -> dict:
+    return {"name": name, "type": "PATH", "objectType": object_type, "dataFlow": data_flow,
+            "default": str(default), "description": description}
+
+
+def job_template(*, name: str, frames, output: Path, target: str, targets: list[str], plate: Path | None = None,
+                 labels: Path | None = None, chunk: int = 10, cache: Path | None = None, model: Path | None = None,
+                 parse_args: list[str] = (), export_args: list[str] = ()) -> dict:
+    """The job template (a dict ready for YAML or JSON).
+
+    Parameters
+    ----------
+    name : the job's name.
+    frames : the frame numbers (the ``Frames`` parameter's default).
+    output, target : the roto file the export writes, and its target (one of ``targets``).
+    plate : a plate pattern: a ``Parse`` step plus ``Export``; needs ``cache`` and ``model``.
+    labels : a label-map pattern instead (``Export`` only); ``export_args`` carry the rest
+        (``--people``, ``--label-set`` ...).
+    chunk : frames per ``Parse`` task (the ``ChunkSize`` default).
+    parse_args : options for both steps that change a parse (``--precision bf16`` ...).
+    export_args : options for ``Export`` only (vectorize, tracking, target options).
+    """
+    if (plate is None) == (labels is None):
+        raise InputError("a job needs exactly one input: a plate or label maps")
+    if plate is not None and (cache is None or model is None):
+        raise InputError("a plate job needs a parse cache folder and a model folder")
+    if target not in targets:
+        raise InputError(f"unknown target {target!r} ({', '.join(targets)})")
+    params = []
+    if plate is not None:
+        params.append(_path("Plate", plate, "The plate (image sequence pattern or movie) every node reads.",
+                            "FILE", "IN"))
+    else:
+        params.append(_path("Labels", labels, "Part label maps (sequence pattern) every node reads.", "FILE", "IN"))
+    params += [
+        {"name": "Frames", "type": "STRING", "default": openjd_range(frames), "minLength": 1,
+         "description": "Frames to roto: ranges a-b separated by commas (e.g. 1001-1100)."},
+    ]
+    if plate is not None:
+        params += [
+            {"name": "ChunkSize", "type": "INT", "default": int(chunk), "minValue": 1,
+             "description": "Frames per parse task (each task loads the model once)."},
+            _path("CacheFolder", cache, "The shared parse cache: chunks write into it, the export reads it.",
+                  "DIRECTORY", "INOUT"),
+            _path("ModelFolder", model, "The M2FP model folder (configuration.json, pytorch_model.pt) on "
+                  "the nodes.", "DIRECTORY", "IN"),
+        ]
+    params += [
+        _path("Output", output, "The roto file the export writes.", "FILE", "OUT"),
+        {"name": "Target", "type": "STRING", "default": target, "allowedValues": list(targets),
+         "description": "Export target (matches Output's extension)."},
+    ]
+    variables = {"M2FP_ROTO_PROGRESS": "openjd"}
+    if plate is not None:
+        variables["M2FP_ROTO_MODEL"] = "{{Param.ModelFolder}}"
+    source = (["{{Param.Plate}}"] if plate is not None else ["--labels", "{{Param.Labels}}"])
+    cache_args = ["--cache", "{{Param.CacheFolder}}"] if plate is not None else []
+    export = {"name": "Export",
+              "script": {"actions": {"onRun": {
+                  "command": COMMAND,
+                  "args": ["export", *source, "--frames", "{{Param.Frames}}", *cache_args, *parse_args,
+                           *export_args, "--target", "{{Param.Target}}", "-o", "{{Param.Output}}"]}}}}
+    steps = [export]
+    if plate is not None:
+        export["dependencies"] = [{"dependsOn": "Parse"}]
+        steps.insert(0, {
+            "name": "Parse",
+            "parameterSpace": {"taskParameterDefinitions": [{
+                "name": "Frames", "type": "CHUNK[INT]", "range": "{{Param.Frames}}",
+                "chunks": {"defaultTaskCount": "{{Param.ChunkSize}}", "rangeConstraint": "CONTIGUOUS"}}]},
+            "script": {"actions": {"onRun": {
+                "command": COMMAND,
+                "args": ["parse", "{{Param.Plate}}", "--frames", "{{Task.Param.Frames}}", *cache_args,
+                         *parse_args]}}}})
+    template = {"specificationVersion": SPEC}
+    if plate is not None:
+        template["extensions"] = ["TASK_CHUNKING"]
+    template.update({
+        "name": name,
+        "description": "Tracked roto shapes of people (m2fp-roto): " + (
+            "parse chunks of frames into the shared cache, then track and export." if plate is not None
+            else "vectorize the label maps, track and export."),
+        "parameterDefinitions": params,
+        "jobEnvironments": [{"name": "M2fpRoto", "description": "m2fp-roto's model and progress lines.",
+                             "variables": variables}],
+        "steps": steps,
+    })
+    return template
+
+
+HEADER = """\
+# Open Job Description job template written by m2fp-roto farm-job.
+#   check:             openjd check {name}
+#   run on this node:  openjd run {name} --step Export --run-dependencies
+#   one parse chunk:   openjd run {name} --step Parse --task-param Frames=1001-1010
+# Submit with your farm's tools (e.g. AWS Deadline Cloud: deadline bundle submit).
+"""
+
+
+def write_template(template: dict, path) -> Path:
+    """Write ``template`` as YAML (``.yaml``/``.yml``) or JSON (any other suffix), atomically."""
+    path = Path(path)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise InputError("writing YAML needs PyYAML (pip install 'm2fp-roto[dask]'), "
+                             "or name the job file .json") from None
+        text = HEADER.format(name=path.name) + yaml.safe_dump(template, sort_keys=False, width=100,
+                                                              allow_unicode=True)
+    else:
+        import json
+
+        text = json.dumps(template, indent=2) + "\n"
+    return atomic_write_text(path, text)
