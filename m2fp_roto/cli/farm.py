@@ -60,7 +60,7 @@ def _model_folder(model) -> Path:
 @click.option("--format", "fmt", type=click.Choice(["openjd"]), default="openjd", show_default=True,
               help="Job format: Open Job Description (AWS Deadline Cloud; openjd-cli runs it locally).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The job file: .yaml or .json.")
+              help="The job file: .yaml or .json (the shot's paths go beside it in NAME.values.yaml).")
 @vectorize_options
 @track_options
 @exporter_option_group
@@ -80,7 +80,7 @@ def farm_job(plate, labels, people, label_set, frames, chunk, target, roto, name
       openjd run sh010_job.yaml --step Export --run-dependencies
     """
     from .. import exporters
-    from ..farm.openjd import job_template, write_template
+    from ..farm.openjd import job_template, write_job
     from ..sources.frames import find_sequence
     from ..sources.parse_cache import default_cache_root
 
@@ -124,10 +124,12 @@ def farm_job(plate, labels, people, label_set, frames, chunk, target, roto, name
             label_args = ["--people", str(Path(people).expanduser().resolve()), *label_args]
         common["export_args"] = label_args + export_args
         template = job_template(labels=Path(labels).expanduser().resolve(), **common)
-    written = write_template(template, output)
+    job, values = write_job(template, output)
     steps = " -> ".join(step["name"] for step in template["steps"])
-    click.echo(f"wrote {written}: {fmt} job '{template['name']}', frames {template['parameterDefinitions'][1]['default']}"
-               f", steps {steps}")
+    frames = next(p["default"] for p in template["parameterDefinitions"] if p["name"] == "Frames")
+    click.echo(f"wrote {job} ({fmt} job '{template['name']}': frames {frames}, steps {steps}) and its paths "
+               f"in {values.name}")
+    click.echo(f"run it here: openjd run '{job}' -p 'file://{values}' --step Export --run-dependencies")
 
 
 def register(group: click.Group) -> None:

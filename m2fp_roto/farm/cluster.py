@@ -39,12 +39,13 @@ def _distributed():
 
 
 @contextmanager
-def connect(address: str, timeout: float = 30.0):
+def connect(address: str):
     """A ``distributed.Client`` for ``--cluster ADDRESS``, closed (with its cluster) on exit.
 
     ``local:N`` starts a ``LocalCluster`` of N single-threaded worker processes on this machine,
     bound to 127.0.0.1 (``local`` alone: one per CPU, at most 8); anything else
-    (``tcp://scheduler:8786``, ``scheduler:8786``) joins a running scheduler.
+    (``tcp://scheduler:8786``, ``scheduler:8786``) joins a running scheduler, waiting for it as
+    long as Dask's ``distributed.comm.timeouts.connect`` says (30 s unless configured).
     """
     distributed = _distributed()
     address = address.strip()
@@ -63,7 +64,7 @@ def connect(address: str, timeout: float = 30.0):
         else:
             if "://" not in address:
                 address = f"tcp://{address}"
-            client = distributed.Client(address, timeout=timeout)
+            client = distributed.Client(address)
     except (OSError, TimeoutError) as exc:
         if cluster is not None:
             cluster.close()

@@ -21,6 +21,7 @@ written into both steps' commands alike, so the export finds every chunk's frame
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 from ..atomic import atomic_write_text
@@ -134,28 +135,55 @@ def job_template(*, name: str, frames, output: Path, target: str, targets: list[
     return template
 
 
-HEADER = """\
-# Open Job Description job template written by m2fp-roto farm-job.
-#   check:             openjd check {name}
-#   run on this node:  openjd run {name} --step Export --run-dependencies
-#   one parse chunk:   openjd run {name} --step Parse --task-param Frames=1001-1010
-# Submit with your farm's tools (e.g. AWS Deadline Cloud: deadline bundle submit).
-"""
+def values_path(job_file) -> Path:
+    """Where the shot's path values live beside ``job_file`` (``shot_job.yaml`` -> ``shot_job.values.yaml``)."""
+    job_file = Path(job_file)
+    return job_file.with_name(f"{job_file.stem}.values{job_file.suffix}")
 
 
-def write_template(template: dict, path) -> Path:
-    """Write ``template`` as YAML (``.yaml``/``.yml``) or JSON (any other suffix), atomically."""
-    path = Path(path)
-    if path.suffix.lower() in (".yaml", ".yml"):
+def header(template: dict, job_file: Path) -> str:
+    """Comment lines for the top of a YAML job file: how to check and run it."""
+    name, values = job_file.name, values_path(job_file).name
+    params = {p["name"]: p.get("default") for p in template["parameterDefinitions"]}
+    lines = ["Open Job Description job template written by m2fp-roto farm-job.",
+             f"The shot's paths (PATH parameters) are in {values}; any value can be given with -p NAME=VALUE.",
+             f"  check:             openjd check {name}",
+             f"  run on this node:  openjd run {name} -p file://{values} --step Export --run-dependencies"]
+    if "ChunkSize" in params:
+        first, _, last = params["Frames"].split(",")[0].partition("-")
+        end = min(int(first) + int(params["ChunkSize"]) - 1, int(last or first))
+        lines.append(f"  one parse chunk:   openjd run {name} -p file://{values} --step Parse "
+                     f"--task-param Frames={first}-{end}")
+    lines.append("Submit it with your farm's tools (e.g. as an AWS Deadline Cloud job bundle).")
+    return "".join(f"# {line}\n" for line in lines)
+
+
+def write_job(template: dict, job_file) -> tuple[Path, Path]:
+    """Write ``template`` and the values of its PATH parameters, atomically: ``job_file``
+    (YAML for ``.yaml``/``.yml``, else JSON) and :func:`values_path` beside it.
+
+    Open Job Description joins a PATH default to the template's folder and refuses one outside
+    it, so the shot's absolute paths are values given at submission, not defaults.
+    """
+    job_file = Path(job_file)
+    template = copy.deepcopy(template)
+    values = {p["name"]: p.pop("default") for p in template["parameterDefinitions"] if p["type"] == "PATH"}
+    if job_file.suffix.lower() in (".yaml", ".yml"):
         try:
             import yaml
         except ImportError:
             raise InputError("writing YAML needs PyYAML (pip install 'm2fp-roto[dask]'), "
                              "or name the job file .json") from None
-        text = HEADER.format(name=path.name) + yaml.safe_dump(template, sort_keys=False, width=100,
-                                                              allow_unicode=True)
+
+        def dump(data):
+            return yaml.safe_dump(data, sort_keys=False, width=100, allow_unicode=True)
+
+        text = header(template, job_file) + dump(template)
     else:
         import json
 
-        text = json.dumps(template, indent=2) + "\n"
-    return atomic_write_text(path, text)
+        def dump(data):
+            return json.dumps(data, indent=2) + "\n"
+
+        text = dump(template)
+    return atomic_write_text(job_file, text), atomic_write_text(values_path(job_file), dump(values))
