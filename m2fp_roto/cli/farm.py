@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -57,31 +58,39 @@ def _model_folder(model) -> Path:
 @click.option("--roto", "roto", type=click.Path(dir_okay=False, path_type=Path),
               help="The roto file the job writes (default: SHOT_roto.EXT beside the job file).")
 @click.option("--name", help="The job's name (default: m2fp-roto SHOT).")
-@click.option("--format", "fmt", type=click.Choice(["openjd"]), default="openjd", show_default=True,
-              help="Job format: Open Job Description (AWS Deadline Cloud; openjd-cli runs it locally).")
+@click.option("--format", "fmt", type=click.Choice(["openjd", "opencue"]), default="openjd", show_default=True,
+              help="openjd: an Open Job Description template (AWS Deadline Cloud; openjd-cli runs it here); "
+              "opencue: an OpenCue job spec (XML for Cuebot).")
+@click.option("--show", default=lambda: os.environ.get("SHOW", "testing"), show_default="$SHOW, else testing",
+              help="OpenCue show of the job.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The job file: .yaml or .json (the shot's paths go beside it in NAME.values.yaml).")
+              help="The job file: .yaml or .json (openjd; the shot's paths go beside it in NAME.values.yaml), "
+              ".xml (opencue).")
 @vectorize_options
 @track_options
 @exporter_option_group
 @plate_options
-def farm_job(plate, labels, people, label_set, frames, chunk, target, roto, name, fmt, output, vectorize, tracking,
-             target_options, plate_opts):
+def farm_job(plate, labels, people, label_set, frames, chunk, target, roto, name, fmt, show, output, vectorize,
+             tracking, target_options, plate_opts):
     """Write a render-farm job that parses PLATE in chunks, then tracks and exports.
 
-    The plate, cache, model and output paths are written absolute: every render node must see
-    them at the same place (or map them with the farm's path mapping).
+    Open Job Description (default) runs on AWS Deadline Cloud and locally with openjd-cli;
+    --format opencue writes an OpenCue job spec.
+
+    Paths are absolute (Open Job Description: in NAME.values.yaml, given at submission): every
+    render node must see the plate, cache, model and output at the same place (or map them with
+    the farm's path mapping).
 
     \b
     Examples:
       m2fp-roto farm-job 'plates/sh010.####.exr' --frames 1001-1100 --chunk 10 --target nuke \\
                          --model /mnt/models/m2fp-multi --cache /jobs/sh010/parse_cache -o sh010_job.yaml
       openjd check sh010_job.yaml
-      openjd run sh010_job.yaml --step Export --run-dependencies
+      openjd run sh010_job.yaml -p file://sh010_job.values.yaml --step Export --run-dependencies
+      m2fp-roto farm-job 'plates/sh010.####.exr' --format opencue --show myshow -o sh010_job.xml
     """
     from .. import exporters
-    from ..farm.openjd import job_template, write_job
-    from ..sources.frames import find_sequence
+    from ..sources.frames import find_sequence, format_frames
     from ..sources.parse_cache import default_cache_root
 
     ctx = click.get_current_context()
@@ -111,24 +120,31 @@ def farm_job(plate, labels, people, label_set, frames, chunk, target, roto, name
     export_args = given_args(ctx, {"tolerance", "min_area", "smooth", "track", "key_tolerance", "smoothing",
                                    "max_gap", "workers", *target_options})
     common = dict(name=name or f"m2fp-roto {shot}", frames=shot_frames, output=roto.expanduser().resolve(),
-                  target=target, targets=names, export_args=export_args)
+                  target=target, export_args=export_args)
     if plate:
         cache = plate_opts["cache"] or default_cache_root(output)
-        template = job_template(plate=Path(plate).expanduser().resolve(), chunk=chunk,
-                                cache=Path(cache).expanduser().resolve(),
-                                model=_model_folder(plate_opts["model"]),
-                                parse_args=given_args(ctx, _PARSE_SETTINGS), **common)
+        common.update(plate=Path(plate).expanduser().resolve(), chunk=chunk, cache=Path(cache).expanduser().resolve(),
+                      model=_model_folder(plate_opts["model"]), parse_args=given_args(ctx, _PARSE_SETTINGS))
     else:
         label_args = ["--label-set", label_set]
         if people:
             label_args = ["--people", str(Path(people).expanduser().resolve()), *label_args]
-        common["export_args"] = label_args + export_args
-        template = job_template(labels=Path(labels).expanduser().resolve(), **common)
+        common.update(labels=Path(labels).expanduser().resolve(), export_args=label_args + export_args)
+    if fmt == "opencue":
+        from ..farm.opencue import job_spec, write_spec
+
+        if output.suffix.lower() != ".xml":
+            raise InputError(f"an OpenCue job spec is XML: name it .xml, not {output.name!r}")
+        written = write_spec(job_spec(show=show, shot=shot, **common), output)
+        click.echo(f"wrote {written} (OpenCue job spec, show {show}, frames {format_frames(shot_frames)})")
+        return
+    from ..farm.openjd import job_template, write_job
+
+    template = job_template(targets=names, **common)
     job, values = write_job(template, output)
     steps = " -> ".join(step["name"] for step in template["steps"])
-    frames = next(p["default"] for p in template["parameterDefinitions"] if p["name"] == "Frames")
-    click.echo(f"wrote {job} ({fmt} job '{template['name']}': frames {frames}, steps {steps}) and its paths "
-               f"in {values.name}")
+    click.echo(f"wrote {job} (openjd job '{template['name']}': frames {format_frames(shot_frames)}, steps {steps}) "
+               f"and its paths in {values.name}")
     click.echo(f"run it here: openjd run '{job}' -p 'file://{values}' --step Export --run-dependencies")
 
 

@@ -26,9 +26,13 @@ from pathlib import Path
 
 from ..atomic import atomic_write_text
 from ..errors import InputError
+from .commands import export_command, parse_command
 
 SPEC = "jobtemplate-2023-09"
-COMMAND = "m2fp-roto"  # on the render nodes' PATH (see the README)
+
+
+def _script(command: list[str]) -> dict:
+    return {"actions": {"onRun": {"command": command[0], "args": command[1:]}}}
 
 
 def openjd_range(frames) -> str:
@@ -100,13 +104,12 @@ def job_template(*, name: str, frames, output: Path, target: str, targets: list[
     variables = {"M2FP_ROTO_PROGRESS": "openjd"}
     if plate is not None:
         variables["M2FP_ROTO_MODEL"] = "{{Param.ModelFolder}}"
-    source = (["{{Param.Plate}}"] if plate is not None else ["--labels", "{{Param.Labels}}"])
-    cache_args = ["--cache", "{{Param.CacheFolder}}"] if plate is not None else []
-    export = {"name": "Export",
-              "script": {"actions": {"onRun": {
-                  "command": COMMAND,
-                  "args": ["export", *source, "--frames", "{{Param.Frames}}", *cache_args, *parse_args,
-                           *export_args, "--target", "{{Param.Target}}", "-o", "{{Param.Output}}"]}}}}
+    plate_param = "{{Param.Plate}}"
+    source = [plate_param] if plate is not None else ["--labels", "{{Param.Labels}}"]
+    cache_param = "{{Param.CacheFolder}}" if plate is not None else None
+    export_cmd = export_command(source, "{{Param.Frames}}", "{{Param.Target}}", "{{Param.Output}}", cache_param,
+                                parse_args, export_args)
+    export = {"name": "Export", "script": _script(export_cmd)}
     steps = [export]
     if plate is not None:
         export["dependencies"] = [{"dependsOn": "Parse"}]
@@ -115,10 +118,7 @@ def job_template(*, name: str, frames, output: Path, target: str, targets: list[
             "parameterSpace": {"taskParameterDefinitions": [{
                 "name": "Frames", "type": "CHUNK[INT]", "range": "{{Param.Frames}}",
                 "chunks": {"defaultTaskCount": "{{Param.ChunkSize}}", "rangeConstraint": "CONTIGUOUS"}}]},
-            "script": {"actions": {"onRun": {
-                "command": COMMAND,
-                "args": ["parse", "{{Param.Plate}}", "--frames", "{{Task.Param.Frames}}", *cache_args,
-                         *parse_args]}}}})
+            "script": _script(parse_command(plate_param, "{{Task.Param.Frames}}", cache_param, parse_args))})
     template = {"specificationVersion": SPEC}
     if plate is not None:
         template["extensions"] = ["TASK_CHUNKING"]
