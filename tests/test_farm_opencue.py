@@ -52,7 +52,7 @@ def test_plate_spec(model_plate, tiny_model, tmp_path):
     assert (parse.get("name"), parse.findtext("range"), parse.findtext("chunk")) == ("parse", "1001-1004", "3")
     assert (export.get("name"), export.findtext("range"), export.findtext("chunk")) == ("export", "1001", "1")
     cmd = parse.findtext("cmd")
-    assert "--frames #FRAME_START#-#FRAME_END#" in cmd and "--precision bf16" in cmd
+    assert "--frames #FRAMESPEC#" in cmd and "--precision bf16" in cmd
     assert f"--cache '{tmp_path / 'parse cache'}'" in cmd  # shell-quoted: RQD runs it through /bin/sh
     assert "--precision bf16" in export.findtext("cmd") and "--target nuke" in export.findtext("cmd")
     assert root.find("job/env/key[@name='M2FP_ROTO_MODEL']").text == str(tiny_model)

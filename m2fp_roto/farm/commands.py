@@ -1,7 +1,7 @@
 """The ``m2fp-roto`` command lines a farm job runs, whatever the job format.
 
 Each format fills in its own placeholders (Open Job Description's ``{{Param.Plate}}``,
-OpenCue's ``#FRAME_START#``) or the shot's values.
+OpenCue's ``#FRAMESPEC#``) or the shot's values.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 The spec follows OpenCue's published job spec DTD, ``cjsl-1.15.dtd`` (Cuebot validates every
 spec it is sent against it): a ``parse`` layer over the frame range in chunks, whose command
-gets each chunk's bounds from Cuebot's ``#FRAME_START#`` / ``#FRAME_END#`` tokens, and an
+gets each chunk's frames from Cuebot's ``#FRAMESPEC#`` token (e.g. ``1001-1010``, or
+``1003,1005`` across a gap), and an
 ``export`` layer of one frame that waits for it (a ``LAYER_ON_LAYER`` depend). Commands are
 shell words (RQD runs them through ``/bin/sh``), the same as the Open Job Description job's.
 Submit it with PyCue: ``opencue.api.launchSpec(open("sh010_job.xml").read())``.
@@ -22,6 +23,7 @@ from .commands import export_command, parse_command
 from .openjd import openjd_range
 
 SPEC_VERSION = "1.15"
+FRAMESPEC = "#FRAMESPEC#"  # Cuebot puts each chunk's frames here (DispatchSupportService)
 DOCTYPE = ('<!DOCTYPE spec PUBLIC "SPI Cue  Specification Language" '
            f'"http://localhost:8080/spcue/dtd/cjsl-{SPEC_VERSION}.dtd">')
 
@@ -66,15 +68,14 @@ def job_spec(*, name: str, show: str, shot: str, frames, output: Path, target: s
 
     def layer(layer_name, command, frame_range, size):
         element = _element(layers, "layer", name=layer_name, type="Render")
-        _element(element, "cmd", " ".join(shlex.quote(word) if not word.startswith("#FRAME") else word
-                                           for word in command))
+        _element(element, "cmd", " ".join(word if word == FRAMESPEC else shlex.quote(word) for word in command))
         _element(element, "range", frame_range)
         _element(element, "chunk", size)
         _element(_element(element, "services"), "service", "shell")
 
     source = [plate] if plate is not None else ["--labels", labels]
     if plate is not None:
-        layer("parse", parse_command(plate, "#FRAME_START#-#FRAME_END#", cache, parse_args), frames, int(chunk))
+        layer("parse", parse_command(plate, FRAMESPEC, cache, parse_args), frames, int(chunk))
     first = frames.split(",")[0].split("-")[0]
     layer("export", export_command(source, frames, target, output, cache if plate is not None else None,
                                    parse_args, export_args), first, 1)
