@@ -15,7 +15,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from conftest import need
-from support.farm_fixtures import FRAMES, labels_folder, model_plate, tiny_model  # noqa: F401
+from support.farm_fixtures import labels_folder, model_plate, tiny_model  # noqa: F401
 
 etree = need("lxml.etree", "pip install -e '.[test]'")
 

@@ -7,6 +7,7 @@ A chunk that fails (a plate frame not yet delivered) is run again, as the farm r
 and parses only the frames it had not cached.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -15,10 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from PIL import Image
 
 from conftest import need
-from support.farm_fixtures import FRAMES, MODEL_FRAMES, labels_folder, model_plate, tiny_model  # noqa: F401
+from support.farm_fixtures import MODEL_FRAMES, labels_folder, model_plate, tiny_model  # noqa: F401
 
 need("openjd.cli", "pip install -e '.[test]'")
 
@@ -129,8 +129,6 @@ def test_job_options_and_errors(model_plate, tiny_model, tmp_path, monkeypatch):
     monkeypatch.setenv("M2FP_ROTO_MODEL", str(tiny_model))
     job = tmp_path / "sh010 job.json"
     farm_job(plate, "--precision", "bf16", "--target", "nuke", "--smoothing", 0.25, "--no-track", "-o", job)
-    import json
-
     template = json.loads(job.read_text())
     parse, export = (s["script"]["actions"]["onRun"]["args"] for s in template["steps"])
     assert parse[-2:] == ["--precision", "bf16"]  # parse settings in both steps, alike
@@ -162,3 +160,5 @@ def test_frame_ranges(frames, text):
 
     assert openjd_range(frames) == text
     assert parse_frames(text) == sorted(frames)  # what the tasks' --frames reads back
+    # A Frames value given at submission in Open Job Description's step form reads as a step.
+    assert parse_frames("1001-1009:4") == parse_frames("1001-1009x4") == [1001, 1005, 1009]

@@ -22,7 +22,7 @@ import re
 import uuid
 from contextlib import contextmanager
 
-from ..errors import InputError
+from ..errors import InputError, RotoError
 from ..progress import Progress
 
 log = logging.getLogger("m2fp_roto")
@@ -110,7 +110,11 @@ def run_frames(client, source, options=None, progress: Progress | None = None) -
     done: dict = {}
     try:
         for future in distributed.as_completed(futures):
-            results, parsed = future.result()  # a task's error (e.g. an unreadable frame) is raised here
+            try:
+                results, parsed = future.result()  # a task's error (e.g. an unreadable frame) is raised here
+            except distributed.KilledWorker as exc:
+                raise RotoError(f"workers kept dying on frames {', '.join(map(str, batches[futures.index(future)]))}"
+                                f" ({exc}); see the workers' logs (out of memory?)") from None
             if hasattr(source, "parsed"):
                 source.parsed += parsed
             done.update(results)
@@ -131,7 +135,12 @@ def cluster_map(client):
     yields the results in order (what :func:`m2fp_roto.tracking.track.track_contours` takes)."""
 
     def map_(fn, *iterables):
-        futures = client.map(fn, *iterables, pure=False)
+        import dask
+
+        # The jobs travel inside the task graph (tens of MB on a long shot), not scattered: the
+        # scheduler keeps them, so a job whose worker dies runs again elsewhere.
+        with dask.config.set({"distributed.admin.large-graph-warning-threshold": "2GB"}):
+            futures = client.map(fn, *iterables, pure=False)
         try:
             for future in futures:
                 yield future.result()

@@ -22,11 +22,16 @@ PADDING = re.compile(r"#+|@+|%0?\d*d|\$F\d*|<UDIM>")  # frame tokens in a file n
 
 
 def parse_frames(text: str | None) -> list[int] | None:
-    """``"1001-1100"``, ``"1001-1100x2"``, ``"1001,1005-1010"`` -> sorted frame numbers."""
+    """``"1001-1100"``, ``"1001-1100x2"``, ``"1001,1005-1010"`` -> sorted frame numbers.
+
+    A step may also be written ``1001-1100:2`` (Open Job Description's range expressions, which
+    farm jobs pass on), not fileseq's "staggered" meaning of ``:``.
+    """
     if text is None or str(text).strip() == "":
         return None
+    text = re.sub(r"(\d)\s*:\s*(\d)", r"\1x\2", str(text))
     try:
-        return sorted(set(fileseq.FrameSet(str(text).replace(" ", ""))))
+        return sorted(set(fileseq.FrameSet(text.replace(" ", ""))))
     except fileseq.ParseException:
         raise InputError(f"cannot read the frame range {text!r} (examples: 1001-1100, 1-50x2, 1001,1010)") from None
 
