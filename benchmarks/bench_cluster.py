@@ -64,8 +64,18 @@ def sources(folder: Path, model: Path | None):
     return make
 
 
-def timed_build(make, scratch: Path, client=None) -> tuple[float, float, int]:
-    """(seconds for the whole document, seconds of it spent tracking, shapes)."""
+def _cpu_seconds() -> float:
+    """This process's CPU seconds, all threads (sent to each worker with client.run)."""
+    import psutil
+
+    times = psutil.Process().cpu_times()
+    return times.user + times.system
+
+
+def timed_build(make, scratch: Path, client=None) -> dict:
+    """Build one shot's document into a fresh cache: wall and CPU seconds (this process plus every
+    worker; the scheduler of a local cluster runs in this process), tracking's share of them
+    (one process only: on a cluster the solves run on the workers), and the shape count."""
     from m2fp_roto import pipeline
     from m2fp_roto.tracking import track
 
@@ -74,19 +84,24 @@ def timed_build(make, scratch: Path, client=None) -> tuple[float, float, int]:
     solve = track.track_contours
 
     def timed_track(*args, **kwargs):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         try:
             return solve(*args, **kwargs)
         finally:
-            spent["track"] = time.perf_counter() - t
+            spent.update(track=time.perf_counter() - t, track_cpu=time.process_time() - c)
 
-    pipeline_track, track.track_contours = track.track_contours, timed_track
+    def workers_cpu() -> float:
+        return sum(client.run(_cpu_seconds).values()) if client is not None else 0.0
+
+    track.track_contours = timed_track
     try:
-        t = time.perf_counter()
+        before, c, t = workers_cpu(), time.process_time(), time.perf_counter()
         doc = pipeline.build_document(source, client=client)
-        return time.perf_counter() - t, spent.get("track", 0.0), len(doc.shapes)
+        wall, cpu = time.perf_counter() - t, time.process_time() - c + workers_cpu() - before
     finally:
-        track.track_contours = pipeline_track
+        track.track_contours = solve
+    return {"wall": wall, "cpu": cpu, "track": spent.get("track", 0.0), "track_cpu": spent.get("track_cpu", 0.0),
+            "shapes": len(doc.shapes)}
 
 
 def main() -> None:
@@ -101,8 +116,10 @@ def main() -> None:
     from m2fp_roto.farm.cluster import connect
 
     frames = list(range(1001, 1001 + args.frames))
-    print(f"CPUs {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}; {args.frames} frames of {W}x{H}; "
-          f"model: random weights, {args.size} architecture", flush=True)
+    n_frames = len(frames)
+    print(f"CPUs {os.cpu_count()}, load average {os.getloadavg()[0]:.2f} (other work on the machine slows wall "
+          f"times; CPU seconds hold); {n_frames} frames of {W}x{H}; model: random weights, {args.size}", flush=True)
+    rows, one = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         write_shot(tmp / "shot", frames)
@@ -111,50 +128,52 @@ def main() -> None:
             from m2fp_roto.m2fp.random_model import write_random_model
 
             model = write_random_model(tmp / "model", args.size, seed=0)
-        rows, per_frame = [], {}
         for shot in args.shots.split(","):
             make = sources(tmp / "shot", model if shot == "model" else None)
-            # Untimed warm-up on two frames: imports, the model load and torch's first call.
+            load = time.process_time()
+            if shot == "model":
+                make(None).parser.net  # what each worker pays once
+            load = time.process_time() - load
+            # Untimed warm-up on two frames: imports and torch's first call.
             pipeline.build_document(make(None, f"{frames[0]}-{frames[1]}"))
-            total, tracking, shapes = timed_build(make, tmp)
-            single = (total - tracking) / len(frames)
-            per_frame[shot] = (single, tracking)
-            rows.append((shot, "1 process", "-", total, tracking, len(frames) / total, single, "-", shapes))
-            print(f"  {shot}: one process {total:.1f} s", flush=True)
+            run = one[shot] = {**timed_build(make, tmp), "load": load}
+            rows.append((shot, "1 process", "-", run, "-"))
+            print(f"  {shot}: one process {run['wall']:.1f} s", flush=True)
             for n in (1, 2):
                 t = time.perf_counter()
                 with connect(f"local:{n}") as client:
                     start = time.perf_counter() - t
-                    cold, _, _ = timed_build(make, tmp, client)
-                    warm, tracking, shapes = timed_build(make, tmp, client)
-                frame = (warm - tracking) / len(frames)
-                overhead = (frame * n - single) * 1000  # worker-seconds per frame beyond one process's
-                rows.append((shot, f"cluster {n} worker{'s' * (n > 1)}", f"{start:.1f}", warm, tracking,
-                             len(frames) / warm, frame, f"{overhead:+.0f} (cold run {cold:.1f} s)", shapes))
-                print(f"  {shot}: {n} worker(s) cold {cold:.1f} s, warm {warm:.1f} s", flush=True)
+                    cold = timed_build(make, tmp, client)
+                    warm = timed_build(make, tmp, client)
+                overhead = (warm["cpu"] - run["cpu"]) / n_frames
+                rows.append((shot, f"cluster {n} worker{'s' * (n > 1)}", f"{start:.1f}", warm,
+                             f"{overhead:+.3f} (cold: {cold['wall']:.1f} s)"))
+                print(f"  {shot}: {n} worker(s) cold {cold['wall']:.1f} s, warm {warm['wall']:.1f} s", flush=True)
                 if n == 1:
-                    per_frame[f"{shot} worker"] = (frame, start + cold - warm)
+                    one[f"{shot} overhead"] = overhead
 
-    head = ("shot", "mode", "start s", "total s", "track s", "frames/s", "s/frame", "overhead ms/frame", "shapes")
-    table = [head] + [(r[0], r[1], r[2], f"{r[3]:.2f}", f"{r[4]:.2f}", f"{r[5]:.2f}", f"{r[6]:.3f}", r[7], str(r[8]))
-                      for r in rows]
+    head = ("shot", "mode", "start s", "wall s", "frames/s", "CPU s", "CPU s/frame", "cluster CPU s/frame", "shapes")
+    table = [head] + [(shot, mode, start, f"{r['wall']:.2f}", f"{n_frames / r['wall']:.2f}", f"{r['cpu']:.1f}",
+                       f"{r['cpu'] / n_frames:.3f}", extra, str(r["shapes"])) for shot, mode, start, r, extra in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
-    print("s/frame: per-frame part (total less tracking) per frame; overhead: worker-seconds per frame on "
-          "the cluster minus one process's seconds per frame (a warm run).")
+    print("Warm runs (workers already up, model loaded). CPU: this process + every worker, whole document "
+          "(tracking included). Cluster CPU s/frame: CPU per frame beyond one process's (what the cluster adds).")
 
-    if "model" in per_frame and "model worker" in per_frame:
-        frame, tracking = per_frame["model"]
-        worker_frame, cold = per_frame["model worker"]
-        print(f"\nProjection, 300 frames of {W}x{H}, one single-threaded worker per node at the measured "
-              f"{worker_frame:.2f} s/frame (one process here: {frame:.2f} s/frame), plus {cold:.1f} s cluster "
-              f"start and model load, plus tracking scaled from {tracking:.2f} s for {args.frames} frames:")
-        track_300 = tracking * 300 / args.frames
+    if "model" in one:
+        run = one["model"]
+        frame = (run["cpu"] - run["track_cpu"]) / n_frames + max(one.get("model overhead", 0.0), 0.0)
+        track_300 = run["track_cpu"] * 300 / n_frames
+        print(f"\nProjection: 300 frames of {W}x{H}, one worker per node doing one frame at a time at the measured "
+              f"{frame:.2f} CPU s/frame (per-frame part {(run['cpu'] - run['track_cpu']) / n_frames:.2f} s + "
+              f"cluster overhead), {run['load']:.1f} s model load per node, tracking {track_300 / 60:.1f} min of CPU "
+              f"(scaled from {run['track_cpu']:.1f} s for {n_frames} frames) spread over the nodes:")
         for n in (int(x) for x in args.nodes.split(",")):
-            total = cold + np.ceil(300 / n) * worker_frame + track_300
-            print(f"  {n:3d} node(s): {total / 60:6.1f} min  (per-frame part {np.ceil(300 / n) * worker_frame / 60:.1f}"
-                  f" min, tracking {track_300 / 60:.1f} min on the client unless the cluster spreads it)")
+            total = run["load"] + np.ceil(300 / n) * frame + track_300 / n
+            print(f"  {n:3d} node(s): {total / 60:6.1f} min")
+        print("(A real shot's per-frame time is the published model's network at 1080p (--size full), plus the "
+              "post-processing and caching measured here; tracking depends on how many shapes the shot has.)")
 
 
 if __name__ == "__main__":

@@ -58,8 +58,10 @@ def connect(address: str):
             n = int(local.group(1)) if local.group(1) else default_workers()
             if n < 1:
                 raise InputError(f"--cluster {address}: a local cluster needs at least one worker")
+            # Its workers' own log lines stay quiet (a heartbeat lost while closing is no news);
+            # a task's error still reaches this process and is raised here.
             cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                               dashboard_address=None, silence_logs=logging.ERROR)
+                                               dashboard_address=None, silence_logs=logging.CRITICAL)
             client = distributed.Client(cluster)
         else:
             if "://" not in address:
