@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from m2fp_roto.bezier import fill_polygons, flatten, polygon_area
-from m2fp_roto_exporters.exr.coverage import part_coverages
+from m2fp_roto.bezier import fill_polygons, flatten
 from m2fp_roto.document import Key, RotoDocument, Shape
+from m2fp_roto.geometry import polygon_area
 from m2fp_roto_exporters import exr
+from m2fp_roto_exporters.exr.coverage import part_coverages
 
 # part: (centre x, centre y, radius x, radius y) in a 900 px figure, origin at the figure's top centre
 LAYOUT = {

@@ -24,12 +24,20 @@ from pathlib import Path
 
 import numpy as np
 
-from m2fp_roto.tracking.keys import reduce_keys
-from m2fp_roto.sources.labelmaps import LabelMapSource
 from m2fp_roto.pipeline import vectorize_source
+from m2fp_roto.qa.track_metrics import (
+    constant_counts,
+    frame_iou,
+    jitter,
+    key_ratio,
+    looped_frames,
+    naive_outline_paths,
+    path_jitter,
+    stacked_anchors,
+)
+from m2fp_roto.sources.labelmaps import LabelMapSource
+from m2fp_roto.tracking.keys import reduce_keys
 from m2fp_roto.tracking.track import TrackOptions, track_contours
-from m2fp_roto.qa.track_metrics import (constant_counts, frame_iou, jitter, key_ratio, looped_frames,
-                                     naive_outline_paths, path_jitter, stacked_anchors)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis" / "Annotations"
 

@@ -31,11 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
-from m2fp_roto.bezier import flatten, polygon_area
-from m2fp_roto.sources.labelmaps import read_index_image
+from m2fp_roto.bezier import flatten
+from m2fp_roto.geometry import polygon_area
 from m2fp_roto.labelsets import get_label_set
-from m2fp_roto.qa.metrics import drop_specks, shapes_quality, summarize
 from m2fp_roto.parsing import Parsing
+from m2fp_roto.qa.metrics import drop_specks, shapes_quality, summarize
+from m2fp_roto.sources.labelmaps import read_index_image
 from m2fp_roto.vectorize import PAD, VectorizeOptions, polygon_points, vectorize_parsing
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -32,7 +32,9 @@ import numpy as np
 
 from m2fp_roto.atomic import atomic_write_text
 from m2fp_roto.document import RotoDocument, Shape
+from m2fp_roto.errors import InputError
 from m2fp_roto.exporters import Option
+from m2fp_roto.geometry import polygon_area
 
 from .nk_text import NukeTextError, curve_name, float_tokens, nk_float, tcl_word
 
@@ -93,10 +95,7 @@ def write_to_string(doc: RotoDocument, group: str = "per-person", bake: str = "f
     >>> "curvegroup p1_face 512 bezier" in write_to_string(doc)
     True
     """
-    if group not in ("per-person", "all"):
-        raise ValueError(f"group must be 'per-person' or 'all', not {group!r}")
-    if bake not in ("frames", "keys"):
-        raise ValueError(f"bake must be 'frames' or 'keys', not {bake!r}")
+    check_options(group, bake, root)
     doc.validate()
     clash = sorted({s.name for s in doc.shapes} & ({"Root"} | {f"p{p}" for p in doc.people}))
     if clash:
@@ -111,6 +110,14 @@ def write_to_string(doc: RotoDocument, group: str = "per-person", bake: str = "f
         name = f"M2FP_p{batch[0]}_Roto" if group == "per-person" else "M2FP_Roto"
         out.append(_roto_node(doc, batch, name, xpos=i * NODE_SPACING, bake=bake))
     return "".join(out)
+
+
+def check_options(group: str = "per-person", bake: str = "frames", root: bool = True) -> None:
+    """Refuse impossible options (before any work: :func:`m2fp_roto.exporters.write` calls it)."""
+    if group not in ("per-person", "all"):
+        raise InputError(f"--group must be 'per-person' or 'all', not {group!r}")
+    if bake not in ("frames", "keys"):
+        raise InputError(f"--bake must be 'frames' or 'keys', not {bake!r}")
 
 
 def write_to_file(doc: RotoDocument, path, group: str = "per-person", bake: str = "frames",
@@ -158,8 +165,7 @@ def _layer(doc: RotoDocument, person: int, bake: str) -> str:
 
 
 def _area(shape: Shape) -> float:
-    p = shape.keys[0].points
-    return 0.5 * abs(float(np.dot(p[:, 0], np.roll(p[:, 1], -1)) - np.dot(np.roll(p[:, 0], -1), p[:, 1])))
+    return abs(polygon_area(shape.keys[0].points[:, :2]))
 
 
 def _stacking_order(shapes: list[Shape]) -> list[Shape]:

@@ -44,12 +44,6 @@ def flatten(points: np.ndarray, tolerance: float = 0.05) -> np.ndarray:
     return sample(points, n)
 
 
-def polygon_area(xy: np.ndarray) -> float:
-    """Signed shoelace area; positive for clockwise on screen (image space, y down)."""
-    x, y = xy[:, 0], xy[:, 1]
-    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
-
-
 def fill_polygons(polygons, shape) -> np.ndarray:
     """Even-odd fill of closed polylines, sampled exactly at pixel centres: (H, W) bool.
 

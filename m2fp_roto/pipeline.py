@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 
 from . import __version__
 from .document import Key, RotoDocument, Shape, shape_name
+from .errors import FrameSkipped, InputError
 from .progress import Progress
+from .sources.frames import format_frames
 from .vectorize import VectorizeOptions, vectorize_parsing
+
+log = logging.getLogger("m2fp_roto")
 
 
 def vectorize_source(source, options: VectorizeOptions = VectorizeOptions(), progress: Progress | None = None):
-    """{frame: [Contour, ...]} for every frame of ``source`` (any parsing backend)."""
+    """{frame: [Contour, ...]} for every frame of ``source`` (any parsing backend); a frame the
+    source skips (:class:`FrameSkipped`, e.g. unreadable under ``--skip-missing``) is left out."""
     per_frame = {}
     for frame in source.frames:
-        per_frame[frame] = vectorize_parsing(source.parse(frame), options)
+        try:
+            per_frame[frame] = vectorize_parsing(source.parse(frame), options)
+        except FrameSkipped as exc:
+            log.warning("%s; skipped", exc)
         if progress:
             progress.advance()
+    if not per_frame:
+        raise InputError("no frame could be read")
     return per_frame
 
 
@@ -48,8 +59,8 @@ def build_document(source, *, options: VectorizeOptions = VectorizeOptions(), tr
     ``frames``, ``width``, ``height``, ``fps``, ``pixel_aspect``, ``source``, a ``LabelSet``
     as ``label_set``, and ``parse(frame) -> Parsing``.
     """
-    frames = source.frames
-    bar = progress if isinstance(progress, Progress) else Progress(len(frames), "vectorize", enabled=bool(progress))
+    bar = progress if isinstance(progress, Progress) else Progress(len(source.frames), "vectorize",
+                                                                    enabled=bool(progress))
     with bar:
         if client is None:
             per_frame = vectorize_source(source, options, bar)
@@ -57,6 +68,7 @@ def build_document(source, *, options: VectorizeOptions = VectorizeOptions(), tr
             from .farm.cluster import run_frames
 
             per_frame = run_frames(client, source, options, bar)
+    frames = sorted(per_frame)
     settings = {**asdict(options), "track": track}
     if track:
         from .tracking.track import TrackOptions, track_contours
@@ -75,5 +87,5 @@ def build_document(source, *, options: VectorizeOptions = VectorizeOptions(), tr
         width=source.width, height=source.height, first_frame=frames[0], last_frame=frames[-1],
         pixel_aspect=source.pixel_aspect, fps=source.fps, label_set=source.label_set.name,
         source=source.source, plate=getattr(source, "plate", None), shapes=shapes,
-        metadata={"tool": f"m2fp-roto {__version__}", "settings": settings})
+        metadata={"tool": f"m2fp-roto {__version__}", "settings": settings, "source_frames": format_frames(frames)})
     return doc.validate()

@@ -13,9 +13,10 @@ class Progress:
     """``with Progress(total, "vectorize") as p: p.advance()``.
 
     On a TTY it draws a tqdm bar on stderr; otherwise it prints ``PROGRESS n% label`` lines
-    (each whole percent once), which farm log parsers and the Nuke/AE front ends read. With
-    ``$M2FP_ROTO_PROGRESS=openjd`` the lines are ``openjd_status: label`` (once) and
-    ``openjd_progress: n``, which Open Job Description runners show as the task's progress.
+    (0 % when the stage starts, then each whole percent once), which farm log parsers and the
+    Nuke/AE front ends read. With ``$M2FP_ROTO_PROGRESS=openjd`` the lines are
+    ``openjd_status: label`` (once) and ``openjd_progress: n``, which Open Job Description
+    runners show as the task's progress.
     """
 
     def __init__(self, total: int, label: str = "", stream=None, enabled: bool = True):
@@ -28,6 +29,9 @@ class Progress:
             from tqdm import tqdm
 
             self._bar = tqdm(total=self.total, desc=label, unit="frame", file=self.stream, leave=False)
+        elif enabled:  # a farm log sees the stage start, not only its first step
+            self._last = 0
+            self._line(0)
 
     def advance(self, n: int = 1) -> None:
         self.done += n
@@ -38,12 +42,16 @@ class Progress:
             return
         pct = int(100 * self.done / self.total)
         if pct != self._last:
-            openjd = os.environ.get(PROGRESS_ENV) == "openjd"
-            if openjd and self._last < 0 and self.label:
-                print(f"openjd_status: {self.label}", file=self.stream, flush=True)
             self._last = pct
-            line = f"openjd_progress: {pct}" if openjd else f"PROGRESS {pct}% {self.label}".rstrip()
-            print(line, file=self.stream, flush=True)
+            self._line(pct)
+
+    def _line(self, pct: int) -> None:
+        if os.environ.get(PROGRESS_ENV) != "openjd":
+            print(f"PROGRESS {pct}% {self.label}".rstrip(), file=self.stream, flush=True)
+            return
+        if pct == 0 and self.label:
+            print(f"openjd_status: {self.label}", file=self.stream, flush=True)
+        print(f"openjd_progress: {pct}", file=self.stream, flush=True)
 
     def close(self) -> None:
         if self._bar is not None:

@@ -8,14 +8,15 @@ The stages, per (person, part) region:
    ``straighten_staircase`` replaces every staircase step by its midpoint.
 2. ``smooth_ring`` - arc-length resampling and a wrap-around Gaussian: removes what is left of
    the pixel grid without moving the boundary by more than a fraction of a pixel.
-3. ``find_corners`` - turning angle over a few pixels, non-maximum suppressed; ``sharpen_corners``
-   moves each corner to the intersection of its straight sides (undoing the rounding of steps
-   1-2). Real corners stay sharp, everything else is fitted with G1 joins.
-4. ``fit_rings`` - Schneider's error-bounded least-squares fit (:mod:`m2fp_roto.fitting`) between
-   corners, within ``tolerance`` px of the smoothed boundary, with as few anchors as that allows;
-   handles at corners are free. All rings of a frame are fitted in one batch.
+3. ``find_corners`` - turning angle over a few pixels, non-maximum suppressed;
+   ``sharpen_corners`` moves each corner to the intersection of its straight sides (undoing the
+   rounding of steps 1-2). Real corners stay sharp, everything else is fitted with G1 joins.
+4. ``fit_rings`` - Schneider's error-bounded least-squares fit between corners, within
+   ``tolerance`` px of the smoothed boundary, with as few anchors as that allows; handles at
+   corners are free. All rings of a frame are fitted in one batch. Steps 3 (detection) and 4
+   live in :mod:`m2fp_roto.fitting`, which tracking shares.
 
-Outer rings wind clockwise on screen (positive ``bezier.polygon_area``), holes anticlockwise.
+Outer rings wind clockwise on screen (positive ``geometry.polygon_area``), holes anticlockwise.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d, maximum_filter1d
+from scipy.ndimage import gaussian_filter1d
 
-from .bezier import flatten, polygon_area
-from .fitting import beziers_to_points, fit_runs
+from .bezier import flatten
+from .fitting import CORNER_ANGLE, find_corners, fit_rings
+from .geometry import polygon_area, resample_ring
 from .labelsets import get_label_set
 from .parsing import Parsing
 
@@ -49,7 +51,7 @@ class VectorizeOptions:
     tolerance: float = 0.5
     min_area: float = 64.0
     smooth: float = 0.4
-    corner_angle: float = 70.0
+    corner_angle: float = CORNER_ANGLE
 
 
 @dataclass
@@ -126,35 +128,12 @@ def straighten_staircase(xy: np.ndarray) -> np.ndarray:
     return pairs[keep]
 
 
-def resample_ring(xy: np.ndarray, spacing: float = 0.5) -> np.ndarray:
-    """Uniform arc-length samples of a closed polyline."""
-    closed = np.vstack([xy, xy[:1]])
-    seg = np.hypot(*np.diff(closed, axis=0).T)
-    s = np.concatenate([[0.0], np.cumsum(seg)])
-    n = max(int(np.ceil(s[-1] / spacing)), 8)
-    t = np.linspace(0.0, s[-1], n, endpoint=False)
-    return np.column_stack([np.interp(t, s, closed[:, 0]), np.interp(t, s, closed[:, 1])])
-
-
 def smooth_ring(xy: np.ndarray, sigma: float, spacing: float = 0.5) -> np.ndarray:
     """Resample at ``spacing`` px and smooth with a wrap-around Gaussian of ``sigma`` px."""
     r = resample_ring(xy, spacing)
     if sigma <= 0:
         return r
     return gaussian_filter1d(r, sigma / spacing, axis=0, mode="wrap")
-
-
-def find_corners(xy: np.ndarray, angle_deg: float, span: int = 10) -> np.ndarray:
-    """Indices of sharp corners: turning angle between chords over ``span`` samples."""
-    a = xy - np.roll(xy, span, axis=0)
-    b = np.roll(xy, -span, axis=0) - xy
-    cross = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
-    turn = np.degrees(np.abs(np.arctan2(cross, (a * b).sum(1))))
-    # Non-maximum suppression within +-span samples; a tiny ramp makes the first sample of a
-    # plateau its one peak.
-    ranked = turn - 1e-9 * np.arange(len(turn))
-    peak = (turn >= angle_deg) & (ranked >= maximum_filter1d(ranked, 2 * span + 1, mode="wrap"))
-    return np.flatnonzero(peak)
 
 
 def sharpen_corners(xy: np.ndarray, corners: np.ndarray, rounding: float, spacing: float = 0.5,
@@ -201,75 +180,6 @@ def sharpen_corners(xy: np.ndarray, corners: np.ndarray, rounding: float, spacin
             out[idx] = p0 + ((xy[idx] - p0) @ d)[:, None] * d
         out[c] = x
     return out
-
-
-def _tangent(xy: np.ndarray, i: int, step: int) -> np.ndarray:
-    """Unit direction from sample ``i`` towards sample ``i + step`` (wrapping)."""
-    v = xy[(i + step) % len(xy)] - xy[i]
-    n = float(np.hypot(*v))
-    return v / n if n > 1e-12 else np.array([1.0, 0.0])
-
-
-def _ring_spans(xy: np.ndarray, corners: np.ndarray, start: int | None = None):
-    """The runs between a ring's breaks: [(run, t1, t2, free1, free2), ...].
-
-    Breaks are the corners, where the handles are free (``fitting.fit_runs``) and one-sided
-    tangents only serve as fallback; a ring without corners is opened at ``start``
-    (default: the top-most sample, then left-most) and at the opposite sample, with centre
-    tangents there.
-    """
-    m = len(xy)
-    corners = np.asarray(corners, np.int64) % m
-    if len(corners):
-        breaks = np.unique(corners)
-        sharp = np.ones(len(breaks), bool)
-    else:
-        s0 = int(np.lexsort((xy[:, 0], xy[:, 1]))[0]) if start is None else int(start) % m
-        breaks = np.sort(np.array([s0, (s0 + m // 2) % m]))
-        sharp = np.zeros(2, bool)
-    if len(breaks) == 1:  # a single corner: add the opposite sample as a smooth break
-        breaks = np.array([breaks[0], (breaks[0] + m // 2) % m])
-        sharp = np.array([True, False])
-        order = np.argsort(breaks)
-        breaks, sharp = breaks[order], sharp[order]
-    k = max(2, min(6, m // 16))
-    spans = []
-    for j in range(len(breaks)):
-        i0, i1 = int(breaks[j]), int(breaks[(j + 1) % len(breaks)])
-        idx = np.arange(i0, i1 + (m if i1 <= i0 else 0) + 1) % m
-        t1 = _tangent(xy, i0, k) if sharp[j] else _tangent(xy, i0 - 1, 2)
-        t2 = _tangent(xy, i1, -k) if sharp[(j + 1) % len(breaks)] else -_tangent(xy, i1 - 1, 2)
-        spans.append((xy[idx], t1, t2, bool(sharp[j]), bool(sharp[(j + 1) % len(breaks)])))
-    return spans
-
-
-def fit_rings(rings, tolerance, corners, starts=None) -> list[np.ndarray]:
-    """Fit many closed smoothed rings in one batch (see ``fit_ring``); returns their (N, 6) points.
-
-    ``tolerance`` is one value for all rings or one per ring.
-    """
-    starts = [None] * len(rings) if starts is None else starts
-    spans = [_ring_spans(xy, c, s) for xy, c, s in zip(rings, corners, starts)]
-    flat = [sp for ring in spans for sp in ring]
-    if not flat:
-        return []
-    run, t1, t2, free1, free2 = zip(*flat)
-    tol = np.repeat(np.broadcast_to(np.asarray(tolerance, np.float64), (len(rings),)), [len(r) for r in spans])
-    fitted = fit_runs(run, t1, t2, tol, free1=free1, free2=free2)
-    out, i = [], 0
-    for ring in spans:
-        out.append(beziers_to_points([bz for seg in fitted[i:i + len(ring)] for bz in seg]))
-        i += len(ring)
-    return out
-
-
-def fit_ring(xy: np.ndarray, tolerance: float, corners: np.ndarray, start: int | None = None) -> np.ndarray:
-    """Fit a closed smoothed ring with cubic segments; returns (N, 6) document points.
-
-    Breaks are the corners; a ring without corners is opened at ``start`` (default: the
-    top-most sample, then left-most) and at the opposite sample, with centre tangents there.
-    """
-    return fit_rings([xy], tolerance, [corners], [start])[0]
 
 
 def region_field(parsing: Parsing, person: int, part_id: int, mask: np.ndarray, box) -> np.ndarray:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["support.ae_node"]  # the jsx harness and panel_shot fixtures
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -52,3 +54,13 @@ def need_program(name: str, install: str) -> str:
 @pytest.fixture
 def shared():
     return shared_path
+
+
+@pytest.fixture(scope="session")
+def model_server(tmp_path_factory):
+    """``m2fp-roto serve`` (2 workers) on the random-weight tiny M2FP model, shared by the
+    service's model and page tests: each worker process imports torch and loads the model once."""
+    from support.serve_harness import model_server as start
+
+    with start(tmp_path_factory) as server:
+        yield server

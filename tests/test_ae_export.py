@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from support.ae_node import (PANEL, RUNTIME, jsx, masks_of, shape_rows, synthetic_document,  # noqa: F401
-                     write_script)
 
 from m2fp_roto.document import Key, RotoDocument, Shape
 from m2fp_roto.errors import InputError
 from m2fp_roto_exporters import ae
 from m2fp_roto_exporters.jstext import js_string
+from support.ae_node import PANEL, RUNTIME, masks_of, shape_rows, synthetic_document, write_script
 
 TOL = 0.01  # px: vertices and tangents in AE equal the document's within this, on every key
 
@@ -272,11 +271,11 @@ def test_plate_info_reads_every_sequence_spelling():
 def cihp_document(tmp_path_factory):
     """A tracked 4-frame, 4-person document from a real CIHP label map (moved 2 px right and
     1 px down per frame, so the tracker has motion to follow)."""
-    from conftest import shared_path
     from PIL import Image
 
-    from m2fp_roto.sources.labelmaps import LabelMapSource
+    from conftest import shared_path
     from m2fp_roto.pipeline import build_document
+    from m2fp_roto.sources.labelmaps import LabelMapSource
 
     data = shared_path("data", "cihp_train_slice")
     folder = tmp_path_factory.mktemp("cihp shot")
@@ -354,6 +353,7 @@ def test_demo_scene_script_is_es3_and_builds_every_shape(jsx, tmp_path):
 
     result = CliRunner().invoke(main, ["demo", "-o", str(tmp_path / "demo"), "--frames", "4"])
     assert result.exit_code == 0, result.output
+    assert "PROGRESS 0% exr" in result.stderr and "PROGRESS 100% exr" in result.stderr  # farm logs see every stage
     script = tmp_path / "demo" / "shot_masks.jsx"
     assert jsx.check_es3(script) == {str(script): []}
     doc = RotoDocument.load(tmp_path / "demo" / "shot.json")

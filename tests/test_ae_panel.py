@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
-from support.ae_node import PANEL, fake_cli, jsx, panel_shot  # noqa: F401
+
+from support.ae_node import PANEL, fake_cli, panel_shot
 
 
 @pytest.fixture

@@ -1,15 +1,15 @@
 import json
-from pathlib import Path
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from m2fp_roto.cli.main import main
 from m2fp_roto.cli.demo import write_label_maps
+from m2fp_roto.cli.main import main
 from m2fp_roto.document import RotoDocument
 
 
@@ -67,10 +67,10 @@ def test_progress_lines_when_not_a_tty(demo_shot, tmp_path):
                            tmp_path / "p.json"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("PROGRESS")]
-    assert lines[0] == "PROGRESS 33% vectorize" and "PROGRESS 100% vectorize" in lines
+    assert lines[:2] == ["PROGRESS 0% vectorize", "PROGRESS 33% vectorize"] and "PROGRESS 100% vectorize" in lines
     # Tracking reports too (a long shot spends most of its time there), ending at 100 %.
     track = [ln for ln in lines if ln.endswith(" track")]
-    assert track and track[-1] == "PROGRESS 100% track"
+    assert track[0] == "PROGRESS 0% track" and track[-1] == "PROGRESS 100% track"
     assert lines.index("PROGRESS 100% vectorize") < lines.index(track[0])
 
 
@@ -86,6 +86,28 @@ def test_preview_draws_every_frame(demo_shot, tmp_path):
     assert img.shape == (540, 960, 3)
     anchors = (img[..., 0] > 200) & (img[..., 1] > 200) & (img[..., 2] < 80)  # yellow anchor dots
     assert anchors.sum() > 200
+
+
+def test_preview_label_set_decides_how_grey_backgrounds_are_shown(demo_shot, tmp_path):
+    """Grey label maps whose values are ids of the label set are coloured; other grey images
+    (a matte, a luma plate) are shown as pictures."""
+    folder, labels, people = demo_shot
+    doc_path = tmp_path / "d.json"
+    assert run("export", "--labels", labels, "--people", people, "--frames", "1001", "-o", doc_path).exit_code == 0
+    ids = np.asarray(Image.open(folder / "labels" / "shot.1001.png"))  # palette indices: CIHP ids
+    Image.fromarray(ids, mode="L").save(tmp_path / "grey.1001.png")
+    shown = {}
+    for label_set in ("cihp", "matte"):
+        out = tmp_path / label_set / "p.####.png"
+        r = run("preview", doc_path, "--over", tmp_path / "grey.####.png", "--label-set", label_set,
+                "--no-labels", "-o", out)
+        assert r.exit_code == 0, r.output
+        shown[label_set] = np.asarray(Image.open(tmp_path / label_set / "p.1001.png")).astype(int)
+    face = ids == 13  # away from outlines, the background shows as it is
+    inner = face & np.roll(face, 6, 0) & np.roll(face, -6, 0) & np.roll(face, 6, 1) & np.roll(face, -6, 1)
+    coloured, grey = shown["cihp"][inner], shown["matte"][inner]
+    assert (grey[:, 0] == grey[:, 1]).all() and (grey[:, 0] == 13).all()  # the grey value itself
+    assert (np.ptp(coloured, axis=1) > 0).any()  # CIHP face colour, not grey
 
 
 def test_targets_lists_json_and_help_has_examples():
@@ -126,7 +148,7 @@ def test_killed_export_leaves_no_tracking_workers(tmp_path):
                              "-o", tmp_path / "k.json", "--workers", "2"], stderr=subprocess.PIPE, text=True)
     try:
         for line in proc.stderr:  # the first tracked shape is back: the workers are running
-            if line.startswith("PROGRESS") and line.rstrip().endswith(" track"):
+            if line.startswith("PROGRESS") and line.rstrip().endswith(" track") and " 0% " not in line:
                 break
         workers = [k for k in _children(proc.pid) if "multiprocessing" in Path(f"/proc/{k}/cmdline").read_text()]
         assert workers, "no worker processes while tracking"

@@ -7,12 +7,19 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from m2fp_roto.bezier import fill_polygons, flatten, polygon_area
-from m2fp_roto_exporters.exr.coverage import (EPSILON, bezier_coverage, part_coverages, polygon_coverage, region_coverage,
-                                shapes_coverage)
-from m2fp_roto.document import Key, RotoDocument, Shape
 from test_exr_export import ellipse, supersampled, synthetic_document
+
+from m2fp_roto.bezier import fill_polygons, flatten
+from m2fp_roto.document import Shape
+from m2fp_roto.geometry import polygon_area
+from m2fp_roto_exporters.exr.coverage import (
+    EPSILON,
+    bezier_coverage,
+    part_coverages,
+    polygon_coverage,
+    region_coverage,
+    shapes_coverage,
+)
 
 
 def poly_supersampled(xy, size, k=16):

@@ -12,12 +12,12 @@ import mmh3
 import numpy as np
 import OpenEXR
 import pytest
-
-from support import cryptomatte_decoder as dec
-from conftest import shared_path
-from m2fp_roto_exporters.exr import cryptomatte as cm
-from m2fp_roto_exporters import exr
 from test_exr_export import PARTS, synthetic_document
+
+from conftest import shared_path
+from m2fp_roto_exporters import exr
+from m2fp_roto_exporters.exr import cryptomatte as cm
+from support import cryptomatte_decoder as dec
 
 REFERENCE = ("special_chars.exr", "sidecar_manifest.exr", "multichannel.exr",
              "cornellBox_CryptoWildcard.0001.exr")
@@ -230,8 +230,8 @@ def test_overlapping_parts_are_normalised(tmp_path):
 def real_document(n_images=2):
     """A multi-frame document from real CIHP label maps (one image per frame, on one canvas)."""
     from m2fp_roto.document import RotoDocument
-    from m2fp_roto.sources.labelmaps import LabelMapSource
     from m2fp_roto.pipeline import build_document
+    from m2fp_roto.sources.labelmaps import LabelMapSource
 
     base = shared_path("data", "cihp_train_slice")
     names = sorted(p.name for p in (base / "Category_ids").iterdir())[:n_images]
@@ -279,8 +279,9 @@ def test_id_bits_agree_with_struct_unpacking():
 
 
 def test_more_objects_than_ranks_keeps_the_six_strongest(tmp_path):
-    from m2fp_roto.document import RotoDocument, Shape
     from test_exr_export import ellipse
+
+    from m2fp_roto.document import RotoDocument, Shape
 
     doc = RotoDocument(width=64, height=48, first_frame=1, last_frame=1)
     for i in range(8):  # eight parts over the centre, the later ones smaller

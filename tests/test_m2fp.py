@@ -10,7 +10,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -25,8 +24,7 @@ torch = need("torch")
 need("modelscope")
 
 from m2fp_roto.errors import InputError, RotoError  # noqa: E402
-from m2fp_roto.m2fp import (M2FPParser, ModelLoadError, ModelNotFound, describe,  # noqa: E402
-                            locate_model)
+from m2fp_roto.m2fp import M2FPParser, ModelLoadError, ModelNotFound, describe, locate_model  # noqa: E402
 from m2fp_roto.m2fp.deform_attn import multi_scale_deformable_attn  # noqa: E402
 from m2fp_roto.m2fp.locate import MODEL_ID, REVISION  # noqa: E402
 from m2fp_roto.m2fp.network import WEIGHTS_FILE, load_network, read_state_dict  # noqa: E402

@@ -3,9 +3,18 @@
 import numpy as np
 import pytest
 
-from m2fp_roto.qa.metrics import (boundary_error, densify, drop_specks, frame_quality, iou, pixel_polygon_points,
-                               region_quality, shapes_quality, summarize)
 from m2fp_roto.parsing import Parsing
+from m2fp_roto.qa.metrics import (
+    boundary_error,
+    densify,
+    drop_specks,
+    frame_quality,
+    iou,
+    pixel_polygon_points,
+    region_quality,
+    shapes_quality,
+    summarize,
+)
 from m2fp_roto.vectorize import Contour, polygon_points, vectorize_parsing
 
 

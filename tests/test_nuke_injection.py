@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from conftest import need_program
-from support import nk_reader
 from m2fp_roto.document import RotoDocument, Shape
 from m2fp_roto_exporters import nuke
 from m2fp_roto_exporters.nk_text import curve_name, tcl_word
+from support import nk_reader
 
 HOSTILE = [
     "[exec rm -rf /]", "$env(HOME)", "}{", '"', "\\", "\n", "\\\n", "{", "}", ";", "'", " ", "\t", "\r",

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from support.fake_nuke import make_fake_nuke
 from m2fp_roto.cli import install_nuke
 from m2fp_roto.errors import InputError
+from support.fake_nuke import make_fake_nuke
 
 ROOT = Path(__file__).resolve().parents[1]
 EXISTING = "import nuke\nnuke.knobDefault('Blur.size', '3')  # the artist's own line"

@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+from test_nuke_writer import synthetic_document
 
 from conftest import missing
 from support import nk_reader
 from support.fake_nuke import make_fake_nuke
-from test_nuke_writer import synthetic_document
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = ROOT / "nuke_scripts" / "plugin"

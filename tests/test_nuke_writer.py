@@ -7,12 +7,12 @@ import os
 import numpy as np
 import pytest
 
-from support import nk_reader
 from conftest import shared_path
 from m2fp_roto.document import DocumentError, Key, RotoDocument, Shape
 from m2fp_roto.exporters import exporter_for_path, load_exporter
 from m2fp_roto_exporters import nuke
 from m2fp_roto_exporters.nk_text import NukeTextError, float_tokens, nk_float, parse_nk_float
+from support import nk_reader
 
 REFERENCE = ("nk7.0v8_ROTO_SPLINEWARP_LINK.nk", "nk8.0v5_SK_breakdownDesignTool.nk", "nk10.0v1_DirBlur_C_V4.nk",
              "nk10.0v4_smoke.nk", "nkNA_PerspectiveTools.nk")

@@ -7,13 +7,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import need, shared_path
+from m2fp_roto.parsing import Parsing
 from m2fp_roto.sources.labelmaps import LabelMapSource
 from m2fp_roto.sources.parse_cache import CACHE_DIRNAME, CACHE_ENV, ParseCache, default_cache_root, merge_cache
-from m2fp_roto.parsing import Parsing
 from m2fp_roto.sources.plate import open_plate
 from m2fp_roto.sources.plate_parsing import ParserOutputError, PlateParsingSource
-
-from conftest import need, shared_path
 
 FRAMES = [1001, 1002, 1003, 1004]
 

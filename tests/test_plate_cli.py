@@ -9,12 +9,11 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from test_parse_cache import LabelMapParser, shot  # noqa: F401  (shot is a fixture)
 
 from conftest import need
 from m2fp_roto.cli import plate as cli_plate
 from m2fp_roto.cli.main import main
-
-from test_parse_cache import LabelMapParser, shot  # noqa: F401  (shot is a fixture)
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.ndimage import gaussian_filter
 
-from m2fp_roto.bezier import control_points, flatten, polygon_area
+from m2fp_roto.bezier import control_points, flatten
+from m2fp_roto.geometry import polygon_area
 from m2fp_roto.parsing import Parsing
 from m2fp_roto.vectorize import VectorizeOptions, vectorize_parsing
 

@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 from conftest import shared_path
-from m2fp_roto.sources.labelmaps import LabelMapSource
 from m2fp_roto.pipeline import build_document
-from m2fp_roto.tracking.track import TrackOptions
 from m2fp_roto.qa.track_metrics import constant_counts, key_ratio
+from m2fp_roto.sources.labelmaps import LabelMapSource
+from m2fp_roto.tracking.track import TrackOptions
 
 FRAMES = 30
 FIRST = 1001

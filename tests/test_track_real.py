@@ -7,11 +7,19 @@ import pytest
 from PIL import Image
 
 from conftest import shared_path
-from m2fp_roto.sources.labelmaps import LabelMapSource
 from m2fp_roto.pipeline import build_document
+from m2fp_roto.qa.track_metrics import (
+    constant_counts,
+    frame_iou,
+    jitter,
+    key_ratio,
+    looped_frames,
+    naive_outline_paths,
+    path_jitter,
+    stacked_anchors,
+)
+from m2fp_roto.sources.labelmaps import LabelMapSource
 from m2fp_roto.tracking.track import TrackOptions
-from m2fp_roto.qa.track_metrics import (constant_counts, frame_iou, jitter, key_ratio, looped_frames,
-                                     naive_outline_paths, path_jitter, stacked_anchors)
 
 
 def _davis(name):

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from m2fp_roto.bezier import sample
-from m2fp_roto.tracking.keys import curve_positions, interpolation_error, reduce_keys
 from m2fp_roto.parsing import Parsing
-from m2fp_roto.tracking.track import TrackOptions, track_contours
 from m2fp_roto.qa.track_metrics import constant_counts, naive_outline
+from m2fp_roto.tracking.keys import curve_positions, interpolation_error, reduce_keys
+from m2fp_roto.tracking.track import TrackOptions, track_contours
 from m2fp_roto.vectorize import vectorize_parsing
 
 
@@ -118,10 +118,10 @@ def test_naive_outline_starts_at_angle_zero():
 
 
 def test_tracks_solved_in_worker_processes_match_one_process(tmp_path):
-    from m2fp_roto.tracking import track
     from m2fp_roto.cli.demo import write_label_maps
-    from m2fp_roto.sources.labelmaps import LabelMapSource
     from m2fp_roto.pipeline import vectorize_source
+    from m2fp_roto.sources.labelmaps import LabelMapSource
+    from m2fp_roto.tracking import track
 
     labels, people = write_label_maps(tmp_path, 12)
     per_frame = vectorize_source(LabelMapSource(labels, people))

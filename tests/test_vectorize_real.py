@@ -8,12 +8,11 @@ of the pixel-exact polygon of the same boundary.
 import numpy as np
 import pytest
 
-from m2fp_roto.sources.labelmaps import read_index_image
-from m2fp_roto.qa.metrics import frame_quality, summarize
-from m2fp_roto.parsing import Parsing
-from m2fp_roto.vectorize import VectorizeOptions, vectorize_parsing
-
 from conftest import shared_path
+from m2fp_roto.parsing import Parsing
+from m2fp_roto.qa.metrics import frame_quality, summarize
+from m2fp_roto.sources.labelmaps import read_index_image
+from m2fp_roto.vectorize import VectorizeOptions, vectorize_parsing
 
 OPTIONS = VectorizeOptions()  # the defaults are what is promised
 MIN_IOU, MAX_BOUNDARY, MAX_POINTS_RATIO = 0.97, 0.35, 0.25

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_path
-from ..sources.frames import frame_path
 from ..labelsets import display_palette, get_label_set
+from ..sources.frames import frame_path
 
 WIDTH, HEIGHT, FIRST = 960, 540, 1001
 
@@ -92,10 +92,11 @@ def write_label_maps(folder, n: int = 24) -> tuple[str, str]:
 
 def run_demo(output, n: int = 24):
     """The main job on the synthetic shot; yields one line per step for the CLI to print."""
-    from ..sources.labelmaps import LabelMapSource
+    from .. import exporters
     from ..pipeline import build_document
     from ..preview import write_previews
-    from .. import exporters
+    from ..progress import Progress
+    from ..sources.labelmaps import LabelMapSource
 
     output = Path(output)
     labels, people = write_label_maps(output, n)
@@ -106,8 +107,8 @@ def run_demo(output, n: int = 24):
     for name, rel in outputs.items():
         if name not in exporters.exporter_names():
             continue
-        written = exporters.write(doc, output / rel, name)
+        written = exporters.write(doc, output / rel, name, progress=Progress.reporter(name))
         yield f"{name}: {written[0]}" + (f" (+{len(written) - 1} more)" if len(written) > 1 else "")
-    shots = write_previews(doc, output / "preview" / "shot.####.png", over=labels)
+    shots = write_previews(doc, output / "preview" / "shot.####.png", over=labels, progress=True)
     yield f"previews: {shots[0]} (+{len(shots) - 1} more)"
     yield f"{len(doc.shapes)} shapes over frames {doc.first_frame}-{doc.last_frame}"

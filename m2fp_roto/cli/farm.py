@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..errors import InputError
+from .inputs import given_options
 from .options import exporter_option_group, track_options, vectorize_options
 from .plate import plate_options
 
@@ -19,24 +20,12 @@ _PARSE_SETTINGS = ("device", "precision", "batch_size", "threads", "resolution",
 
 
 def given_args(ctx: click.Context, names) -> list[str]:
-    """Command-line arguments that repeat the options in ``names`` the user gave."""
+    """Command-line arguments that repeat the options in ``names`` the user gave, with their values."""
     args = []
     for param in ctx.command.params:
-        if param.name not in names or not isinstance(param, click.Option):
-            continue
-        if ctx.get_parameter_source(param.name) in (click.core.ParameterSource.DEFAULT, None):
-            continue
-        value = ctx.params[param.name]
-        if value is None:
-            continue
-        long = max(param.opts, key=len)
-        if param.is_flag and param.secondary_opts:
-            args.append(long if value else max(param.secondary_opts, key=len))
-        elif param.is_flag:
-            if value:
-                args.append(long)
-        else:
-            args += [long, str(value)]
+        if param.name in names:
+            for spelled in given_options(ctx, [param.name]):
+                args += [spelled] if param.is_flag else [spelled, str(ctx.params[param.name])]
     return args
 
 

@@ -46,6 +46,7 @@ def option_group(dest: str, options, build=dict):
             wrapper = option(wrapper)
         return wrapper
 
+    decorate.names = tuple(names)  # the parameters it adds, for checks on what the user gave
     return decorate
 
 

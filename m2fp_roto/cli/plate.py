@@ -17,7 +17,7 @@ log = logging.getLogger("m2fp_roto")
 
 _MODEL_OPTIONS = ("model", "device", "precision", "batch_size", "threads", "resolution")
 
-_plate_decorators = [
+_model_decorators = [
     click.option("--model", metavar="PATH|ID", help="M2FP model folder or ModelScope id (default: "
                  "$M2FP_ROTO_MODEL, else the ModelScope cache, else a download)."),
     click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N."),
@@ -26,21 +26,33 @@ _plate_decorators = [
     click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
                  help="Frames per network call."),
     click.option("--threads", type=click.IntRange(min=1), help="CPU threads for the model."),
-    click.option("--resolution", type=int, help="Network input short side in px (default 640)."),
-    click.option("--colorspace", metavar="NAME", help="The plate's OCIO colour space (name or alias; 'none' = "
-                 "already sRGB). Default: float files (EXR) are the config's scene_linear role, others sRGB."),
-    click.option("--ocio-config", metavar="PATH|URI", help="OCIO config (default: $OCIO, else the pinned "
-                 "built-in studio config)."),
-    click.option("--first-frame", type=int, help="Frame number of a movie's first frame or of a single "
-                 "image (default 1)."),
-    click.option("--cache", "cache", type=click.Path(file_okay=False, path_type=Path),
-                 help="Parse cache folder (default: $M2FP_ROTO_CACHE, else .m2fp_roto_cache beside the output)."),
-    click.option("--no-cache", is_flag=True, help="Parse every frame; read and write no cache."),
+    click.option("--resolution", type=click.IntRange(min=32), help="Network input short side in px (default 640)."),
 ]
 
 
-plate_options = option_group("plate_opts", _plate_decorators)
+def _plate_decorators(cache_default: str) -> list:
+    return _model_decorators + [
+        click.option("--colorspace", metavar="NAME", help="The plate's OCIO colour space (name or alias; 'none' = "
+                     "already sRGB). Default: float files (EXR) are the config's scene_linear role, others sRGB."),
+        click.option("--ocio-config", metavar="PATH|URI", help="OCIO config (default: $OCIO, else the pinned "
+                     "built-in studio config)."),
+        click.option("--first-frame", type=int, help="Frame number of a movie's first frame or of a single "
+                     "image (default: the number in the image's name, else 1)."),
+        click.option("--cache", "cache", type=click.Path(file_okay=False, path_type=Path),
+                     help=f"Parse cache folder (default: $M2FP_ROTO_CACHE, else .m2fp_roto_cache {cache_default})."),
+        click.option("--no-cache", is_flag=True, help="Parse every frame; read and write no cache."),
+    ]
+
+
+plate_options = option_group("plate_opts", _plate_decorators("beside the output"))
 """The plate and model options of a command, as one ``plate_opts`` dict."""
+
+model_options = option_group("model_opts", _model_decorators)
+"""Only the model options (``make_parser``'s arguments), as one ``model_opts`` dict."""
+
+#: The options that only a plate parsed by the model uses (``--first-frame`` also numbers a
+#: single label map).
+MODEL_ONLY = tuple(n for n in plate_options.names if n != "first_frame")
 
 
 def make_parser(*, model=None, device="cpu", precision="fp32", batch_size=1, threads=None, resolution=None):
@@ -84,7 +96,7 @@ def given(name: str):
 @click.argument("plate", metavar="PLATE")
 @click.option("--frames", metavar="RANGE", help="Frames to parse, e.g. 1001-1050 (one farm chunk); default all.")
 @click.option("--skip-missing", is_flag=True, help="Go on without missing or unreadable frames (warns).")
-@plate_options
+@option_group("plate_opts", _plate_decorators("in the current folder"))
 @cluster_option
 def parse(plate, frames, skip_missing, plate_opts, cluster):
     """Parse PLATE's frames into the parse cache (resumable; run chunks on a farm, then export).
@@ -98,8 +110,8 @@ def parse(plate, frames, skip_missing, plate_opts, cluster):
       m2fp-roto parse 'plates/sh010.####.exr' --cache /jobs/sh010/parse_cache --cluster local:4
       m2fp-roto export 'plates/sh010.####.exr' --cache /jobs/sh010/parse_cache --target nuke -o sh010_roto.nk
     """
-    from ..sources.frames import format_frames
     from ..progress import Progress
+    from ..sources.frames import format_frames
 
     if plate_opts["no_cache"]:
         raise click.UsageError("parse fills the cache; --no-cache leaves it nothing to do")
@@ -134,8 +146,8 @@ def merge_cache_command(sources, dest, overwrite):
 def doctor_report() -> list[tuple[str, str]]:
     """(name, finding) lines: library versions, colour config, cache location, model and device."""
     from .. import __version__
-    from ..sources.parse_cache import CACHE_DIRNAME, CACHE_ENV
     from ..sources.colour import PINNED_CONFIG
+    from ..sources.parse_cache import CACHE_DIRNAME, CACHE_ENV
 
     lines = [("m2fp-roto", __version__)]
     for label, dists in (("numpy", ("numpy",)),

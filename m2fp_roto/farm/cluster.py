@@ -129,6 +129,8 @@ def run_frames(client, source, options=None, progress: Progress | None = None) -
         if frame not in done:
             log.warning("frame %d could not be read; skipped", frame)
             source.frames.remove(frame)
+    if not done:
+        raise InputError("no frame could be read")
     return {f: done[f] for f in frames if f in done}
 
 

@@ -33,6 +33,7 @@ def batch_task(name: str, frames: list[int], options):
     Returns ``([(frame, contours or None), ...], frames sent to the parser)``; a frame missing
     from the list could not be read and was skipped (the plate's ``skip_missing``).
     """
+    from ..errors import FrameSkipped
     from ..vectorize import vectorize_parsing
 
     plugin: ShotPlugin = get_worker().plugins[name]
@@ -42,7 +43,12 @@ def batch_task(name: str, frames: list[int], options):
         if hasattr(source, "parse_frames"):  # batches cache misses within this task only
             parses = list(source.parse_frames(frames))
         else:
-            parses = [source.parse(f) for f in frames]
+            parses = []
+            for frame in frames:
+                try:
+                    parses.append(source.parse(frame))
+                except FrameSkipped:  # unreadable under --skip-missing: the client warns
+                    pass
         parsed = getattr(source, "parsed", 0) - before
     if options is None:
         return [(p.frame, None) for p in parses], parsed

@@ -12,6 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..bezier import flatten, rasterize
+from ..geometry import resample_ring
+from ..labelsets import get_label_set
+from ..vectorize import remove_specks, trace_rings
 
 
 def iou(mask: np.ndarray, outers, holes=()) -> float:
@@ -21,16 +24,12 @@ def iou(mask: np.ndarray, outers, holes=()) -> float:
 
 
 def densify(xy: np.ndarray, spacing: float = 0.25) -> np.ndarray:
-    from ..vectorize import resample_ring
-
     return resample_ring(xy, spacing)
 
 
 def boundary_error(mask: np.ndarray, shapes) -> tuple[float, float]:
     """(mean, p95) symmetric distance in px between the shapes' curves and the mask's iso-line."""
     from scipy.spatial import cKDTree
-
-    from ..vectorize import trace_rings
 
     ref = [densify(r.xy) for r in trace_rings(mask.astype(np.float32))]
     fit = [densify(flatten(p, 0.02)) for p in shapes]
@@ -50,8 +49,6 @@ def pixel_polygon_points(mask: np.ndarray) -> int:
 
 def drop_specks(mask: np.ndarray, min_area: float) -> np.ndarray:
     """The mask as the vectorizer is asked to draw it: islands and holes below ``min_area`` gone."""
-    from ..vectorize import remove_specks
-
     return remove_specks(mask, min_area)[0]
 
 
@@ -87,8 +84,6 @@ def frame_quality(parsing, contours, min_area: float = 0.0) -> list[dict]:
 
     Each row also names its ``person`` and ``part``.
     """
-    from ..labelsets import get_label_set
-
     names = get_label_set(parsing.label_set).parts
     by_region: dict[tuple[int, str], list] = {}
     for c in contours:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..bezier import sample
+from ..geometry import resample_ring
+from ..vectorize import trace_rings
 from .metrics import iou
 
 
@@ -88,20 +90,13 @@ def naive_outline(mask: np.ndarray, n_points: int = 32) -> np.ndarray:
     Starts at the outline point whose direction from the region's centroid is closest to the
     +x axis, and runs in the outline's own order (clockwise on screen).
     """
-    from ..vectorize import resample_ring, trace_rings
-
     rings = [r for r in trace_rings(mask.astype(np.float32)) if not r.hole]
     ring = max(rings, key=lambda r: r.area).xy
     dense = resample_ring(ring, 0.25)
     c = dense.mean(0)
     angle = np.abs(np.arctan2(dense[:, 1] - c[1], dense[:, 0] - c[0]))
     start = int(np.argmin(angle + (dense[:, 0] < c[0]) * 10.0))
-    dense = np.roll(dense, -start, axis=0)
-    seg = np.hypot(*np.diff(np.vstack([dense, dense[:1]]), axis=0).T)
-    s = np.concatenate([[0.0], np.cumsum(seg)])
-    t = np.linspace(0.0, s[-1], n_points, endpoint=False)
-    closed = np.vstack([dense, dense[:1]])
-    return np.column_stack([np.interp(t, s, closed[:, 0]), np.interp(t, s, closed[:, 1])])
+    return resample_ring(np.roll(dense, -start, axis=0), count=n_points)
 
 
 def naive_outline_paths(masks, n_points: int = 32) -> np.ndarray:

@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterable, Iterator
 
 from ..errors import InputError, RotoError
 from ..labelsets import get_label_set
-from .parse_cache import ParseCache, storable
 from ..parsing import Parsing
-from .plate import FrameReadError, Plate
+from .image_readers import FrameReadError
+from .parse_cache import ParseCache, storable
+from .plate import Plate
 
 log = logging.getLogger("m2fp_roto")
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..geometry import polygon_area
+
 GRID = 4.0  # px per cell of the coarse grid that association masks are drawn on
 
 
@@ -49,15 +51,10 @@ def blob(key, outers, width: int) -> Blob:
     cv2.fillPoly(canvas, polys, 1, lineType=cv2.LINE_8, shift=4)
     ys, xs = np.nonzero(canvas)
     cells = np.sort((ys + lo[1]).astype(np.int64) * width + (xs + lo[0]))
-    areas = np.array([abs(_area(r)) for r in outers])
+    areas = np.array([abs(polygon_area(r)) for r in outers])
     cents = np.array([r.mean(0) for r in outers])
     centroid = (cents * areas[:, None]).sum(0) / max(areas.sum(), 1e-9)
     return Blob(key, cells, centroid, float(areas.sum()))
-
-
-def _area(xy: np.ndarray) -> float:
-    x, y = xy[:, 0], xy[:, 1]
-    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
 
 
 def iou(a: Blob, b: Blob) -> float:

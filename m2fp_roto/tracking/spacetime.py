@@ -11,9 +11,9 @@ The stages, for one shape track (the rings of one region on the frames where it 
    temporal term; re-project onto each frame's ring and solve again. This is the mask-only
    cousin of Agarwala et al., "Keyframe-Based Tracking for Rotoscoping and Animation"
    (SIGGRAPH 2004): jitter goes, constant-velocity motion is kept without lag.
-3. ``fit_handles`` - per frame, Schneider's least-squares handle lengths (Graphics Gems 1990)
-   along tangent directions read from the ring, vectorised over all segments of a frame with a
-   few Newton reparameterization steps; directions and lengths are then smoothed in time too.
+3. handles - per frame, Schneider's least-squares handle lengths (``fitting.fit_handles``)
+   along the tangent directions ``ring_tangents`` reads from the ring; directions and lengths
+   are then smoothed in time too (``smooth_series``, ``solve_blocks``).
 
 Frames between sightings (a part hidden for a few frames) have no data term: the temporal term
 carries the anchors and handles smoothly across them.
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..bezier import bernstein, polygon_area
+from ..geometry import polygon_area, unit
 
 
 # -- smoothing in time -------------------------------------------------------------------------
@@ -248,7 +248,6 @@ def propagate(rings: dict, reference: int, ref_idx: np.ndarray, prior=None) -> d
         for frame in sequence:
             src, dst = rings[prev], rings[frame]
             idx = out[prev]
-            anchors = src[idx % len(src)]
             lin, shift = ring_motion(src, dst, start=prior(prev, frame) if prior else None)
             predicted = local_motion(src, idx, dst, lin, shift)
             nearest = cKDTree(dst).query(predicted)[1]
@@ -260,11 +259,6 @@ def propagate(rings: dict, reference: int, ref_idx: np.ndarray, prior=None) -> d
 
 
 # -- ring geometry ---------------------------------------------------------------------------
-def _unit(v: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
-    return np.divide(v, n, out=np.zeros_like(v), where=n > 1e-12)
-
-
 def ring_tangents(ring: np.ndarray, idx: np.ndarray, corner: np.ndarray, reach: int = 6):
     """(out, in) unit tangent directions at the ring samples ``idx``.
 
@@ -273,85 +267,14 @@ def ring_tangents(ring: np.ndarray, idx: np.ndarray, corner: np.ndarray, reach: 
     """
     m = len(ring)
     s = idx % m
-    centre = _unit(ring[(s + 4) % m] - ring[(s - 4) % m])
-    out = np.where(corner[:, None], _unit(ring[(s + reach) % m] - ring[s]), centre)
-    inn = np.where(corner[:, None], _unit(ring[(s - reach) % m] - ring[s]), -centre)
+    centre = unit(ring[(s + 4) % m] - ring[(s - 4) % m])
+    out = np.where(corner[:, None], unit(ring[(s + reach) % m] - ring[s]), centre)
+    inn = np.where(corner[:, None], unit(ring[(s - reach) % m] - ring[s]), -centre)
     return out, inn
 
 
 def ring_normals(ring: np.ndarray, idx: np.ndarray) -> np.ndarray:
     m = len(ring)
     s = idx % m
-    t = _unit(ring[(s + 4) % m] - ring[(s - 4) % m])
+    t = unit(ring[(s + 4) % m] - ring[(s - 4) % m])
     return np.column_stack([-t[:, 1], t[:, 0]])
-
-
-# -- handles ---------------------------------------------------------------------------------
-def fit_handles(ring: np.ndarray, idx: np.ndarray, anchors: np.ndarray, t_out: np.ndarray,
-                t_in: np.ndarray, newton: int = 3):
-    """Least-squares handle lengths of every segment of one frame, all segments at once.
-
-    Segment i runs from ``anchors[i]`` to ``anchors[i+1]`` through the ring samples between
-    ``idx[i]`` and ``idx[i+1]``; its handles lie along ``t_out[i]`` and ``t_in[i+1]``.
-    Returns ``(len_out (N,), len_in (N,), max error per segment (N,), normal matrices (N, 2, 2),
-    right-hand sides (N, 2))``: the last two state each segment's least-squares problem in the
-    two lengths, for solving them jointly over time. A length that comes out negative or absurd
-    falls back to a third of the chord (Wu-Barsky), as in the per-frame fit.
-    """
-    m, n = len(ring), len(idx)
-    nxt = np.append(idx[1:], idx[0] + m)
-    counts = np.maximum(nxt - idx + 1, 2)
-    total = int(counts.sum())
-    seg = np.repeat(np.arange(n), counts)
-    starts = np.cumsum(counts) - counts
-    local = np.arange(total) - starts[seg]
-    d = ring[(idx[seg] + local) % m]
-    p0, p3 = anchors, np.roll(anchors, -1, axis=0)
-    d[starts] = p0
-    d[starts + counts - 1] = p3
-    step = np.hypot(*np.diff(d, axis=0).T)
-    step = np.concatenate([[0.0], step])
-    step[starts] = 0.0
-    cum = np.cumsum(step)
-    cum -= cum[starts][seg]
-    length = cum[starts + counts - 1]
-    u = np.divide(cum, length[seg], out=local / np.maximum(counts[seg] - 1, 1), where=length[seg] > 1e-9)
-    t1, t2 = t_out, np.roll(t_in, -1, axis=0)
-    chord = np.hypot(*(p3 - p0).T)
-    for it in range(newton + 1):
-        b = bernstein(u)
-        a1 = b[:, 1:2] * t1[seg]
-        a2 = b[:, 2:3] * t2[seg]
-        tmp = d - (b[:, 0:1] + b[:, 1:2]) * p0[seg] - (b[:, 2:3] + b[:, 3:4]) * p3[seg]
-        c00 = np.bincount(seg, (a1 * a1).sum(1), n)
-        c01 = np.bincount(seg, (a1 * a2).sum(1), n)
-        c11 = np.bincount(seg, (a2 * a2).sum(1), n)
-        x0 = np.bincount(seg, (a1 * tmp).sum(1), n)
-        x1 = np.bincount(seg, (a2 * tmp).sum(1), n)
-        det = c00 * c11 - c01 * c01
-        ok = np.abs(det) > 1e-12
-        safe = np.where(ok, det, 1.0)
-        l1 = np.where(ok, (x0 * c11 - x1 * c01) / safe, -1.0)
-        l2 = np.where(ok, (c00 * x1 - c01 * x0) / safe, -1.0)
-        eps = 1e-6 * np.maximum(chord, 1.0)
-        bad = (l1 < eps) | (l2 < eps) | (l1 > 3 * chord + 1) | (l2 > 3 * chord + 1) | (counts < 4)
-        l1 = np.where(bad, chord / 3.0, l1)
-        l2 = np.where(bad, chord / 3.0, l2)
-        cps = np.stack([p0, p0 + l1[:, None] * t1, p3 + l2[:, None] * t2, p3], axis=1)  # (N, 4, 2)
-        c = cps[seg]
-        q = np.einsum("sk,skd->sd", b, c)
-        if it == newton:
-            break
-        # Newton-Raphson towards the closest curve point, per sample (Schneider's reparameterize).
-        q1c, s1 = 3 * np.diff(c, axis=1), 1 - u
-        q2c = 2 * np.diff(q1c, axis=1)
-        q1 = (s1 * s1)[:, None] * q1c[:, 0] + (2 * s1 * u)[:, None] * q1c[:, 1] + (u * u)[:, None] * q1c[:, 2]
-        q2 = s1[:, None] * q2c[:, 0] + u[:, None] * q2c[:, 1]
-        diff = q - d
-        num = (diff * q1).sum(1)
-        den = (q1 * q1).sum(1) + (diff * q2).sum(1)
-        u = np.clip(u - np.divide(num, den, out=np.zeros_like(num), where=np.abs(den) > 1e-12), 0.0, 1.0)
-        u[starts], u[starts + counts - 1] = 0.0, 1.0
-    err = np.sqrt(((q - d) ** 2).sum(1))
-    normal = np.stack([np.stack([c00, c01], -1), np.stack([c01, c11], -1)], -2)
-    return l1, l2, np.maximum.reduceat(err, starts), normal, np.stack([x0, x1], -1)

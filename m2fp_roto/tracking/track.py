@@ -1,6 +1,6 @@
 """Per-frame contours -> shot-long roto shapes with a fixed point count, identity and few keys.
 
-The stages (see :mod:`m2fp_roto.tracking.association`, :mod:`m2fp_roto.tracking.spacetime`, :mod:`m2fp_roto.tracking.keys`):
+The stages (see :mod:`.association`, :mod:`.spacetime`, :mod:`.keys`):
 
 1. ``identify_people`` - shot-wide person ids, whatever the per-frame numbering.
 2. ``component_tracks`` - per (person, part), connected components linked frame to frame
@@ -20,14 +20,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..bezier import polygon_area
 from ..document import Key, Shape, shape_name
-from .association import grid_width, associate, blob, identify_people
-from .keys import reduce_keys
+from ..fitting import CORNER_ANGLE, find_corners, fit_handles, fit_ring
+from ..geometry import polygon_area, unit
 from ..progress import Progress
-from .spacetime import (fit_handles, person_motions, propagate, ring_normals, ring_tangents, smooth_series,
-                        snap, solve_blocks, spacetime_solve)
-from ..vectorize import find_corners, fit_ring
+from .association import associate, blob, grid_width, identify_people
+from .keys import reduce_keys
+from .spacetime import (
+    person_motions,
+    propagate,
+    ring_normals,
+    ring_tangents,
+    smooth_series,
+    snap,
+    solve_blocks,
+    spacetime_solve,
+)
 
 
 @dataclass
@@ -57,7 +65,7 @@ class TrackOptions:
     slide: float = 0.05
     iterations: int = 3
     anchor_tolerance: float = 1.0
-    corner_angle: float = 70.0
+    corner_angle: float = CORNER_ANGLE
     refine_error: float = 1.5
     refine_rounds: int = 2
 
@@ -136,20 +144,21 @@ def track_shape(rings: dict, options: TrackOptions, prior=None) -> tuple[int, np
     idx = propagate(rings, reference, ref_idx, prior)
     lam = options.smoothing
     for round_ in range(options.refine_rounds + 1):
-        anchors = _spacetime(rings, idx, first, n_frames, observed, options)
+        anchors, idx = _spacetime(rings, idx, first, n_frames, observed, options)
         n = len(corner)
         t_out = np.zeros((n_frames, n, 2))
         t_in = np.zeros((n_frames, n, 2))
         for f in seen:
             t_out[f - first], t_in[f - first] = ring_tangents(rings[f], idx[f], corner)
-        t_out = _renormalise(smooth_series(t_out, observed, lam))
-        t_in = np.where(corner[None, :, None], _renormalise(smooth_series(t_in, observed, lam)), -t_out)
+        t_out = unit(smooth_series(t_out, observed, lam))
+        t_in = np.where(corner[None, :, None], unit(smooth_series(t_in, observed, lam)), -t_out)
         normal = np.zeros((n_frames, n, 2, 2))
         rhs = np.zeros((n_frames, n, 2))
         errors = np.zeros((len(seen), n))
         for row, f in enumerate(seen):
             i = f - first
-            _, _, errors[row], normal[i], rhs[i] = fit_handles(rings[f], idx[f], anchors[i], t_out[i], t_in[i])
+            fit = fit_handles(rings[f], idx[f], anchors[i], t_out[i], t_in[i])
+            errors[row], normal[i], rhs[i] = fit.error, fit.normal, fit.rhs
         bad = _spans_to_split(rings, idx, seen, errors, options)
         if not len(bad) or round_ == options.refine_rounds:
             break
@@ -175,8 +184,10 @@ def _handle_lengths(anchors, normal, rhs, observed, strength) -> np.ndarray:
     return np.clip(lengths, 0.0, chord[..., None])
 
 
-def _spacetime(rings, idx, first, n_frames, observed, options) -> np.ndarray:
-    """Snap, solve, re-project ``options.iterations`` times; updates ``idx`` in place."""
+def _spacetime(rings, idx, first, n_frames, observed, options) -> tuple[np.ndarray, dict]:
+    """Snap, solve, re-project ``options.iterations`` times: (anchors (F, N, 2), the re-projected
+    sample indices {frame: (N,)})."""
+    idx = dict(idx)
     n = len(next(iter(idx.values())))
     anchors = None
     for it in range(max(options.iterations, 1)):
@@ -197,7 +208,7 @@ def _spacetime(rings, idx, first, n_frames, observed, options) -> np.ndarray:
         offset[f - first] = ((ring[idx[f] % len(ring)] - anchors[f - first]) * nrm).sum(-1)[:, None] * nrm
     if options.edge_smoothing > 0:
         offset = smooth_series(offset, observed, options.edge_smoothing)
-    return anchors + offset
+    return anchors + offset, idx
 
 
 def _follow(ring: np.ndarray, points: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -214,11 +225,6 @@ def _follow(ring: np.ndarray, points: np.ndarray, idx: np.ndarray) -> np.ndarray
     bad = np.diff(np.append(expected, expected[0] + m)) <= 0
     bad |= np.roll(bad, 1)
     return np.where(bad, idx, expected).astype(np.float64)
-
-
-def _renormalise(v: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
-    return np.divide(v, n, out=np.zeros_like(v), where=n > 1e-12)
 
 
 def _spans_to_split(rings, idx, seen, errors, options) -> np.ndarray:
@@ -286,35 +292,17 @@ _PARALLEL_FROM = 200
 
 
 def _solve_tracks(jobs: list, options: TrackOptions, workers: int, mapper=None):
-    """``track_shape`` of every ``(rings, person motions)`` job, in order."""
+    """``track_shape`` of every ``(rings, person motions)`` job, in order (see :mod:`.pool` for
+    how the worker processes start and stop)."""
     if mapper is not None and jobs:
         yield from mapper(_solve_track, *zip(*jobs), [options] * len(jobs))
         return
     if workers <= 1 or len(jobs) < 2 or sum(len(rings) for rings, _ in jobs) < _PARALLEL_FROM:
         yield from (_solve_track(rings, motions, options) for rings, motions in jobs)
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from ..workers import ordered_map
 
-    # spawn, not fork: the parent may hold BLAS or OpenCV threads, which a fork can deadlock.
-    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_end_with_parent, initargs=(os.getpid(),)) as pool:
-        yield from pool.map(_solve_track, *zip(*jobs), [options] * len(jobs))
-
-
-def _end_with_parent(parent: int) -> None:
-    """Worker start-up: end this worker within half a second of its parent ending (POSIX: an
-    orphan is handed to another parent), so an export killed mid-track (cancelled from Nuke, or
-    by the farm) leaves no process behind."""
-    import threading
-    import time
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
+    yield from ordered_map(_solve_track, [(rings, motions, options) for rings, motions in jobs], workers)
 
 
 def _solve_track(rings: dict, motions: dict, options: TrackOptions):

@@ -13,6 +13,10 @@ research/nuke.md, not from the writer:
   floats of 8 digits and finite, unique element names.
 * ``decode_shapes(tree)`` returns each curvegroup's key times and entry values
   (times, entries, 2) as numbers, for comparison with the document.
+
+It is one module of about 450 lines on purpose: both levels share one bracket-and-brace
+scanner, and a reader that stands apart from the writer is easier to trust when it is read
+top to bottom in one place.
 """
 
 from __future__ import annotations
