@@ -45,12 +45,15 @@ def untracked_shapes(per_frame) -> list[Shape]:
 
 
 def build_document(source, *, options: VectorizeOptions = VectorizeOptions(), track: bool = True,
-                   track_options=None, progress: bool | Progress = False, workers: int = 1) -> RotoDocument:
+                   track_options=None, progress: bool | Progress = False, workers: int = 1,
+                   client=None) -> RotoDocument:
     """Vectorize and track ``source``'s frames; return the validated document.
 
     ``track=False`` keeps every frame's shapes separate (one key each, named ``..._f{frame}``).
     ``workers`` > 1 solves tracks in that many processes (spawned: call it from a standalone
     Python whose main module has an ``if __name__ == "__main__"`` guard, not from inside Nuke).
+    ``client`` (a ``distributed.Client``) runs the per-frame work and the track solves on its
+    Dask cluster instead (see :mod:`m2fp_roto.farm.cluster`); the document is the same.
 
     ``source`` is any parsing backend (``LabelMapSource``, ``PlateParsingSource``): it has
     ``frames``, ``width``, ``height``, ``fps``, ``pixel_aspect``, ``source``, a ``LabelSet``
@@ -59,14 +62,24 @@ def build_document(source, *, options: VectorizeOptions = VectorizeOptions(), tr
     bar = progress if isinstance(progress, Progress) else Progress(len(source.frames), "vectorize",
                                                                     enabled=bool(progress))
     with bar:
-        per_frame = vectorize_source(source, options, bar)
+        if client is None:
+            per_frame = vectorize_source(source, options, bar)
+        else:
+            from .farm.cluster import run_frames
+
+            per_frame = run_frames(client, source, options, bar)
     frames = sorted(per_frame)
     settings = {**asdict(options), "track": track}
     if track:
         from .tracking.track import TrackOptions, track_contours
 
         topts = track_options or TrackOptions()
-        shapes = track_contours(per_frame, topts, progress=bar.enabled, workers=workers)
+        mapper = None
+        if client is not None:
+            from .farm.cluster import cluster_map
+
+            mapper = cluster_map(client)
+        shapes = track_contours(per_frame, topts, progress=bar.enabled, workers=workers, mapper=mapper)
         settings.update(asdict(topts))
     else:
         shapes = untracked_shapes(per_frame)

@@ -12,8 +12,9 @@ from .. import __version__, exporters
 from ..atomic import recording
 from ..errors import InputError, RotoError
 from ..progress import Progress
+from .farm import register as register_farm
 from .inputs import NEW_DOCUMENT, check_options, check_part_names, new_folder, say_created
-from .options import exporter_option_group, track_options, vectorize_options
+from .options import cluster_option, exporter_option_group, track_options, vectorize_options
 from .plate import MODEL_ONLY, given, plate_options, plate_source, register
 from .serve import serve as serve_command
 from .signals import interrupts
@@ -170,8 +171,9 @@ def main(verbose):
               help="Output file (or pattern, e.g. mattes/shot.####.exr).")
 @exporter_option_group
 @plate_options
+@cluster_option
 def export(plate, labels, people, doc_path, label_set, matte_threshold, frames, skip_missing, fps, pixel_aspect,
-           vectorize, tracking, persons, parts, target, output, plate_opts, target_options):
+           vectorize, tracking, persons, parts, target, output, plate_opts, target_options, cluster):
     """Vectorize parsed frames into roto shapes and write them for Nuke, AE, EXR or JSON.
 
     \b
@@ -182,6 +184,7 @@ def export(plate, labels, people, doc_path, label_set, matte_threshold, frames, 
       m2fp-roto export --doc shot.json --person 1 --part hair,face -o p1_head.jsx
       m2fp-roto export --doc shot.json --frames 1001-1050 -o 'mattes/shot.####.exr'
       m2fp-roto export 'plates/shot.####.exr' --frames 1001-1100 --target nuke -o shot_roto.nk
+      m2fp-roto export 'plates/shot.####.exr' --cluster tcp://scheduler:8786 -o shot_roto.nk
     """
     from ..document import RotoDocument
     from ..labelsets import get_label_set
@@ -192,8 +195,8 @@ def export(plate, labels, people, doc_path, label_set, matte_threshold, frames, 
     if bool(plate) + bool(labels) + bool(doc_path) != 1:
         raise click.UsageError("give exactly one input: PLATE, --labels PATTERN or --doc DOC.json")
     kind = "doc" if doc_path else "labels" if labels else "plate"
-    check_options(click.get_current_context(), kind, NEW_DOCUMENT + vectorize_options.names + track_options.names,
-                  MODEL_ONLY)
+    check_options(click.get_current_context(), kind, NEW_DOCUMENT + vectorize_options.names + track_options.names
+                  + cluster_option.names, MODEL_ONLY)
     target = exporters.resolve_target(output, target)
     exporters.checked_options(target, target_options)  # a bad option fails before any work
     if doc_path:
@@ -211,7 +214,10 @@ def export(plate, labels, people, doc_path, label_set, matte_threshold, frames, 
             source = LabelMapSource(labels, people, label_set=label_set, frames=frames, skip_missing=skip_missing,
                                     fps=fps, pixel_aspect=pixel_aspect, first_frame=plate_opts["first_frame"],
                                     matte_threshold=matte_threshold)
-        doc = build_document(source, options=vectorize, progress=True, **tracking)
+        from ..farm.cluster import client_for
+
+        with client_for(cluster) as client:
+            doc = build_document(source, options=vectorize, progress=True, client=client, **tracking)
         if not doc.shapes:
             raise InputError(f"no shapes: no frame of {doc.source} holds a region of at least --min-area "
                              f"{vectorize.min_area:g} px (are the maps empty? is --label-set right?)")
@@ -325,6 +331,7 @@ def demo(output, frames):
 
 
 register(main)  # parse, merge-cache, doctor (m2fp_roto.cli.plate)
+register_farm(main)  # farm-job (m2fp_roto.cli.farm)
 main.add_command(serve_command)  # the web page and REST API (m2fp_roto.cli.serve)
 
 

@@ -11,7 +11,7 @@ import click
 
 from ..errors import InputError
 from ..versions import installed_version
-from .options import option_group
+from .options import cluster_option, option_group
 
 log = logging.getLogger("m2fp_roto")
 
@@ -97,7 +97,8 @@ def given(name: str):
 @click.option("--frames", metavar="RANGE", help="Frames to parse, e.g. 1001-1050 (one farm chunk); default all.")
 @click.option("--skip-missing", is_flag=True, help="Go on without missing or unreadable frames (warns).")
 @option_group("plate_opts", _plate_decorators("in the current folder"))
-def parse(plate, frames, skip_missing, plate_opts):
+@cluster_option
+def parse(plate, frames, skip_missing, plate_opts, cluster):
     """Parse PLATE's frames into the parse cache (resumable; run chunks on a farm, then export).
 
     PLATE is an image sequence ('shot.####.exr', 'shot.%04d.dpx', 'shot.1001-1100#.exr', a folder),
@@ -106,6 +107,7 @@ def parse(plate, frames, skip_missing, plate_opts):
     \b
     Examples:
       m2fp-roto parse 'plates/sh010.####.exr' --frames 1001-1050 --cache /jobs/sh010/parse_cache
+      m2fp-roto parse 'plates/sh010.####.exr' --cache /jobs/sh010/parse_cache --cluster local:4
       m2fp-roto export 'plates/sh010.####.exr' --cache /jobs/sh010/parse_cache --target nuke -o sh010_roto.nk
     """
     from ..progress import Progress
@@ -115,8 +117,14 @@ def parse(plate, frames, skip_missing, plate_opts):
         raise click.UsageError("parse fills the cache; --no-cache leaves it nothing to do")
     source = plate_source(plate, frames, skip_missing, None, plate_opts)
     with Progress(len(source.frames), "parse") as bar:
-        for _ in source.parse_frames(progress=lambda done, total, frame: bar.advance()):
-            pass
+        if cluster:
+            from ..farm.cluster import client_for, run_frames
+
+            with client_for(cluster) as client:
+                run_frames(client, source, progress=bar)
+        else:
+            for _ in source.parse_frames(progress=lambda done, total, frame: bar.advance()):
+                pass
     cached = len(source.frames) - source.parsed
     click.echo(f"parsed frames {format_frames(source.frames)} of {source.source}: {source.parsed} parsed, "
                f"{cached} already cached, in {source.cache.folder}")

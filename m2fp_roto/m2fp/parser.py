@@ -138,6 +138,11 @@ class M2FPParser:
             self._net = net
         return self._net
 
+    def __getstate__(self):  # the loaded network does not travel to another process; it loads there
+        state = dict(self.__dict__)
+        state["_net"] = None
+        return state
+
     def _threads(self):
         if self.threads:
             import torch

@@ -28,11 +28,16 @@ MAX_FRAMES = 1_000_000
 
 
 def parse_frames(text: str | None) -> list[int] | None:
-    """``"1001-1100"``, ``"1001-1100x2"``, ``"1001,1005-1010"`` -> sorted frame numbers."""
+    """``"1001-1100"``, ``"1001-1100x2"``, ``"1001,1005-1010"`` -> sorted frame numbers.
+
+    A step may also be written ``1001-1100:2`` (Open Job Description's range expressions, which
+    farm jobs pass on), not fileseq's "staggered" meaning of ``:``.
+    """
     if text is None or str(text).strip() == "":
         return None
+    text = re.sub(r"(\d)\s*:\s*(\d)", r"\1x\2", str(text))
     try:
-        frames = fileseq.FrameSet(str(text).replace(" ", ""))
+        frames = fileseq.FrameSet(text.replace(" ", ""))
     except fileseq.MaxSizeException:
         frames = None
     except (fileseq.ParseException, ValueError, TypeError):

@@ -261,11 +261,13 @@ def default_workers() -> int:
 
 
 def track_contours(per_frame: dict, options: TrackOptions = TrackOptions(), progress: bool = False,
-                   workers: int = 1) -> list[Shape]:
+                   workers: int = 1, mapper=None) -> list[Shape]:
     """Shot-long shapes from ``{frame: [Contour, ...]}`` (see :func:`vectorize.vectorize_parsing`).
 
     ``progress``: report progress ("track"), by the frames of each track solved.
     ``workers``: processes solving tracks side by side (the result is the same for any count).
+    ``mapper``: ``mapper(fn, *iterables)`` yielding results in order, run instead of the
+    process pool (e.g. :func:`m2fp_roto.farm.cluster.cluster_map` of a Dask client).
     """
     per_frame = {int(f): c for f, c in per_frame.items() if c}
     if not per_frame:
@@ -275,7 +277,7 @@ def track_contours(per_frame: dict, options: TrackOptions = TrackOptions(), prog
     priors = _person_priors(tracks)
     shapes = []
     with Progress(sum(len(t.rings) for t in tracks), "track", enabled=progress) as bar:
-        solved = _solve_tracks([(t.rings, priors[t.person]) for t in tracks], options, workers)
+        solved = _solve_tracks([(t.rings, priors[t.person]) for t in tracks], options, workers, mapper)
         for t, (first, points) in zip(tracks, solved):
             kept = reduce_keys(points, options.key_tolerance, options.key_measure)
             keys = [Key(first + int(k), points[k]) for k in kept]
@@ -289,9 +291,12 @@ def track_contours(per_frame: dict, options: TrackOptions = TrackOptions(), prog
 _PARALLEL_FROM = 200
 
 
-def _solve_tracks(jobs: list, options: TrackOptions, workers: int):
+def _solve_tracks(jobs: list, options: TrackOptions, workers: int, mapper=None):
     """``track_shape`` of every ``(rings, person motions)`` job, in order (see :mod:`.pool` for
     how the worker processes start and stop)."""
+    if mapper is not None and jobs:
+        yield from mapper(_solve_track, *zip(*jobs), [options] * len(jobs))
+        return
     if workers <= 1 or len(jobs) < 2 or sum(len(rings) for rings, _ in jobs) < _PARALLEL_FROM:
         yield from (_solve_track(rings, motions, options) for rings, motions in jobs)
         return
