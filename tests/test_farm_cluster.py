@@ -22,7 +22,7 @@ from m2fp_roto.farm.cluster import connect  # noqa: E402
 from m2fp_roto.pipeline import build_document  # noqa: E402
 from m2fp_roto.progress import Progress  # noqa: E402
 from m2fp_roto.sources.labelmaps import LabelMapSource  # noqa: E402
-from support.farm_fixtures import FRAMES, MODEL_FRAMES, labels_folder, model_plate, tiny_model  # noqa: E402,F401
+from support.farm_fixtures import FRAMES, MODEL_FRAMES  # noqa: E402
 from support.farm_shots import CountingCache  # noqa: E402
 
 

@@ -18,7 +18,7 @@ import yaml
 from click.testing import CliRunner
 
 from conftest import need
-from support.farm_fixtures import MODEL_FRAMES, labels_folder, model_plate, tiny_model  # noqa: F401
+from support.farm_fixtures import MODEL_FRAMES
 
 need("openjd.cli", "pip install -e '.[test]'")
 

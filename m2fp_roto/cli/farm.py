@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -47,24 +46,18 @@ def _model_folder(model) -> Path:
 @click.option("--roto", "roto", type=click.Path(dir_okay=False, path_type=Path),
               help="The roto file the job writes (default: SHOT_roto.EXT beside the job file).")
 @click.option("--name", help="The job's name (default: m2fp-roto SHOT).")
-@click.option("--format", "fmt", type=click.Choice(["openjd", "opencue"]), default="openjd", show_default=True,
-              help="openjd: an Open Job Description template (AWS Deadline Cloud; openjd-cli runs it here); "
-              "opencue: an OpenCue job spec (XML for Cuebot).")
-@click.option("--show", default=lambda: os.environ.get("SHOW", "testing"), show_default="$SHOW, else testing",
-              help="OpenCue show of the job.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The job file: .yaml or .json (openjd; the shot's paths go beside it in NAME.values.yaml), "
-              ".xml (opencue).")
+              help="The job file: .yaml or .json (the shot's paths go beside it in NAME.values.yaml).")
 @vectorize_options
 @track_options
 @exporter_option_group
 @plate_options
-def farm_job(plate, labels, people, label_set, frames, chunk, target, roto, name, fmt, show, output, vectorize,
-             tracking, target_options, plate_opts):
+def farm_job(plate, labels, people, label_set, frames, chunk, target, roto, name, output, vectorize, tracking,
+             target_options, plate_opts):
     """Write a render-farm job that parses PLATE in chunks, then tracks and exports.
 
-    Open Job Description (default) runs on AWS Deadline Cloud and locally with openjd-cli;
-    --format opencue writes an OpenCue job spec.
+    The job is an Open Job Description template: it runs on AWS Deadline Cloud, and locally
+    with openjd-cli.
 
     Paths are absolute (Open Job Description: in NAME.values.yaml, given at submission): every
     render node must see the plate, cache, model and output at the same place (or map them with
@@ -76,7 +69,6 @@ def farm_job(plate, labels, people, label_set, frames, chunk, target, roto, name
                          --model /mnt/models/m2fp-multi --cache /jobs/sh010/parse_cache -o sh010_job.yaml
       openjd check sh010_job.yaml
       openjd run sh010_job.yaml -p file://sh010_job.values.yaml --step Export --run-dependencies
-      m2fp-roto farm-job 'plates/sh010.####.exr' --format opencue --show myshow -o sh010_job.xml
     """
     from .. import exporters
     from ..sources.frames import find_sequence, format_frames
@@ -119,14 +111,6 @@ def farm_job(plate, labels, people, label_set, frames, chunk, target, roto, name
         if people:
             label_args = ["--people", str(Path(people).expanduser().resolve()), *label_args]
         common.update(labels=Path(labels).expanduser().resolve(), export_args=label_args + export_args)
-    if fmt == "opencue":
-        from ..farm.opencue import job_spec, write_spec
-
-        if output.suffix.lower() != ".xml":
-            raise InputError(f"an OpenCue job spec is XML: name it .xml, not {output.name!r}")
-        written = write_spec(job_spec(show=show, shot=shot, **common), output)
-        click.echo(f"wrote {written} (OpenCue job spec, show {show}, frames {format_frames(shot_frames)})")
-        return
     from ..farm.openjd import job_template, write_job
 
     template = job_template(targets=names, **common)

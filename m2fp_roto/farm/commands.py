@@ -1,7 +1,7 @@
-"""The ``m2fp-roto`` command lines a farm job runs, whatever the job format.
+"""The ``m2fp-roto`` command lines a farm job runs.
 
-Each format fills in its own placeholders (Open Job Description's ``{{Param.Plate}}``,
-OpenCue's ``#FRAMESPEC#``) or the shot's values.
+The job format fills in its own placeholders (Open Job Description's ``{{Param.Plate}}``) or
+the shot's values.
 """
 
 from __future__ import annotations
