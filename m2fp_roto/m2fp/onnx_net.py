@@ -39,7 +39,7 @@ from ..errors import RotoError
 log = logging.getLogger("m2fp_roto")
 
 OPSET = 17            # GridSample needs 16; 17 is what ONNX Runtime's CPU kernels are tuned on
-EXPORT_VERSION = 1    # bump when the exported graph changes for the same weights
+EXPORT_VERSION = 2    # bump when the exported graph changes for the same weights
 DIRNAME = "onnx"
 _NAME = re.compile(r"m2fp-(?P<model>[0-9a-f]{16})-\d+x\d+-opset\d+-v(?P<version>\d+)\.onnx")
 
@@ -204,6 +204,9 @@ class OnnxNetwork:
         # peak stays near the largest live set instead of the sum of everything ever allocated.
         options.enable_cpu_mem_arena = False
         options.enable_mem_pattern = False
+        # Idle workers sleep instead of spinning: on a shared node spinning costs other jobs (and,
+        # measured under load, this one) CPU time, and M2FP's ops are large enough not to notice.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if self.threads:
             options.intra_op_num_threads = self.threads
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
