@@ -34,7 +34,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..atomic import atomic_path
-from ..errors import RotoError
 
 log = logging.getLogger("m2fp_roto")
 
@@ -44,14 +43,13 @@ DIRNAME = "onnx"
 _NAME = re.compile(r"m2fp-(?P<model>[0-9a-f]{16})-\d+x\d+-opset\d+-v(?P<version>\d+)\.onnx")
 
 
-class OnnxMissing(RotoError):
-    """ONNX Runtime (or the ``onnx`` package the exporter needs) is not installed."""
-
-
 def require_onnx() -> None:
+    """ONNX Runtime, and the ``onnx`` package torch's exporter needs, or a BackendMissing error."""
+    from .parser import BackendMissing
+
     missing = [m for m in ("onnxruntime", "onnx") if importlib.util.find_spec(m) is None]
     if missing:
-        raise OnnxMissing(f"--runtime onnx needs {' and '.join(missing)}: pip install 'm2fp-roto[onnx]'")
+        raise BackendMissing(f"--runtime onnx needs {' and '.join(missing)}: pip install 'm2fp-roto[onnx]'")
 
 
 def export_name(fingerprint: str, size: tuple[int, int], opset: int = OPSET) -> str:
