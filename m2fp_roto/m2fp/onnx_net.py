@@ -37,7 +37,7 @@ from ..atomic import atomic_path
 
 log = logging.getLogger("m2fp_roto")
 
-OPSET = 17            # GridSample needs 16; 17 is what ONNX Runtime's CPU kernels are tuned on
+OPSET = 17            # GridSample needs 16; 17 also has LayerNormalization as one op
 EXPORT_VERSION = 2    # bump when the exported graph changes for the same weights
 DIRNAME = "onnx"
 _NAME = re.compile(r"m2fp-(?P<model>[0-9a-f]{16})-\d+x\d+-opset\d+-v(?P<version>\d+)\.onnx")
