@@ -49,7 +49,7 @@ def require_onnx() -> None:
 
     missing = [m for m in ("onnxruntime", "onnx") if importlib.util.find_spec(m) is None]
     if missing:
-        raise BackendMissing(f"--runtime onnx needs {' and '.join(missing)}: pip install 'm2fp-roto[onnx]'")
+        raise BackendMissing(f"--runtime onnx needs {' and '.join(missing)}: pip install 'm2fp-roto[m2fp]'")
 
 
 def export_name(fingerprint: str, size: tuple[int, int], opset: int = OPSET) -> str:
@@ -215,7 +215,7 @@ def runtime_status() -> str:
     from ..versions import installed_version
 
     if importlib.util.find_spec("onnxruntime") is None:
-        return "not installed (--runtime onnx needs it: pip install 'm2fp-roto[onnx]')"
+        return "not installed (--runtime onnx needs it: pip install 'm2fp-roto[m2fp]')"
     import onnxruntime as ort
 
     onnx = installed_version("onnx")
