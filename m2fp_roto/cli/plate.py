@@ -15,7 +15,7 @@ from .options import cluster_option, option_group
 
 log = logging.getLogger("m2fp_roto")
 
-_MODEL_OPTIONS = ("model", "device", "precision", "batch_size", "threads", "resolution")
+_MODEL_OPTIONS = ("model", "device", "precision", "runtime", "batch_size", "threads", "resolution")
 
 _model_decorators = [
     click.option("--model", metavar="PATH|ID", help="M2FP model folder or ModelScope id (default: "
@@ -23,6 +23,9 @@ _model_decorators = [
     click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N."),
     click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
                  help="Inference precision (fp16 needs CUDA)."),
+    click.option("--runtime", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
+                 help="Network runtime: onnx = an ONNX export (made once per model and size, cached "
+                 "beside the model) run by ONNX Runtime; CPU, fp32."),
     click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
                  help="Frames per network call."),
     click.option("--threads", type=click.IntRange(min=1), help="CPU threads for the model."),
@@ -55,14 +58,15 @@ model_options = option_group("model_opts", _model_decorators)
 MODEL_ONLY = tuple(n for n in plate_options.names if n != "first_frame")
 
 
-def make_parser(*, model=None, device="cpu", precision="fp32", batch_size=1, threads=None, resolution=None):
+def make_parser(*, model=None, device="cpu", precision="fp32", runtime="torch", batch_size=1, threads=None,
+                resolution=None):
     """The M2FP parser, or a one-line error saying how to install it."""
     try:
         from ..m2fp import M2FPParser
     except ImportError as exc:
         raise InputError(f"the M2FP backend cannot be imported ({exc}): pip install 'm2fp-roto[m2fp]'") from None
-    return M2FPParser(model, device=device, precision=precision, batch_size=batch_size, threads=threads,
-                      resolution=resolution)
+    return M2FPParser(model, device=device, precision=precision, runtime=runtime, batch_size=batch_size,
+                      threads=threads, resolution=resolution)
 
 
 def plate_source(plate, frames, skip_missing, output, plate_opts: dict, *, fps=None, pixel_aspect=None):
