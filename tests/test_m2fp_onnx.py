@@ -21,6 +21,8 @@ need("modelscope")
 ort = need("onnxruntime")
 need("onnx")
 
+from test_m2fp import LOW, cihp_frames  # noqa: E402
+
 from m2fp_roto.cli.main import main  # noqa: E402
 from m2fp_roto.errors import InputError  # noqa: E402
 from m2fp_roto.m2fp import M2FPParser, describe  # noqa: E402
@@ -28,7 +30,6 @@ from m2fp_roto.m2fp.network import WEIGHTS_FILE, fingerprint  # noqa: E402
 from m2fp_roto.m2fp.onnx_net import export_name  # noqa: E402
 from m2fp_roto.m2fp.parser import network_input  # noqa: E402
 from m2fp_roto.m2fp.random_model import write_random_model  # noqa: E402
-from test_m2fp import LOW, cihp_frames  # noqa: E402
 
 RES = 256            # the network's short side: small, to keep the exports quick
 FRAME = (384, 512)   # every test frame's (W, H): one padded network size, one export
