@@ -80,8 +80,8 @@ def test_onnx_parses_like_torch(parsers):
                 ious.append(iou(ma, mb))
         pa, pb = ref.parse(rgb, n), fast.parse(rgb, n)
         assert pa.person_ids == pb.person_ids and len(pa.person_ids) >= 2
-        ra = {(person, part): m for person, part, m in pa.regions()}
-        rb = {(person, part): m for person, part, m in pb.regions()}
+        ra = {(r.person, r.part): r.frame_mask(pa.shape) for r in pa.regions()}
+        rb = {(r.person, r.part): r.frame_mask(pb.shape) for r in pb.regions()}
         assert ra.keys() == rb.keys()
         for key, m in ra.items():
             regions += 1
