@@ -1,15 +1,17 @@
-"""M2FP per-frame cost: ModelScope's stock pipeline against m2fp-roto's parser.
+"""M2FP per-frame cost: ModelScope's stock pipeline against m2fp-roto's parser (torch and ONNX Runtime).
 
 Builds the full-size M2FP (ResNet-101, 63 M parameters) with random weights biased to fire
 (about as many instances as post-processing can meet: the worst case), then parses one 1920x1080
 frame in separate subprocesses, so each path's peak memory is its own:
 
-    .venv/bin/python benchmarks/bench_m2fp.py                  # CPU, fp32 + bf16
+    .venv/bin/python benchmarks/bench_m2fp.py                  # CPU: stock, torch fp32 + bf16, onnx
     .venv/bin/python benchmarks/bench_m2fp.py --device cuda    # GPU (fp32, bf16, fp16)
 
 Seconds per frame are the median (and minimum) of --runs after one warm-up run, beside the CPU
-seconds they used (steadier than wall time on a shared machine; the load average is printed);
-peak RSS is the process's high-water mark (model load included, the same for both paths).
+seconds they used (steadier than wall time on a shared machine; the load average at the start and
+end is printed); peak RSS is the process's high-water mark (model load included). The ONNX row
+runs with its export already cached, as every run after the first does; the one-off export is
+timed in its own process and reported under the table.
 """
 
 from __future__ import annotations
@@ -44,6 +46,22 @@ def frame_image(width: int, height: int, out: Path, photo: str | None = None) ->
     return out
 
 
+def export(model: str, image: str) -> dict:
+    """Make the ONNX export the onnx path uses (timed; nothing happens when it is cached)."""
+    import numpy as np
+    from PIL import Image
+
+    from m2fp_roto.m2fp.network import fingerprint
+    from m2fp_roto.m2fp.onnx_net import cached_export
+    from m2fp_roto.m2fp.parser import network_input
+
+    size = tuple(network_input([np.asarray(Image.open(image).convert("RGB"))])[0].shape[-2:])
+    t0 = time.perf_counter()
+    path = cached_export(model, fingerprint(model), size)
+    return {"path": "onnx-export", "export_s": time.perf_counter() - t0, "mib": path.stat().st_size / 2**20,
+            "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+
+
 def child(path: str, model: str, image: str, runs: int, device: str, threads: int | None) -> dict:
     import numpy as np
     import torch
@@ -65,13 +83,18 @@ def child(path: str, model: str, image: str, runs: int, device: str, threads: in
         run = lambda: f"{len(pipe(pil)['masks'])} masks"  # noqa: E731
     else:
         from m2fp_roto.m2fp import M2FPParser
+        from m2fp_roto.m2fp.parser import network_input
 
-        precision = path.split("-")[1] if "-" in path else "fp32"
+        runtime, _, precision = path.partition("-")
         # Thresholds 0: every one of the top-100 instances goes through post-processing, the
         # worst case (the stock pipeline upsamples all of them whatever their scores).
-        parser = M2FPParser(model, device=device, precision=precision, part_threshold=0.0,
-                            person_threshold=0.0)
-        parser.net  # load now, not inside the first timed run
+        parser = M2FPParser(model, device=device, precision=precision or "fp32", runtime=runtime,
+                            threads=threads, part_threshold=0.0, person_threshold=0.0)
+        # Load now, not inside the first timed run.
+        if runtime == "onnx":
+            parser.net.session(tuple(network_input([rgb], parser.min_size, parser.max_size)[0].shape[-2:]))
+        else:
+            parser.net
 
         def run():
             p = parser.parse(rgb, 1)
@@ -100,18 +123,24 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--size", default="1920x1080", help="frame WIDTHxHEIGHT")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    ap.add_argument("--paths", default=None, help="comma list of stock, ours, ours-bf16, ours-fp16")
+    ap.add_argument("--paths", default=None, help="comma list of stock, torch, torch-bf16, torch-fp16, onnx")
     ap.add_argument("--model", default=None, help="an existing model folder instead of random weights")
     ap.add_argument("--frame", default=None, help="the photo to parse (resized to --size)")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--image", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child == "onnx-export":
+        print(json.dumps(export(args.model, args.image)))
+        return
     if args.child:
         print(json.dumps(child(args.child, args.model, args.image, args.runs, args.device, args.threads)))
         return
     width, height = (int(v) for v in args.size.lower().split("x"))
-    paths = (args.paths or ("stock,ours,ours-bf16,ours-fp16" if args.device == "cuda" else "stock,ours,ours-bf16")
-             ).split(",")
+    paths = (args.paths or ("stock,torch,torch-bf16,torch-fp16" if args.device == "cuda"
+                            else "stock,torch,torch-bf16,onnx")).split(",")
+    if "onnx" in paths:
+        paths.insert(paths.index("onnx"), "onnx-export")
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model
         if model is None:
@@ -119,7 +148,7 @@ def main():
 
             model = str(write_random_model(Path(tmp) / "m2fp-full-random", "full", seed=0))
         image = frame_image(width, height, Path(tmp) / "frame.png", args.frame)
-        results = []
+        results, exported = [], None
         for path in paths:
             cmd = [sys.executable, __file__, "--child", path, "--model", model, "--image", str(image),
                    "--runs", str(args.runs), "--device", args.device]
@@ -128,13 +157,17 @@ def main():
             proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONWARNINGS="ignore"))
             if proc.returncode:
                 sys.exit(f"{path} failed:\n{proc.stderr[-3000:]}")
-            results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            result = json.loads(proc.stdout.strip().splitlines()[-1])
+            if path == "onnx-export":
+                exported = result
+            else:
+                results.append(result)
     import torch
 
     threads = args.threads or torch.get_num_threads()
     where = torch.cuda.get_device_name(0) if args.device == "cuda" else f"CPU, {threads} threads"
     print(f"M2FP full size (random weights), {width}x{height} frame, {where}, load average "
-          f"{os.getloadavg()[0]:.1f}; median of {args.runs} after a warm-up")
+          f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end; median of {args.runs} after a warm-up")
     base = results[0] if results[0]["path"] == "stock" else None
     gpu = args.device == "cuda"
     head = ("| path | s/frame | min | CPU s/frame | peak RSS GiB |" + (" peak GPU GiB |" if gpu else "")
@@ -151,6 +184,9 @@ def main():
         if gpu:
             row += f" {r['peak_gpu_gib']:.2f} |"
         print(row + f" {speed} | {ratio} | {r['load_s']:.1f} | {r['count']} |")
+    if exported:
+        print(f"\nONNX export (once per model and input size, then cached): {exported['export_s']:.1f} s, "
+              f"peak RSS {exported['peak_rss_gib']:.2f} GiB, a {exported['mib']:.0f} MiB file")
 
 
 if __name__ == "__main__":

@@ -121,7 +121,7 @@ def run(frames, method, options, repeat):
     rows, times = [], []
     for parsing in frames:
         names = get_label_set(parsing.label_set).parts
-        regions = [(p, k, m) for p, k, m in parsing.regions()]
+        regions = [(r.person, r.part, r.frame_mask(parsing.shape)) for r in parsing.regions()]
         if method == "m2fp-roto":
             dt, contours = best_time(lambda: vectorize_parsing(parsing, options), repeat)
             shapes = {}

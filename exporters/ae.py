@@ -35,6 +35,7 @@ from m2fp_roto.atomic import atomic_write_text
 from m2fp_roto.document import RotoDocument, Shape
 from m2fp_roto.errors import InputError
 from m2fp_roto.exporters import Option
+from m2fp_roto.sources.frames import PADDING
 
 from .jstext import js_escape, js_int_list, js_number, js_string
 
@@ -99,11 +100,15 @@ def plate_info(plate: str | None, first_frame: int) -> dict | None:
 
 
 def _comp_name(doc: RotoDocument) -> str:
+    """``shot roto`` from ``plates/shot.####.exr``; the folder's name when the file name is only a
+    frame number (``rollerblade/#####.png``)."""
     for text in (doc.plate, doc.source):
         if text:
-            stem = PurePath(str(text).replace("\\", "/")).name.split(".")[0].strip("_- ")
-            if stem:
-                return f"{stem} roto"
+            path = PurePath(str(text).replace("\\", "/"))
+            for name in (path.name, path.parent.name):
+                stem = PADDING.sub("", name).split(".")[0].strip("_- ")
+                if stem and not stem.isdigit():
+                    return f"{stem} roto"
     return "m2fp roto"
 
 
@@ -120,21 +125,24 @@ def _mask_literal(shape: Shape, mode: str, scale: float) -> str:
             f"frames:{js_int_list(shape.key_frames)},\n keys:[{keys}]}}")
 
 
-def write_to_string(doc: RotoDocument, mask_mode: str = "add", decimals: int = 2,
-                    movie_first_frame: int = 1) -> str:
-    """The whole script as text (pure ASCII)."""
+def check_options(mask_mode: str = "add", decimals: int = 2, movie_first_frame: int = 1) -> None:
+    """Refuse impossible options (before any work: :func:`m2fp_roto.exporters.write` calls it)."""
     if mask_mode not in ("add", "none"):
         raise InputError(f"--mask-mode must be 'add' or 'none', got {mask_mode!r}")
-    decimals = int(decimals)
-    if not 0 <= decimals <= 4:
+    if not 0 <= int(decimals) <= 4:
         raise InputError(f"--decimals must be between 0 and 4, got {decimals}")
+
+
+def write_to_string(doc: RotoDocument, mask_mode: str = "add", decimals: int = 2,
+                    movie_first_frame: int = 1) -> str:
+    """The whole script as text (pure ASCII). Coordinates stay exact: the document's bound
+    (:data:`m2fp_roto.document.OUTSIDE_FRAMES`) keeps them far below 2**53 at 4 decimals."""
+    check_options(mask_mode, decimals, movie_first_frame)
+    decimals = int(decimals)
     doc.validate()
     scale = 10 ** decimals
-    limit = (2**53) / scale  # integers stay exact in JS doubles
     masks = []
     for shape in mask_order(doc):
-        if max(float(np.abs(k.points).max()) for k in shape.keys) >= limit:
-            raise InputError(f"shape {shape.name!r}: coordinates too large for an AE mask")
         mode = "subtract" if shape.hole and mask_mode == "add" else mask_mode
         masks.append(_mask_literal(shape, mode, scale))
     plate = plate_info(doc.plate, doc.first_frame)
@@ -163,5 +171,5 @@ def write_to_file(doc: RotoDocument, path, mask_mode: str = "add", decimals: int
     return [atomic_write_text(path, text, encoding="ascii")]
 
 
-__all__ = ["NAME", "SUFFIXES", "DESCRIPTION", "OPTIONS", "write_to_string", "write_to_file",
+__all__ = ["NAME", "SUFFIXES", "DESCRIPTION", "OPTIONS", "check_options", "write_to_string", "write_to_file",
            "mask_order", "plate_info", "part_color", "runtime_source"]

@@ -50,10 +50,9 @@ def float_tokens(values) -> list[str]:
     f32[f32 == 0] = 0.0  # -0.0 -> 0.0, written "0"
     hexes = f32.astype(">f4").tobytes().hex()
     tokens = ["x" + hexes[i:i + 8] for i in range(0, len(hexes), 8)]
-    for i in np.flatnonzero(f32 == 0):
-        tokens[i] = "0"
-    for i in np.flatnonzero(f32 == 1):
-        tokens[i] = "1"
+    for value, text in ((0, "0"), (1, "1")):
+        for i in np.flatnonzero(f32 == value).tolist():
+            tokens[i] = text
     return tokens
 
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from m2fp_roto.atomic import atomic_write_text
 from m2fp_roto.document import RotoDocument, Shape
+from m2fp_roto.errors import InputError
 from m2fp_roto.exporters import Option
 from m2fp_roto.geometry import polygon_area
 
@@ -94,10 +95,7 @@ def write_to_string(doc: RotoDocument, group: str = "per-person", bake: str = "f
     >>> "curvegroup p1_face 512 bezier" in write_to_string(doc)
     True
     """
-    if group not in ("per-person", "all"):
-        raise ValueError(f"group must be 'per-person' or 'all', not {group!r}")
-    if bake not in ("frames", "keys"):
-        raise ValueError(f"bake must be 'frames' or 'keys', not {bake!r}")
+    check_options(group, bake, root)
     doc.validate()
     clash = sorted({s.name for s in doc.shapes} & ({"Root"} | {f"p{p}" for p in doc.people}))
     if clash:
@@ -112,6 +110,14 @@ def write_to_string(doc: RotoDocument, group: str = "per-person", bake: str = "f
         name = f"M2FP_p{batch[0]}_Roto" if group == "per-person" else "M2FP_Roto"
         out.append(_roto_node(doc, batch, name, xpos=i * NODE_SPACING, bake=bake))
     return "".join(out)
+
+
+def check_options(group: str = "per-person", bake: str = "frames", root: bool = True) -> None:
+    """Refuse impossible options (before any work: :func:`m2fp_roto.exporters.write` calls it)."""
+    if group not in ("per-person", "all"):
+        raise InputError(f"--group must be 'per-person' or 'all', not {group!r}")
+    if bake not in ("frames", "keys"):
+        raise InputError(f"--bake must be 'frames' or 'keys', not {bake!r}")
 
 
 def write_to_file(doc: RotoDocument, path, group: str = "per-person", bake: str = "frames",
@@ -210,6 +216,25 @@ def _dimcurve(tokens: list[str], bits: np.ndarray) -> str:
     return "{" + " ".join(keys) + "}"
 
 
+def _dimcurves(tokens: list[str], bits: np.ndarray) -> list[str]:
+    """``_dimcurve`` of every row of ``bits`` ((series, keys); ``tokens`` row after row): the
+    constant and ever-changing series, nearly all of them, without a numpy call each."""
+    n = bits.shape[1]
+    changes = bits[:, 1:] != bits[:, :-1]
+    constant = (~changes.any(axis=1)).tolist()
+    every = changes.all(axis=1).tolist()
+    out = []
+    for s, (const, all_change) in enumerate(zip(constant, every)):
+        row = tokens[s * n:(s + 1) * n]
+        if const:
+            out.append(f"{{{{{row[0]} -}}}}")
+        elif all_change:
+            out.append("{{" + " -} {".join(row) + " -}}")
+        else:
+            out.append(_dimcurve(row, bits[s]))
+    return out
+
+
 def _curvegroup(doc: RotoDocument, track: _Track) -> str:
     shape, times, entries = track.shape, track.times, track.entries
     n, ne = entries.shape[:2]
@@ -218,10 +243,8 @@ def _curvegroup(doc: RotoDocument, track: _Track) -> str:
     tokens = float_tokens(series)
     bits = series.astype(np.float32).view(np.uint32)
     bits = np.where(series == 0, 0, bits)  # -0.0 and 0.0 are one key
-    lines = []
-    for e in range(ne):
-        dims = [_dimcurve(tokens[(2 * e + d) * n:(2 * e + d + 1) * n], bits[2 * e + d]) for d in (0, 1)]
-        lines.append(f"         {{{dims[0]} {dims[1]}}}")
+    dims = _dimcurves(tokens, bits)
+    lines = [f"         {{{dims[2 * e]} {dims[2 * e + 1]}}}" for e in range(ne)]
     time_tokens = float_tokens(times)
     times_text = time_tokens[0] if n == 1 else "{" + " ".join(time_tokens) + "}"
     first = float(times[0])
@@ -231,12 +254,13 @@ def _curvegroup(doc: RotoDocument, track: _Track) -> str:
     if shape.hole:
         attrs.append(("bm", BLEND_MINUS))
     attrs += [("ltt", LIFETIME_RANGE), ("ltn", shape.frames[0]), ("ltm", shape.frames[1]), ("tt", BEZIER_TOOL)]
-    attr_text = " ".join(f"{k} {nk_float(v)}" for k, v in attrs)
+    values = float_tokens([v for _, v in attrs] + [first, centre[0], centre[1]])
+    attr_text = " ".join(f"{k} {v}" for (k, _), v in zip(attrs, values))
     return (f"     {{curvegroup {curve_name(shape.name)} {SHAPE_FLAGS} bezier\n"
             f"      {{{{cc\n        {{f {CC_FLAGS}}}\n        {{px\n         {times_text}\n"
             + "\n".join(lines) +
             f"}}}}\n       idem}}\n"
-            f"      {{tx {nk_float(first)} {nk_float(centre[0])} {nk_float(centre[1])}}}\n"
+            f"      {{tx {' '.join(values[-3:])}}}\n"
             f"      {{a {attr_text}}}}}")
 
 

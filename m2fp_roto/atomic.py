@@ -1,11 +1,33 @@
-"""Atomic writes: a crash or a full disk never leaves a half-written output behind."""
+"""Atomic writes: a crash, a kill or a full disk never leaves a half-written output behind.
+
+Every file the tool writes goes through :func:`atomic_path`, so :func:`recording` can say
+exactly which outputs a command completed when it is interrupted (a farm's SIGTERM, Ctrl-C).
+"""
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
+
+_recorders: list[list[Path]] = []
+_lock = threading.Lock()
+
+
+@contextmanager
+def recording():
+    """Collect, in a list, every path an atomic write completes inside the block (any thread)."""
+    done: list[Path] = []
+    with _lock:
+        _recorders.append(done)
+    try:
+        yield done
+    finally:
+        with _lock:
+            _recorders.remove(done)
 
 
 @contextmanager
@@ -13,24 +35,33 @@ def atomic_path(path):
     """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
 
     The temporary file keeps the target's suffix so that writers which pick a format by
-    extension (OpenEXR, Pillow) still see it. On error the temporary file is removed and the
-    old ``path``, if any, is untouched.
+    extension (OpenEXR, Pillow) still see it. On error or interrupt the temporary file is
+    removed and the old ``path``, if any, is untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a file stands where a folder of the path should be
+        blocker = next(p for p in path.parents if p.exists())
+        raise NotADirectoryError(errno.ENOTDIR, "is a file, not a folder", str(blocker)) from None
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file name", str(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    # mkstemp makes the file private (0600); outputs are shared on a farm, so honour the umask.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)
-    os.close(fd)
     tmp = Path(tmp)
     try:
+        # mkstemp makes the file private (0600); outputs are shared on a farm, so honour the umask.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
+        os.close(fd)
         yield tmp
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    with _lock:
+        for done in _recorders:
+            done.append(path)
 
 
 def atomic_write_text(path, text: str, encoding: str = "utf-8") -> Path:

@@ -5,6 +5,10 @@ origin at the top-left corner of the top-left pixel); each point is
 ``[x, y, in_dx, in_dy, out_dx, out_dy]`` with the tangent handles relative to the anchor.
 Frames are the plate's own numbers. Between keys every coordinate is interpolated linearly.
 
+The module holds the contract whole (about 470 lines): the model, its selection and trimming,
+the JSON form read field by field with types checked, and :meth:`RotoDocument.validate`, the one
+check every target relies on, so that no exporter needs a check of its own.
+
 >>> doc = RotoDocument(width=64, height=48, first_frame=1001, last_frame=1002)
 >>> doc.shapes.append(Shape.static("p1_face", 1, "face", 1001, 1002,
 ...     [[10, 10, 0, 0, 0, 0], [20, 10, 0, 0, 0, 0], [15, 20, 0, 0, 0, 0]]))
@@ -15,6 +19,9 @@ Frames are the plate's own numbers. Between keys every coordinate is interpolate
 from __future__ import annotations
 
 import json
+import logging
+import math
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,8 +30,18 @@ import numpy as np
 from .atomic import atomic_write_text
 from .errors import InputError, RotoError
 
+log = logging.getLogger("m2fp_roto")
+
 SCHEMA = "m2fp-roto/1"
 POINT_FIELDS = ("x", "y", "in_dx", "in_dy", "out_dx", "out_dy")
+
+#: Anchors and handle ends may lie at most this many frame widths (heights) outside the frame;
+#: farther is a broken document (a unit mix-up, an overflow), not a shape.
+OUTSIDE_FRAMES = 4
+#: The largest plate side and the longest shot a document may describe.
+MAX_SIZE = 65536
+MAX_FRAMES = 1_000_000
+MAX_FRAME_NUMBER = 10**9
 
 
 class DocumentError(RotoError, ValueError):
@@ -85,7 +102,7 @@ class Shape:
     parent: str | None = None  # for holes: the name of the shape they are cut out of
 
     @classmethod
-    def static(cls, name, person, part, first, last, points, **kw) -> "Shape":
+    def static(cls, name, person, part, first, last, points, **kw) -> Shape:
         return cls(name, person, part, (first, last), [Key(first, points)], **kw)
 
     @property
@@ -101,7 +118,13 @@ class Shape:
 
     def points_at(self, frame: float) -> np.ndarray:
         """Points at ``frame``, linearly interpolated between keys, held outside them."""
-        return self.points_over([frame])[0]
+        keys = self.keys
+        if len(keys) == 1:
+            return keys[0].points.copy()
+        # points_over for one frame, from the two keys around it only
+        i = min(max(bisect_right([k.frame for k in keys], frame) - 1, 0), len(keys) - 2)
+        t = np.clip((np.float64(frame) - keys[i].frame) / (keys[i + 1].frame - keys[i].frame), 0.0, 1.0)
+        return (1.0 - t) * keys[i].points + t * keys[i + 1].points
 
     def points_over(self, frames) -> np.ndarray:
         """(F, N, 6) points at each of ``frames`` (see :meth:`points_at`), all at once."""
@@ -129,24 +152,78 @@ class Shape:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Shape":
+    def from_dict(cls, d: dict) -> Shape:
+        """A shape from its JSON form; every field's type is checked (a coordinate ``"12"``, a
+        ``"hole": "false"`` or a fractional frame is an error naming the shape)."""
+        if not isinstance(d, dict):
+            raise DocumentError(f"a shape must be a JSON object, got {_kind(d)}")
         name = d.get("name", "<unnamed>")
         try:
-            keys = []
-            for k in d["keys"]:
-                pts = np.asarray(k["points"], dtype=np.float64)
-                if pts.ndim != 2 or pts.shape[1] != 6:
-                    raise DocumentError(
-                        f"shape {name!r}, frame {k.get('frame')}: points must be "
-                        f"[x, y, in_dx, in_dy, out_dx, out_dy] rows, got shape {pts.shape}")
-                keys.append(Key(int(k["frame"]), pts))
+            where = f"shape {name!r}"
+            keys = d["keys"]
+            if not isinstance(keys, list):
+                raise DocumentError(f"{where}: keys must be a list, got {_kind(keys)}")
+            frames = d["frames"]
+            if not isinstance(frames, list) or len(frames) != 2:
+                raise DocumentError(f"{where}: frames must be [first, last], got {frames!r}"[:200])
+            hole = d.get("hole", False)
+            if not isinstance(hole, bool):
+                raise DocumentError(f"{where}: hole must be true or false, got {hole!r}"[:200])
+            parent = d.get("parent")
+            if parent is not None and not isinstance(parent, str):
+                raise DocumentError(f"{where}: parent must be a shape name, got {parent!r}"[:200])
             return cls(
-                name=str(d["name"]), person=int(d["person"]), part=str(d["part"]),
-                frames=(int(d["frames"][0]), int(d["frames"][1])), keys=keys,
-                component=int(d.get("component", 0)), hole=bool(d.get("hole", False)),
-                parent=d.get("parent"))
-        except (KeyError, TypeError, IndexError) as exc:
-            raise DocumentError(f"shape {name!r}: missing or malformed field ({exc})") from None
+                name=_text(d["name"], "a shape's name"), person=_whole(d["person"], f"{where}: person"),
+                part=_text(d["part"], f"{where}: part"),
+                frames=(_whole(frames[0], f"{where}: frames"), _whole(frames[1], f"{where}: frames")),
+                keys=[_key_from_dict(k, where) for k in keys],
+                component=_whole(d.get("component", 0), f"{where}: component"), hole=hole, parent=parent)
+        except KeyError as exc:
+            raise DocumentError(f"shape {name!r}: missing the field {exc.args[0]!r}"[:300]) from None
+
+
+def _kind(value) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _whole(value, what: str) -> int:
+    """A JSON whole number (``3`` or ``3.0``), else an error naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            isinstance(value, float) and not (math.isfinite(value) and value.is_integer())):
+        raise DocumentError(f"{what} must be a whole number, got {value!r}"[:200])
+    return int(value)
+
+
+def _number(value, what: str) -> float:
+    try:
+        number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise DocumentError(f"{what} must be a finite number, got {value!r}"[:200])
+    return number
+
+
+def _text(value, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise DocumentError(f"{what} must be non-empty text, got {value!r}"[:200])
+    return value
+
+
+def _key_from_dict(k, where: str) -> Key:
+    if not isinstance(k, dict) or "frame" not in k or "points" not in k:
+        raise DocumentError(f"{where}: a key must be an object with 'frame' and 'points'")
+    frame = _whole(k["frame"], f"{where}: a key's frame")
+    rows = k["points"]
+    try:
+        pts = np.asarray(rows) if isinstance(rows, list) else None
+    except (ValueError, TypeError):  # ragged rows
+        pts = None
+    if pts is None or pts.dtype.kind not in "iuf" or pts.ndim != 2 or pts.shape[1] != 6 or not len(pts):
+        shape = f", got shape {pts.shape}" if pts is not None and pts.dtype.kind in "iuf" else ""
+        raise DocumentError(f"{where}, frame {frame}: points must be rows of 6 numbers "
+                            f"[x, y, in_dx, in_dy, out_dx, out_dy]{shape}")
+    return Key(frame, pts)
 
 
 @dataclass
@@ -178,64 +255,153 @@ class RotoDocument:
     def shapes_at(self, frame: int) -> list[Shape]:
         return [s for s in self.shapes if s.alive(frame)]
 
-    def select(self, people=None, parts=None) -> "RotoDocument":
+    def part_names(self) -> list[str]:
+        """The part names this document may hold: its label set's (when known) and its own."""
+        from .labelsets import LABEL_SETS
+
+        known = LABEL_SETS.get(str(self.label_set).lower())
+        return list(dict.fromkeys([*(known.parts[1:] if known else ()), *sorted({s.part for s in self.shapes})]))
+
+    def select(self, people=None, parts=None) -> RotoDocument:
         """A copy keeping only the given people and parts; None keeps all.
 
         Each is a list (person ids, part names) or comma-separated text (``"1,2"``,
-        ``"hair,face"``), as the command line gives them.
+        ``"hair,face"``), as the command line gives them. A part name the document's label set
+        does not know is an error listing the known ones; a selection that leaves no shape of a
+        document that had some is an error (``InputError``) saying what there is. (Ids that
+        match nothing beside others that do are the caller's to mention: see :meth:`unmatched`.)
         """
         people = _listed(people, int, "person ids")
         parts = _listed(parts, str, "part names")
-        people = None if people is None else set(people)
-        parts = None if parts is None else set(parts)
+        if parts:
+            names = self.part_names()
+            unknown = [p for p in parts if p not in names]
+            if unknown:
+                raise InputError(f"unknown part(s) {', '.join(unknown)}; the parts of label set {self.label_set!r} "
+                                 f"are: {', '.join(names)}")
         kept = [s for s in self.shapes
                 if (people is None or s.person in people) and (parts is None or s.part in parts)]
+        asked = " and ".join(f"{what} {', '.join(map(str, values))}" for what, values in
+                             (("person", people), ("part", parts)) if values is not None)
+        there = (f"people {', '.join(map(str, self.people))}; parts "
+                 f"{', '.join(sorted({s.part for s in self.shapes}))}")
+        if self.shapes and not kept:
+            raise InputError(f"no shapes for {asked or 'an empty selection'} (the document has {there})")
         return RotoDocument(**{**self.__dict__, "shapes": kept, "metadata": dict(self.metadata)})
 
+    def unmatched(self, people=None, parts=None) -> list[str]:
+        """``["person 99", "part hat"]``: the selected ids and names that no shape has."""
+        people = _listed(people, int, "person ids") or ()
+        parts = _listed(parts, str, "part names") or ()
+        return ([f"person {p}" for p in people if p not in {s.person for s in self.shapes}]
+                + [f"part {p}" for p in parts if p not in {s.part for s in self.shapes}])
+
+    def trim(self, first: int, last: int) -> RotoDocument:
+        """A copy covering only frames ``first``-``last`` (inside the document's range).
+
+        Shapes are cut to that range, with keys added where a cut falls between keys, so every
+        kept frame looks exactly as before; shapes that live outside it go (with their holes).
+        """
+        if not (self.first_frame <= first <= last <= self.last_frame):
+            raise InputError(f"frames {first}-{last} are not inside the document's range "
+                             f"{self.first_frame}-{self.last_frame}")
+        shapes = []
+        for s in self.shapes:
+            lo, hi = max(s.frames[0], first), min(s.frames[1], last)
+            if lo > hi:
+                continue
+            keys = [k for k in s.keys if lo <= k.frame <= hi]
+            if not keys or (keys[0].frame != lo and s.key_frames.min() < lo):
+                keys.insert(0, Key(lo, s.points_at(lo)))
+            if keys[-1].frame != hi and s.key_frames.max() > hi:
+                keys.append(Key(hi, s.points_at(hi)))
+            shapes.append(Shape(s.name, s.person, s.part, (lo, hi), keys, s.component, s.hole, s.parent))
+        names = {s.name for s in shapes}
+        shapes = [s for s in shapes if not s.hole or s.parent in names]
+        return RotoDocument(**{**self.__dict__, "first_frame": first, "last_frame": last, "shapes": shapes,
+                               "metadata": dict(self.metadata)})
+
     # -- validation ---------------------------------------------------------------------
-    def validate(self) -> "RotoDocument":
-        """Check the contract; raise DocumentError naming the shape and frame at fault."""
-        if self.width <= 0 or self.height <= 0:
-            raise DocumentError(f"plate size must be positive, got {self.width}x{self.height}")
+    def validate(self) -> RotoDocument:
+        """Check the contract; raise DocumentError naming the shape and frame at fault.
+
+        Besides structure (lifetimes, keys, point counts, holes and their parents), every
+        anchor and handle end must be finite and lie within ``OUTSIDE_FRAMES`` frame sizes of
+        the frame: one check here, so every target refuses the same documents.
+        """
+        if not (0 < self.width <= MAX_SIZE and 0 < self.height <= MAX_SIZE):
+            raise DocumentError(f"plate size must be 1 to {MAX_SIZE} px a side, got {self.width}x{self.height}")
         if self.first_frame > self.last_frame:
             raise DocumentError(f"first_frame {self.first_frame} is after last_frame {self.last_frame}")
-        if not (self.pixel_aspect > 0 and self.fps > 0):
-            raise DocumentError("pixel_aspect and fps must be positive")
+        if not -MAX_FRAME_NUMBER <= self.first_frame <= self.last_frame <= MAX_FRAME_NUMBER:
+            raise DocumentError(f"frame numbers must lie within +-{MAX_FRAME_NUMBER:,}, got "
+                                f"{self.first_frame}-{self.last_frame}")
+        if self.last_frame - self.first_frame >= MAX_FRAMES:
+            raise DocumentError(f"frame range {self.first_frame}-{self.last_frame} is longer than {MAX_FRAMES:,} frames")
+        if not (0 < self.pixel_aspect < 100 and 0 < self.fps < 10000):
+            raise DocumentError(f"pixel_aspect and fps must be positive, got {self.pixel_aspect:g} and {self.fps:g}")
         if self.interpolation != "linear":
             raise DocumentError(f"unknown interpolation {self.interpolation!r} (only 'linear')")
-        names = set()
+        shapes = {}
         for s in self.shapes:
-            if s.name in names:
+            if s.name in shapes:
                 raise DocumentError(f"shape {s.name!r} appears twice")
-            names.add(s.name)
-            lo, hi = s.frames
-            if lo > hi or lo < self.first_frame or hi > self.last_frame:
-                raise DocumentError(
-                    f"shape {s.name!r}: lifetime {lo}-{hi} is outside the document's frame range "
-                    f"{self.first_frame}-{self.last_frame}")
-            if not s.keys:
-                raise DocumentError(f"shape {s.name!r} has no keys")
-            n = s.n_points
-            if n < 2:
-                raise DocumentError(f"shape {s.name!r}, frame {s.keys[0].frame}: needs at least 2 points")
-            previous = None
-            for k in s.keys:
-                if not lo <= k.frame <= hi:
-                    raise DocumentError(
-                        f"shape {s.name!r}, frame {k.frame}: key outside the shape's lifetime {lo}-{hi}")
-                if previous is not None and k.frame <= previous:
-                    raise DocumentError(f"shape {s.name!r}, frame {k.frame}: keys are not in increasing frame order")
-                previous = k.frame
-                if len(k.points) != n:
-                    raise DocumentError(
-                        f"shape {s.name!r}, frame {k.frame}: {len(k.points)} points, but its first key has {n} "
-                        "(every key of a shape must have the same point count)")
-                if not np.isfinite(k.points).all():
-                    raise DocumentError(f"shape {s.name!r}, frame {k.frame}: non-finite coordinates")
+            shapes[s.name] = s
+            self._validate_shape(s)
         for s in self.shapes:
-            if s.hole and s.parent is not None and s.parent not in names:
+            if not s.hole:
+                continue
+            if s.parent is None:
+                raise DocumentError(f"hole {s.name!r} names no parent (the shape it is cut out of)")
+            parent = shapes.get(s.parent)
+            if parent is None:
                 raise DocumentError(f"hole {s.name!r}: its parent shape {s.parent!r} is not in the document")
+            if parent.hole or (parent.person, parent.part) != (s.person, s.part):
+                raise DocumentError(f"hole {s.name!r}: its parent {s.parent!r} must be an outer shape of the "
+                                    f"same person and part ({s.person}, {s.part!r})")
         return self
+
+    def _validate_shape(self, s: Shape) -> None:
+        lo, hi = s.frames
+        if lo > hi:
+            raise DocumentError(f"shape {s.name!r}: lifetime {lo}-{hi} is reversed (its first frame is after its last)")
+        if lo < self.first_frame or hi > self.last_frame:
+            raise DocumentError(f"shape {s.name!r}: lifetime {lo}-{hi} is outside the document's frame range "
+                                f"{self.first_frame}-{self.last_frame}")
+        if not s.keys:
+            raise DocumentError(f"shape {s.name!r} has no keys")
+        n = s.n_points
+        if n < 2:
+            raise DocumentError(f"shape {s.name!r}, frame {s.keys[0].frame}: needs at least 2 points")
+        previous = None
+        for k in s.keys:
+            if not lo <= k.frame <= hi:
+                raise DocumentError(f"shape {s.name!r}, frame {k.frame}: key outside the shape's lifetime {lo}-{hi}")
+            if previous is not None and k.frame <= previous:
+                raise DocumentError(f"shape {s.name!r}, frame {k.frame}: keys are not in increasing frame order")
+            previous = k.frame
+            if len(k.points) != n:
+                raise DocumentError(
+                    f"shape {s.name!r}, frame {k.frame}: {len(k.points)} points, but its first key has {n} "
+                    "(every key of a shape must have the same point count)")
+        stack = np.stack([k.points for k in s.keys])  # (K, N, 6)
+        ends = np.concatenate([stack[..., :2], stack[..., :2] + stack[..., 2:4], stack[..., :2] + stack[..., 4:6]],
+                              axis=1)  # anchors, in-handle ends, out-handle ends
+        size = np.array([self.width, self.height], np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            bad = ~np.isfinite(stack).all(-1)
+            far = ((ends < -OUTSIDE_FRAMES * size) | (ends > (OUTSIDE_FRAMES + 1) * size)).any(-1)
+        if bad.any():
+            key, point = np.argwhere(bad)[0]
+            raise DocumentError(f"shape {s.name!r}, frame {s.keys[key].frame}: point {point} has a non-finite "
+                                "coordinate")
+        if far.any():
+            key, index = np.argwhere(far)[0]
+            what = ("point", "the in-handle of point", "the out-handle of point")[index // n]
+            x, y = ends[key, index]
+            raise DocumentError(f"shape {s.name!r}, frame {s.keys[key].frame}: {what} {index % n} reaches "
+                                f"({x:.6g}, {y:.6g}), more than {OUTSIDE_FRAMES} frame sizes outside the "
+                                f"{self.width}x{self.height} frame")
 
     # -- JSON ---------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -256,21 +422,29 @@ class RotoDocument:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RotoDocument":
+    def from_dict(cls, d: dict) -> RotoDocument:
         if not isinstance(d, dict):
             raise DocumentError("a RotoDocument must be a JSON object")
         schema = d.get("schema")
         if schema != SCHEMA:
-            raise DocumentError(f"unsupported schema {schema!r}; this version reads {SCHEMA!r}")
+            raise DocumentError(f"unsupported schema {schema!r}; this version reads {SCHEMA!r}"[:200])
         try:
+            shapes, metadata = d.get("shapes", []), d.get("metadata", {})
+            if not isinstance(shapes, list):
+                raise DocumentError(f"shapes must be a list, got {_kind(shapes)}")
+            if not isinstance(metadata, dict):
+                raise DocumentError(f"metadata must be an object, got {_kind(metadata)}")
+            texts = {k: d.get(k, default) for k, default in
+                     (("label_set", "cihp"), ("source", ""), ("plate", None), ("interpolation", "linear"))}
+            for k, v in texts.items():
+                if not (isinstance(v, str) or (v is None and k == "plate")):
+                    raise DocumentError(f"{k} must be text, got {v!r}"[:200])
             doc = cls(
-                width=int(d["width"]), height=int(d["height"]),
-                first_frame=int(d["first_frame"]), last_frame=int(d["last_frame"]),
-                pixel_aspect=float(d.get("pixel_aspect", 1.0)), fps=float(d.get("fps", 24.0)),
-                label_set=str(d.get("label_set", "cihp")), source=str(d.get("source", "")),
-                plate=d.get("plate"), interpolation=str(d.get("interpolation", "linear")),
-                shapes=[Shape.from_dict(s) for s in d.get("shapes", [])],
-                metadata=dict(d.get("metadata", {})))
+                width=_whole(d["width"], "width"), height=_whole(d["height"], "height"),
+                first_frame=_whole(d["first_frame"], "first_frame"), last_frame=_whole(d["last_frame"], "last_frame"),
+                pixel_aspect=_number(d.get("pixel_aspect", 1.0), "pixel_aspect"),
+                fps=_number(d.get("fps", 24.0), "fps"), **texts,
+                shapes=[Shape.from_dict(s) for s in shapes], metadata=dict(metadata))
         except KeyError as exc:
             raise DocumentError(f"document is missing the field {exc.args[0]!r}") from None
         return doc.validate()
@@ -279,7 +453,7 @@ class RotoDocument:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     @classmethod
-    def from_json(cls, text: str) -> "RotoDocument":
+    def from_json(cls, text: str) -> RotoDocument:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -291,7 +465,7 @@ class RotoDocument:
         return atomic_write_text(path, self.to_json(indent=1))
 
     @classmethod
-    def load(cls, path) -> "RotoDocument":
+    def load(cls, path) -> RotoDocument:
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")

@@ -7,3 +7,7 @@ class RotoError(Exception):
 
 class InputError(RotoError, ValueError):
     """Unreadable, missing or inconsistent input: a frame, a file, a pattern, an option."""
+
+
+class FrameSkipped(InputError):
+    """A frame that a source drops because it cannot be read and ``--skip-missing`` is on."""

@@ -12,6 +12,10 @@ centre tangent there (so the join stays G1).
   calls per recursion level instead of per span. An end may be *free* (at a corner, where no
   neighbour shares its tangent): its handle is then solved in both directions, a 4x4
   least-squares system per span instead of the paper's 2x2. ``fit_cubic`` is the single-run form.
+  Its per-sample arithmetic works on contiguous x and y arrays with per-span values spread by
+  ``np.repeat`` (the hot loop of the vectorizer); the tests hold it to the plain per-sample
+  formulation bit for bit. (Every stage of the paper lives here, shared by vectorizing and
+  tracking, which is why the module runs a little past 400 lines.)
 - ``fit_rings`` fits closed rings: breaks at the corners ``find_corners`` finds (handles free
   there), a ring without corners opened at its top-most sample and the opposite one.
 - ``fit_handles`` is the paper's handle solve and reparameterization alone, for anchors that
@@ -107,6 +111,7 @@ def fit_runs(runs, t1, t2, tolerance, iterations: int = 4, *, free1=None, free2=
     if np.any(np.diff(offsets) < 2):
         raise ValueError("every run needs at least two points")
     D = np.vstack(runs)
+    Dx, Dy = D[:, 0].copy(), D[:, 1].copy()  # per-sample work runs on contiguous coordinates
     # The pending spans, as inclusive index ranges [a, b] into D with their end tangents.
     a, b = offsets[:-1].copy(), offsets[1:] - 1
     T1 = np.asarray(t1, np.float64).reshape(-1, 2)
@@ -121,32 +126,54 @@ def fit_runs(runs, t1, t2, tolerance, iterations: int = 4, *, free1=None, free2=
         k = len(a)
         n = b - a + 1
         starts = np.concatenate([[0], np.cumsum(n)[:-1]])
-        sid = np.repeat(np.arange(k), n)
-        local = np.arange(len(sid)) - starts[sid]
-        d = D[a[sid] + local]
-        u = chord_length_parameterize(d, starts, n, sid)  # used by the fresh spans
+        sid = np.repeat(np.arange(k), n)  # per-span values reach the samples by np.repeat (fast)
+        index = np.arange(len(sid))
+        local = index - np.repeat(starts, n)
+        at = np.repeat(a - starts, n) + index
+        dx, dy = Dx[at], Dy[at]
+        u = _chord_lengths(dx, dy, starts, n)  # used by the fresh spans
         u[: len(carried)] = carried
         # Least-squares handles: B(u) = (B0+B1) P0 + (B2+B3) P3 + B1 h1 + B2 h2 with each handle
-        # h = z_a e_a + z_b e_b; the normal equations of z (4x4 per span) are summed per span.
-        w = bernstein(u)
+        # h = z_a e_a + z_b e_b (e_a the tangent and e_b zero at a fixed end, e_a = x and e_b = y
+        # at a free one); the normal equations of z (4x4 per span) are summed per span.
+        s = 1.0 - u
+        w0, w1, w2, w3 = s**3, 3 * s * s * u, 3 * s * u * u, u**3  # bernstein(u)
         p0, p3 = D[a], D[b]
-        e1a, e1b = _handle_basis(T1, F1)
-        e2a, e2b = _handle_basis(T2, F2)
-        cols = [w[:, 1:2] * e1a[sid], w[:, 1:2] * e1b[sid], w[:, 2:3] * e2a[sid], w[:, 2:3] * e2b[sid]]
-        rhs = d - (w[:, 0:1] + w[:, 1:2]) * p0[sid] - (w[:, 2:3] + w[:, 3:4]) * p3[sid]
+        e1a, _ = _handle_basis(T1, F1)
+        e2a, _ = _handle_basis(T2, F2)
+        # Every per-span value the samples need, gathered in one go.
+        e1x, e1y, e2x, e2y, p0x, p0y, p3x, p3y = np.repeat(np.vstack([e1a.T, e2a.T, p0.T, p3.T]), n, axis=1)
+        c0x, c0y, c2x, c2y = w1 * e1x, w1 * e1y, w2 * e2x, w2 * e2y
+        rx = dx - (w0 + w1) * p0x - (w2 + w3) * p3x
+        ry = dy - (w0 + w1) * p0y - (w2 + w3) * p3y
 
-        def per_span(x, y):
-            return np.bincount(sid, weights=x[:, 0] * y[:, 0] + x[:, 1] * y[:, 1], minlength=k)
+        def per_span(weights, where=None):
+            return np.bincount(sid if where is None else sid[where], weights=weights, minlength=k)
 
-        normal = np.empty((k, 4, 4))
-        for i in range(4):
-            for j in range(i, 4):
-                normal[:, i, j] = normal[:, j, i] = per_span(cols[i], cols[j])
-        right = np.stack([per_span(c, rhs) for c in cols], axis=1)
+        normal = np.zeros((k, 4, 4))
+        for (i, j), weights in (((0, 0), c0x * c0x + c0y * c0y), ((0, 2), c0x * c2x + c0y * c2y),
+                                ((2, 2), c2x * c2x + c2y * c2y)):
+            normal[:, i, j] = normal[:, j, i] = per_span(weights)
+        right = np.zeros((k, 4))
+        right[:, 0], right[:, 2] = per_span(c0x * rx + c0y * ry), per_span(c2x * rx + c2y * ry)
+        # A free end's second basis vector is y (x at a fixed end, where it is zero): its column
+        # is w * [free] in y alone, and only the samples of free ends add to its sums.
+        if F1.any() or F2.any():
+            f1, f2 = np.repeat(np.vstack([F1, F2]).astype(np.float64), n, axis=1)
+            at = np.flatnonzero(f1 + f2)
+            c1y, c3y = w1[at] * f1[at], w2[at] * f2[at]
+            c0y_, c2y_, ry_ = c0y[at], c2y[at], ry[at]
+            for (i, j), weights in (((0, 1), c0y_ * c1y), ((0, 3), c0y_ * c3y), ((1, 1), c1y * c1y),
+                                    ((1, 2), c1y * c2y_), ((1, 3), c1y * c3y), ((2, 3), c2y_ * c3y),
+                                    ((3, 3), c3y * c3y)):
+                normal[:, i, j] = normal[:, j, i] = per_span(weights, at)
+            right[:, 1], right[:, 3] = per_span(c1y * ry_, at), per_span(c3y * ry_, at)
         diag = np.einsum("kii->ki", normal)
         scale = diag.sum(1, keepdims=True) + 1.0
         normal += (np.eye(4) * np.where(diag <= 1e-12 * scale, 1.0, 1e-12 * scale)[:, None, :])
         z = np.linalg.solve(normal, right[..., None])[..., 0]
+        e1a, e1b = _handle_basis(T1, F1)
+        e2a, e2b = _handle_basis(T2, F2)
         h1 = z[:, 0:1] * e1a + z[:, 1:2] * e1b
         h2 = z[:, 2:3] * e2a + z[:, 3:4] * e2b
         chord = np.hypot(*(p3 - p0).T)
@@ -158,12 +185,14 @@ def fit_runs(runs, t1, t2, tolerance, iterations: int = 4, *, free1=None, free2=
         h2 = np.where(bad[:, None], T2 * (chord / 3.0)[:, None], h2)
         bez = np.stack([p0, p0 + h1, p3 + h2, p3], axis=1)
         # Maximum error per span and where it is.
-        miss = w[:, 1:2] * h1[sid] + w[:, 2:3] * h2[sid] - rhs  # B(u) - d
-        dist = miss[:, 0] ** 2 + miss[:, 1] ** 2
+        h1x, h1y, h2x, h2y = np.repeat(np.vstack([h1.T, h2.T]), n, axis=1)
+        mx = w1 * h1x + w2 * h2x - rx  # B(u) - d
+        my = w1 * h1y + w2 * h2y - ry
+        dist = mx**2 + my**2
         worst = np.maximum.reduceat(dist, starts)
-        hits = np.flatnonzero(dist >= worst[sid])
-        _, first = np.unique(sid[hits], return_index=True)
-        split = local[hits[first]]
+        hits = np.flatnonzero(dist >= np.repeat(worst, n))
+        hit_span = sid[hits]
+        split = local[hits[np.flatnonzero(np.r_[True, hit_span[1:] != hit_span[:-1]])]]
         err = np.sqrt(worst)
         ok = err < tol
         newton = ~ok & (iters < iterations) & ((iters > 0) | (err < 4 * tol))
@@ -171,8 +200,8 @@ def fit_runs(runs, t1, t2, tolerance, iterations: int = 4, *, free1=None, free2=
         done_a.append(a[ok])
         done_bez.append(bez[ok])
         # Newton-Raphson reparameterization of the near misses, then refit them next round.
-        m = newton[sid]
-        carried = newton_step(bez[sid[m]], d[m], u[m])
+        m = np.repeat(newton, n)
+        carried = _newton_spans(bez[newton], n[newton], dx[m], dy[m], u[m])
         # Split the rest at the worst point with the centre tangent there (a G1 join).
         s = np.clip(split[cut], 1, n[cut] - 2)
         ac, bc = a[cut], b[cut]
@@ -193,6 +222,45 @@ def fit_runs(runs, t1, t2, tolerance, iterations: int = 4, *, free1=None, free2=
     run = np.searchsorted(offsets, a_all, side="right") - 1
     cuts = np.searchsorted(run, np.arange(1, len(runs)))
     return [list(part) for part in np.split(bez_all, cuts)]
+
+
+def _chord_lengths(dx, dy, starts, counts) -> np.ndarray:
+    """``chord_length_parameterize`` of consecutive spans given as separate x and y arrays."""
+    step = np.zeros(len(dx))
+    step[1:] = np.hypot(np.diff(dx), np.diff(dy))
+    step[starts] = 0.0
+    cum = np.cumsum(step)
+    cum -= np.repeat(cum[starts], counts)
+    length = np.repeat(cum[starts + counts - 1], counts)
+    local = np.arange(len(dx)) - np.repeat(starts, counts)
+    return np.divide(cum, length, out=local / np.repeat(np.maximum(counts - 1, 1), counts), where=length > 1e-9)
+
+
+def _newton_spans(bz: np.ndarray, counts: np.ndarray, dx, dy, u) -> np.ndarray:
+    """``newton_step`` for consecutive spans: ``bz`` (k, 4, 2) per span, ``counts`` samples each.
+
+    The derivative control points are made once per span; every sample's arithmetic is
+    ``newton_step``'s, operation for operation.
+    """
+    q1c = 3 * np.diff(bz, axis=1)  # (k, 3, 2) first-derivative control points
+    q2c = 2 * np.diff(q1c, axis=1)  # (k, 2, 2)
+    coef = np.repeat(np.concatenate([bz.reshape(-1, 8).T, q1c.reshape(-1, 6).T, q2c.reshape(-1, 4).T]), counts, axis=1)
+    s = 1 - u
+    t = u
+    s3, c1, c2, t3 = s**3, 3 * s * s * t, 3 * s * t * t, t**3
+    ss, st2, tt = s * s, 2 * s * t, t * t
+    q1s, diffs, q2s = [], [], []
+    for dim, d in ((0, dx), (1, dy)):
+        b0, b1, b2, b3 = coef[dim:8:2]
+        r0, r1, r2 = coef[8 + dim:14:2]
+        v0, v1 = coef[14 + dim:18:2]
+        q1s.append(ss * r0 + st2 * r1 + tt * r2)
+        q2s.append(s * v0 + t * v1)
+        diffs.append(s3 * b0 + c1 * b1 + c2 * b2 + t3 * b3 - d)
+    num = diffs[0] * q1s[0] + diffs[1] * q1s[1]
+    den = (q1s[0] * q1s[0] + q1s[1] * q1s[1]) + (diffs[0] * q2s[0] + diffs[1] * q2s[1])
+    step = np.divide(num, den, out=np.zeros_like(num), where=np.abs(den) > 1e-12)
+    return np.clip(u - step, 0.0, 1.0)
 
 
 def fit_cubic(d: np.ndarray, t1: np.ndarray, t2: np.ndarray, tolerance: float,
@@ -217,8 +285,9 @@ def beziers_to_points(beziers: list[np.ndarray]) -> np.ndarray:
 # -- closed rings ------------------------------------------------------------------------------
 def find_corners(xy: np.ndarray, angle_deg: float, span: int = 10) -> np.ndarray:
     """Indices of sharp corners: turning angle between chords over ``span`` samples."""
-    a = xy - np.roll(xy, span, axis=0)
-    b = np.roll(xy, -span, axis=0) - xy
+    k = span % len(xy) if len(xy) else 0
+    a = xy - np.concatenate((xy[len(xy) - k:], xy[:len(xy) - k]))  # np.roll(xy, span), faster
+    b = np.concatenate((xy[k:], xy[:k])) - xy  # np.roll(xy, -span)
     cross = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
     turn = np.degrees(np.abs(np.arctan2(cross, (a * b).sum(1))))
     # Non-maximum suppression within +-span samples; a tiny ramp makes the first sample of a

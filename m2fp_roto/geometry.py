@@ -12,7 +12,8 @@ import numpy as np
 def polygon_area(xy: np.ndarray) -> float:
     """Signed shoelace area; positive for clockwise on screen (image space, y down)."""
     x, y = xy[:, 0], xy[:, 1]
-    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
+    x1, y1 = np.concatenate((x[1:], x[:1])), np.concatenate((y[1:], y[:1]))  # np.roll(-1), faster
+    return 0.5 * float(np.dot(x, y1) - np.dot(x1, y))
 
 
 def resample_ring(xy: np.ndarray, spacing: float = 0.5, count: int | None = None) -> np.ndarray:

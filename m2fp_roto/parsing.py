@@ -3,8 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
+
+
+class Region(NamedTuple):
+    """One (person, part) region of a frame: its mask cropped to its bounding box.
+
+    ``box`` is ``(y0, y1, x0, x1)`` in frame pixels, end-exclusive and tight: ``mask`` is
+    ``(y1 - y0, x1 - x0)`` bool with a pixel of the region on each of its four edges.
+    """
+
+    person: int
+    part: int
+    mask: np.ndarray
+    box: tuple[int, int, int, int]
+
+    def frame_mask(self, shape) -> np.ndarray:
+        """The region's mask on a whole (H, W) frame."""
+        out = np.zeros(shape, bool)
+        y0, y1, x0, x1 = self.box
+        out[y0:y1, x0:x1] = self.mask
+        return out
 
 
 @dataclass
@@ -36,12 +57,38 @@ class Parsing:
         return [int(p) for p in np.unique(self.people) if p != 0]
 
     def regions(self):
-        """Yield ``(person, part_id, bool mask)`` for every non-empty (person, part) region."""
-        fg = self.parts != 0
-        if not fg.any():
+        """Yield a :class:`Region` for every non-empty (person, part) region, by person then part.
+
+        One pass over the label maps finds every region's bounding box at once: each row is
+        cut into runs of equal (person, part), and a region's box is the extent of its runs;
+        only the crop inside a box is compared to make the region's mask. Pixels of part 0
+        (background) or person 0 belong to no region.
+        """
+        parts, people = np.asarray(self.parts), np.asarray(self.people)
+        h, w = parts.shape[:2]
+        if not h or not w:
             return
-        key = self.people.astype(np.int64) * 256 + self.parts
-        for k in np.unique(key[fg]):
-            person, part = divmod(int(k), 256)
-            if person:
-                yield person, part, key == k
+        change = np.empty((h, w), bool)
+        change[:, 0] = True  # every row starts a run, so a run never crosses a row
+        np.not_equal(parts[:, 1:], parts[:, :-1], out=change[:, 1:])
+        change[:, 1:] |= people[:, 1:] != people[:, :-1]
+        start = np.flatnonzero(change)
+        end = np.append(start[1:], h * w)  # a row's last run ends where the next row starts
+        part = parts.reshape(-1)[start].astype(np.int64)
+        person = people.reshape(-1)[start].astype(np.int64)
+        keep = (part != 0) & (person != 0)
+        start, end, part, person = start[keep], end[keep], part[keep], person[keep]
+        if not len(start):
+            return
+        order = np.lexsort((part, person))  # stable: runs of a region stay in row order
+        start, end, part, person = start[order], end[order], part[order], person[order]
+        first = np.flatnonzero(np.r_[True, (part[1:] != part[:-1]) | (person[1:] != person[:-1])])
+        row, col = np.divmod(start, w)
+        y0, y1 = row[first], row[np.r_[first[1:], len(row)] - 1] + 1
+        x0 = np.minimum.reduceat(col, first)
+        x1 = np.maximum.reduceat(col + (end - start), first)
+        for i, j in enumerate(first):
+            box = (int(y0[i]), int(y1[i]), int(x0[i]), int(x1[i]))
+            k, p = part[j], person[j]
+            crop = (parts[box[0]:box[1], box[2]:box[3]] == k) & (people[box[0]:box[1], box[2]:box[3]] == p)
+            yield Region(int(p), int(k), crop, box)

@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 
 from . import __version__
 from .document import Key, RotoDocument, Shape, shape_name
+from .errors import FrameSkipped, InputError
 from .progress import Progress
+from .sources.frames import format_frames
 from .vectorize import VectorizeOptions, vectorize_parsing
+
+log = logging.getLogger("m2fp_roto")
 
 
 def vectorize_source(source, options: VectorizeOptions = VectorizeOptions(), progress: Progress | None = None):
-    """{frame: [Contour, ...]} for every frame of ``source`` (any parsing backend)."""
+    """{frame: [Contour, ...]} for every frame of ``source`` (any parsing backend); a frame the
+    source skips (:class:`FrameSkipped`, e.g. unreadable under ``--skip-missing``) is left out."""
     per_frame = {}
     for frame in source.frames:
-        per_frame[frame] = vectorize_parsing(source.parse(frame), options)
+        try:
+            per_frame[frame] = vectorize_parsing(source.parse(frame), options)
+        except FrameSkipped as exc:
+            log.warning("%s; skipped", exc)
         if progress:
             progress.advance()
+    if not per_frame:
+        raise InputError("no frame could be read")
     return per_frame
 
 
@@ -34,27 +45,41 @@ def untracked_shapes(per_frame) -> list[Shape]:
 
 
 def build_document(source, *, options: VectorizeOptions = VectorizeOptions(), track: bool = True,
-                   track_options=None, progress: bool | Progress = False, workers: int = 1) -> RotoDocument:
+                   track_options=None, progress: bool | Progress = False, workers: int = 1,
+                   client=None) -> RotoDocument:
     """Vectorize and track ``source``'s frames; return the validated document.
 
     ``track=False`` keeps every frame's shapes separate (one key each, named ``..._f{frame}``).
     ``workers`` > 1 solves tracks in that many processes (spawned: call it from a standalone
     Python whose main module has an ``if __name__ == "__main__"`` guard, not from inside Nuke).
+    ``client`` (a ``distributed.Client``) runs the per-frame work and the track solves on its
+    Dask cluster instead (see :mod:`m2fp_roto.farm.cluster`); the document is the same.
 
     ``source`` is any parsing backend (``LabelMapSource``, ``PlateParsingSource``): it has
     ``frames``, ``width``, ``height``, ``fps``, ``pixel_aspect``, ``source``, a ``LabelSet``
     as ``label_set``, and ``parse(frame) -> Parsing``.
     """
-    frames = source.frames
-    bar = progress if isinstance(progress, Progress) else Progress(len(frames), "vectorize", enabled=bool(progress))
+    bar = progress if isinstance(progress, Progress) else Progress(len(source.frames), "vectorize",
+                                                                    enabled=bool(progress))
     with bar:
-        per_frame = vectorize_source(source, options, bar)
+        if client is None:
+            per_frame = vectorize_source(source, options, bar)
+        else:
+            from .farm.cluster import run_frames
+
+            per_frame = run_frames(client, source, options, bar)
+    frames = sorted(per_frame)
     settings = {**asdict(options), "track": track}
     if track:
         from .tracking.track import TrackOptions, track_contours
 
         topts = track_options or TrackOptions()
-        shapes = track_contours(per_frame, topts, progress=bar.enabled, workers=workers)
+        mapper = None
+        if client is not None:
+            from .farm.cluster import cluster_map
+
+            mapper = cluster_map(client)
+        shapes = track_contours(per_frame, topts, progress=bar.enabled, workers=workers, mapper=mapper)
         settings.update(asdict(topts))
     else:
         shapes = untracked_shapes(per_frame)
@@ -62,5 +87,5 @@ def build_document(source, *, options: VectorizeOptions = VectorizeOptions(), tr
         width=source.width, height=source.height, first_frame=frames[0], last_frame=frames[-1],
         pixel_aspect=source.pixel_aspect, fps=source.fps, label_set=source.label_set.name,
         source=source.source, plate=getattr(source, "plate", None), shapes=shapes,
-        metadata={"tool": f"m2fp-roto {__version__}", "settings": settings})
+        metadata={"tool": f"m2fp-roto {__version__}", "settings": settings, "source_frames": format_frames(frames)})
     return doc.validate()

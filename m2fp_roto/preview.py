@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
 from .atomic import atomic_path
 from .bezier import flatten
+from .errors import InputError
 from .labelsets import LabelSet, display_palette, get_label_set
-from .sources.frames import find_sequence, frame_path, parse_frames
+from .progress import Progress
+from .sources.frames import PADDING, find_sequence, format_frames, frame_path, parse_frames
 from .sources.labelmaps import read_index_image
 
 OUTER, HOLE, ANCHOR, HANDLE = (60, 255, 60), (255, 80, 200), (255, 255, 0), (120, 200, 255)
+FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
+
+
+def output_pattern(output, name: str = "preview") -> Path:
+    """Where the previews go: a folder (one that exists, or any path ending in ``/``) gets
+    ``name.####.png`` inside it; a pattern without an extension gets ``.png``; an extension
+    that is not an image format (PNG, JPEG, TIFF) is an error."""
+    text = os.fspath(output)
+    path = Path(text).expanduser()
+    if text.endswith(("/", os.sep)) or path.is_dir():
+        return path / f"{name}.####.png"
+    suffix = Path(PADDING.sub("", path.name)).suffix.lower()
+    if not suffix:
+        return path.with_name(path.name + ".png")
+    if suffix not in FORMATS:
+        raise InputError(f"previews are PNG, JPEG or TIFF images; {path.name!r} is not (e.g. qc/shot.####.png)")
+    return path
 
 
 def _background(doc, frame, sequence, label_set: LabelSet):
@@ -24,15 +44,21 @@ def _background(doc, frame, sequence, label_set: LabelSet):
     if sequence is None or frame not in sequence.paths:
         return np.full((doc.height, doc.width, 3), 48, np.uint8)
     path = sequence.path(frame)
-    with Image.open(path) as img:
-        if img.mode == "P":  # a label map: show its palette colours, dimmed
-            return (np.asarray(img.convert("RGB")) * 0.6).astype(np.uint8)
-        if img.mode in ("L", "I", "I;16"):
-            ids = read_index_image(path)
-            if ids.min() >= 0 and ids.max() < label_set.n_labels:
-                colours = np.array(display_palette(), np.uint8).reshape(-1, 3)
-                return (colours[ids] * 0.6).astype(np.uint8)
-        return np.asarray(img.convert("RGB")).copy()
+    try:
+        with Image.open(path) as img:
+            if img.size != (doc.width, doc.height):
+                raise InputError(f"preview background {path} is {img.size[0]}x{img.size[1]}, but the document "
+                                 f"is {doc.width}x{doc.height}")
+            if img.mode == "P":  # a label map: show its palette colours, dimmed
+                return (np.asarray(img.convert("RGB")) * 0.6).astype(np.uint8)
+            if img.mode in ("L", "I", "I;16"):
+                ids = read_index_image(path)
+                if ids.min() >= 0 and ids.max() < label_set.n_labels:
+                    colours = np.array(display_palette(), np.uint8).reshape(-1, 3)
+                    return (colours[ids] * 0.6).astype(np.uint8)
+            return np.asarray(img.convert("RGB")).copy()
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"cannot read the preview background {path}: {exc}") from None
 
 
 def draw_frame(doc, frame: int, background: np.ndarray, indices: bool = True) -> np.ndarray:
@@ -61,23 +87,37 @@ def draw_frame(doc, frame: int, background: np.ndarray, indices: bool = True) ->
     return img[..., ::-1]
 
 
-def write_previews(doc, output, over=None, label_set=None, frames=None, indices=True) -> list[Path]:
-    """Write one PNG per frame to the ``output`` pattern; returns the paths.
+def write_previews(doc, output, over=None, label_set=None, frames=None, indices=True,
+                   progress: bool = False) -> list[Path]:
+    """Write one image per frame to the ``output`` pattern (see :func:`output_pattern`); returns
+    the paths.
 
     ``over``: a sequence to draw on (label maps or pictures); ``label_set``: the label set of
-    grey label maps among them (default: the document's).
+    grey label maps among them (default: the document's). ``frames`` must lie in the
+    document's range. ``progress``: report each image (``PROGRESS n% preview``).
     """
     from PIL import Image
 
+    output = output_pattern(output)
     wanted = parse_frames(frames) if isinstance(frames, str) else frames
+    outside = [f for f in wanted or () if f not in doc.frames]
+    if outside:
+        raise InputError(f"frame(s) {format_frames(outside)} are outside the document's range "
+                         f"{doc.first_frame}-{doc.last_frame}")
     frames = [f for f in doc.frames if wanted is None or f in wanted]
-    sequence = find_sequence(over, frames, skip_missing=True, what="preview background") if over else None
+    sequence = None
+    if over:  # one image (its own frame number) or a sequence covering the frames
+        single = Path(os.fspath(over)).expanduser().is_file()
+        sequence = find_sequence(over, None if single else frames, skip_missing=True, what="preview background")
     labels = get_label_set(label_set or doc.label_set)
+    image_format = FORMATS[Path(PADDING.sub("", output.name)).suffix.lower()]
     written = []
-    for frame in frames:
-        img = draw_frame(doc, frame, _background(doc, frame, sequence, labels), indices)
-        path = frame_path(output, frame)
-        with atomic_path(path) as tmp:
-            Image.fromarray(img).save(tmp, format="PNG")
-        written.append(path)
+    with Progress(len(frames), "preview", enabled=progress) as bar:
+        for frame in frames:
+            img = draw_frame(doc, frame, _background(doc, frame, sequence, labels), indices)
+            path = frame_path(output, frame)
+            with atomic_path(path) as tmp:
+                Image.fromarray(img).save(tmp, format=image_format)
+            written.append(path)
+            bar.advance()
     return written

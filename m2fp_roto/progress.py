@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import sys
+
+# "openjd": Open Job Description's own progress and status lines (set by farm-job's templates).
+PROGRESS_ENV = "M2FP_ROTO_PROGRESS"
 
 
 class Progress:
     """``with Progress(total, "vectorize") as p: p.advance()``.
 
     On a TTY it draws a tqdm bar on stderr; otherwise it prints ``PROGRESS n% label`` lines
-    (each whole percent once), which farm log parsers and the Nuke/AE front ends read.
+    (0 % when the stage starts, then each whole percent once), which farm log parsers and the
+    Nuke/AE front ends read. With ``$M2FP_ROTO_PROGRESS=openjd`` the lines are
+    ``openjd_status: label`` (once) and ``openjd_progress: n``, which Open Job Description
+    runners show as the task's progress.
     """
 
     def __init__(self, total: int, label: str = "", stream=None, enabled: bool = True):
@@ -22,6 +29,9 @@ class Progress:
             from tqdm import tqdm
 
             self._bar = tqdm(total=self.total, desc=label, unit="frame", file=self.stream, leave=False)
+        elif enabled:  # a farm log sees the stage start, not only its first step
+            self._last = 0
+            self._line(0)
 
     def advance(self, n: int = 1) -> None:
         self.done += n
@@ -33,7 +43,15 @@ class Progress:
         pct = int(100 * self.done / self.total)
         if pct != self._last:
             self._last = pct
+            self._line(pct)
+
+    def _line(self, pct: int) -> None:
+        if os.environ.get(PROGRESS_ENV) != "openjd":
             print(f"PROGRESS {pct}% {self.label}".rstrip(), file=self.stream, flush=True)
+            return
+        if pct == 0 and self.label:
+            print(f"openjd_status: {self.label}", file=self.stream, flush=True)
+        print(f"openjd_progress: {pct}", file=self.stream, flush=True)
 
     def close(self) -> None:
         if self._bar is not None:

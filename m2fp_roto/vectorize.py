@@ -5,7 +5,8 @@ The stages, per (person, part) region:
 1. ``trace_rings`` - the sub-pixel 0.5 iso-line of the region (marching squares on a crop; on
    the soft part margin when the parser kept logits), split into outer rings and holes, after
    ``remove_specks`` drops islands and holes below ``min_area`` px. On hard labels,
-   ``straighten_staircase`` replaces every staircase step by its midpoint.
+   ``straighten_staircase`` replaces every staircase step by its midpoint. This stage lives in
+   :mod:`m2fp_roto.trace` (all regions of a frame are traced in one batch).
 2. ``smooth_ring`` - arc-length resampling and a wrap-around Gaussian: removes what is left of
    the pixel grid without moving the boundary by more than a fraction of a pixel.
 3. ``find_corners`` - turning angle over a few pixels, non-maximum suppressed;
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -31,7 +33,16 @@ from .bezier import flatten
 from .fitting import CORNER_ANGLE, find_corners, fit_rings
 from .geometry import polygon_area, resample_ring
 from .labelsets import get_label_set
-from .parsing import Parsing
+from .parsing import Parsing, Region
+from .trace import (  # noqa: F401 (trace_rings, straighten_staircase, remove_specks: the vectorizer's API)
+    Ring,
+    padded_crop,
+    region_field,
+    remove_specks,
+    straighten_staircase,
+    trace_regions,
+    trace_rings,
+)
 
 log = logging.getLogger("m2fp_roto")
 
@@ -55,18 +66,6 @@ class VectorizeOptions:
 
 
 @dataclass
-class Ring:
-    """A closed sub-pixel boundary in image space; ``xy`` (M, 2), without the closing repeat."""
-
-    xy: np.ndarray
-    hole: bool
-
-    @property
-    def area(self) -> float:
-        return abs(polygon_area(self.xy))
-
-
-@dataclass
 class Contour:
     """One fitted shape of one frame, before tracking gives it a lifetime."""
 
@@ -77,55 +76,6 @@ class Contour:
     points: np.ndarray  # (N, 6) document points
     ring: np.ndarray  # (M, 2) smoothed boundary samples it was fitted to (tracking snaps to them)
     area: float
-
-
-def trace_rings(field: np.ndarray, origin=(0.0, 0.0), level: float = 0.5) -> list[Ring]:
-    """Closed iso-lines of ``field`` (high inside) in image space.
-
-    ``origin`` is the image-space position of ``field[0, 0]``'s top-left corner. The field is
-    padded so that every ring closes.
-    """
-    from skimage.measure import find_contours
-
-    # Outside the array the field is as far below the level as a hard mask's 1 is above it, so
-    # a region touching the border ends exactly on the frame edge.
-    low = min(float(field.min()), 2 * level - 1.0)
-    padded = np.pad(field, 1, constant_values=low)
-    rings = []
-    for c in find_contours(padded, level, positive_orientation="high"):
-        if len(c) < 4:
-            continue
-        xy = np.column_stack([c[:-1, 1] - 1 + 0.5 + origin[0], c[:-1, 0] - 1 + 0.5 + origin[1]])
-        signed = polygon_area(xy)
-        if signed == 0:
-            continue
-        # positive_orientation="high" keeps the inside on the left: anticlockwise on screen around
-        # an outer boundary, clockwise around a hole; reversed, outer rings wind clockwise
-        # (positive area) and holes anticlockwise.
-        rings.append(Ring(xy[::-1], hole=signed > 0))
-    return rings
-
-
-def straighten_staircase(xy: np.ndarray) -> np.ndarray:
-    """Replace each staircase step of a hard mask's iso-line by its midpoint.
-
-    The 0.5 iso-line of a binary mask runs along pixel edges, with a 45 degree cut at every
-    turn. A run between two cuts of the same direction is one step of a staircase: the edge it
-    digitises passes through the run's midpoint, so the run becomes that one point, and a
-    shallow slope turns into a straight line instead of a +-0.5 px sawtooth that no smoothing
-    of a few pixels removes. A run between cuts of different directions (a corner, the flat top
-    of a curve, a one-pixel spike) keeps both ends.
-    """
-    step = np.roll(xy, -1, axis=0) - xy
-    cut = np.flatnonzero((np.abs(step[:, 0]) > 1e-6) & (np.abs(step[:, 1]) > 1e-6))
-    if len(cut) < 4:
-        return xy
-    first = xy[(cut + 1) % len(xy)]  # run j runs from just after cut j to cut j+1
-    last = xy[np.roll(cut, -1)]
-    stair = np.all(np.abs(step[cut] - np.roll(step[cut], -1, axis=0)) < 1e-6, axis=1)
-    pairs = np.stack([np.where(stair[:, None], (first + last) / 2, first), last], axis=1)
-    keep = np.column_stack([np.ones(len(cut), bool), ~stair & np.any(np.abs(first - last) > 1e-6, axis=1)])
-    return pairs[keep]
 
 
 def smooth_ring(xy: np.ndarray, sigma: float, spacing: float = 0.5) -> np.ndarray:
@@ -154,121 +104,57 @@ def sharpen_corners(xy: np.ndarray, corners: np.ndarray, rounding: float, spacin
     r = max(int(np.ceil(rounding / spacing)), 1)
     gaps = np.diff(np.concatenate([corners, corners[:1] + m]))
     room = np.minimum(gaps, np.roll(gaps, 1)) // 2  # each corner owns half of its sides
-    for c, space in zip(corners, room):
-        span = min(int(reach / spacing), int(space) - r)
-        if span * spacing < 3.0:  # too little side to fit a line to
-            continue
-        lines = []
-        for side in (-1, 1):
-            pts = xy[(c + side * np.arange(r, r + span + 1)) % m]
-            centre = pts.mean(0)
-            direction = np.linalg.svd(pts - centre, full_matrices=False)[2][0]
-            lines.append((centre, direction))
-        if any(np.abs((xy[(c + side * np.arange(r, r + span + 1)) % m] - p0) @ [-d[1], d[0]]).max() > straight
-               for side, (p0, d) in zip((-1, 1), lines)):
-            continue  # a curved side: its line would misplace the corner
-        (pa, da), (pb, db) = lines
-        cross = da[0] * db[1] - da[1] * db[0]
-        if abs(cross) < np.sin(np.radians(20)):
-            continue
-        t = ((pb - pa)[0] * db[1] - (pb - pa)[1] * db[0]) / cross
-        x = pa + t * da
-        if np.hypot(*(x - xy[c])) > rounding + 0.5:
-            continue
-        for side, (p0, d) in zip((-1, 1), lines):
-            idx = (c + side * np.arange(1, r)) % m
-            out[idx] = p0 + ((xy[idx] - p0) @ d)[:, None] * d
-        out[c] = x
+    spans = np.minimum(int(reach / spacing), room - r)
+    sides = np.array([-1, 1])
+    for span in np.unique(spans[spans * spacing >= 3.0]):  # shorter: too little side to fit a line to
+        at = corners[spans == span]
+        # both sides' samples of every corner with this span: (corner, side, sample, xy)
+        pts = xy[(at[:, None, None] + sides[None, :, None] * np.arange(r, r + span + 1)) % m]
+        centre = pts.mean(axis=2)
+        direction = np.linalg.svd(pts - centre[:, :, None], full_matrices=False)[2][:, :, 0]
+        rel = pts - centre[:, :, None]
+        off = np.abs(rel[..., 0] * -direction[:, :, None, 1] + rel[..., 1] * direction[:, :, None, 0])
+        straight_sides = (off.max(axis=2) <= straight).all(axis=1)  # a curved side would misplace it
+        (pa, pb), (da, db) = centre.transpose(1, 0, 2), direction.transpose(1, 0, 2)
+        cross = da[:, 0] * db[:, 1] - da[:, 1] * db[:, 0]
+        apart = np.abs(cross) >= np.sin(np.radians(20))
+        t = ((pb - pa)[:, 0] * db[:, 1] - (pb - pa)[:, 1] * db[:, 0]) / np.where(apart, cross, 1.0)
+        x = pa + t[:, None] * da
+        near = np.hypot(*(x - xy[at]).T) <= rounding + 0.5
+        for i in np.flatnonzero(straight_sides & apart & near):
+            c = at[i]
+            for side, p0, d in zip(sides, centre[i], direction[i]):
+                idx = (c + side * np.arange(1, r)) % m
+                out[idx] = p0 + ((xy[idx] - p0) @ d)[:, None] * d
+            out[c] = x[i]
     return out
 
 
-def region_field(parsing: Parsing, person: int, part_id: int, mask: np.ndarray, box) -> np.ndarray:
-    """The field whose 0.5 iso-line is the region's boundary, on the crop ``box``.
-
-    With part logits: the sigmoid of the part's margin over every other part, upsampled to the
-    frame and kept off other people's pixels (so a person's outline stays theirs). Without: the
-    hard mask itself.
-    """
-    y0, y1, x0, x1 = box
-    crop = mask[y0:y1, x0:x1].astype(np.float32)
-    logits = parsing.part_logits
-    if logits is None:
-        return crop
-    c, h, w = logits.shape
-    H, W = parsing.shape
-    sy, sx = h / H, w / W
-    # The logit cells the crop's pixel centres fall between (plus one for the interpolation).
-    ys = (np.arange(y0, y1) + 0.5) * sy - 0.5
-    xs = (np.arange(x0, x1) + 0.5) * sx - 0.5
-    yi0, yi1 = int(np.clip(np.floor(ys[0]), 0, h - 1)), int(np.clip(np.floor(ys[-1]) + 2, 1, h))
-    xi0, xi1 = int(np.clip(np.floor(xs[0]), 0, w - 1)), int(np.clip(np.floor(xs[-1]) + 2, 1, w))
-    sub = logits[:, yi0:yi1, xi0:xi1].astype(np.float32)
-    margin = sub[part_id] - np.delete(sub, part_id, axis=0).max(0)
-    up = _bilinear_rows(_bilinear_rows(margin, ys - yi0).T, xs - xi0).T
-    soft = 1.0 / (1.0 + np.exp(-up))
-    people = parsing.people[y0:y1, x0:x1]
-    # Other people keep their own pixels; elsewhere (this person, background) the soft
-    # boundary decides, so the outline is sub-pixel on the silhouette too.
-    return np.where((people != person) & (people != 0) & (crop == 0), 0.0, soft).astype(np.float32)
-
-
-def _bilinear_rows(grid: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    """Rows of ``grid`` linearly interpolated at fractional row positions ``pos`` (edge-clamped)."""
-    pos = np.clip(pos, 0, grid.shape[0] - 1)
-    i0 = np.minimum(np.floor(pos).astype(np.int64), max(grid.shape[0] - 2, 0))
-    i1 = np.minimum(i0 + 1, grid.shape[0] - 1)
-    f = (pos - i0)[:, None]
-    return grid[i0] * (1 - f) + grid[i1] * f
-
-
-def remove_specks(mask: np.ndarray, min_area: float) -> tuple[np.ndarray, int]:
-    """The mask without islands and holes of fewer than ``min_area`` pixels, and how many went.
-
-    Islands are 4-connected and holes 8-connected, the connectivity the 0.5 iso-line of a binary
-    mask gives (marching squares joins background diagonals); background touching the border of
-    the array is outside, not a hole. Islands go first, so a hole inside a dropped island is not
-    counted twice.
-    """
-    import cv2
-
-    out = (np.asarray(mask) != 0).astype(np.uint8)  # any non-zero value is inside
-    dropped = 0
-    for value, connectivity in ((1, 4), (0, 8)):
-        n, labels, stats, _ = cv2.connectedComponentsWithStats((out == value).view(np.uint8), connectivity=connectivity)
-        small = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] < min_area) + 1  # label 0: the other value
-        if value == 0:
-            small = np.setdiff1d(small, np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-        if len(small):
-            out[np.isin(labels, small)] = 1 - value
-            dropped += len(small)
-    return out.astype(bool), dropped
-
-
 def vectorize_region(mask: np.ndarray, options: VectorizeOptions = VectorizeOptions(), *,
-                     field_fn=None, pad: int = PAD) -> tuple[list[tuple[Ring, list[Ring]]], int]:
+                     field_fn=None, pad: int = PAD, box=None, frame_shape=None
+                     ) -> tuple[list[tuple[Ring, list[Ring]]], int]:
     """Trace one region's mask into outer rings, each with its holes (not yet smoothed).
 
     Returns ``([(outer, [holes...]), ...] largest first, number of specks dropped)``. Islands
     and holes of fewer than ``options.min_area`` pixels are specks (see ``remove_specks``).
-    ``field_fn(box) -> crop field`` replaces the hard mask crop (soft logits); its rings are
-    filtered by enclosed area instead, and ``pad`` px around the mask's bounding box leave room
-    for a soft boundary that lies outside the hard one.
+    ``mask`` is the whole frame, or with ``box`` (``(y0, y1, x0, x1)``) the crop of a frame of
+    ``frame_shape`` that holds every pixel of the region (a :class:`~m2fp_roto.parsing.Region`).
+    ``field_fn(box, crop) -> field`` replaces the hard mask ``crop`` on ``box`` (soft logits);
+    its rings are filtered by enclosed area instead, and ``pad`` px around the mask's bounding
+    box leave room for a soft boundary that lies outside the hard one.
     """
-    import cv2
-
-    x, y, bw, bh = cv2.boundingRect(np.ascontiguousarray(mask, dtype=np.uint8))
-    if not bw:
+    prepared = padded_crop(mask, pad, box, frame_shape)
+    if prepared is None:
         return [], 0
-    h, w = mask.shape
-    box = (max(y - pad, 0), min(y + bh + pad, h), max(x - pad, 0), min(x + bw + pad, w))
-    crop, dropped = remove_specks(mask[box[0]:box[1], box[2]:box[3]], options.min_area)
-    if not crop.any():
-        return [], dropped
-    if field_fn is None:
-        rings = trace_rings(crop.astype(np.float32), origin=(box[2], box[0]))
-        rings = [Ring(straighten_staircase(r.xy), r.hole) for r in rings]
-    else:
-        rings = trace_rings(field_fn(box), origin=(box[2], box[0]))
+    crop, padded = prepared
+    ((rings, dropped),) = trace_regions([crop], [padded], [field_fn], options.min_area)
+    return _group_rings(rings, field_fn is not None, options, dropped)
+
+
+def _group_rings(rings: list[Ring], soft: bool, options: VectorizeOptions, dropped: int):
+    """Traced (and, on hard masks, straightened) rings -> ``([(outer, [holes...]), ...]
+    largest first, specks dropped)``."""
+    if soft:
         dropped += sum(1 for r in rings if r.area < options.min_area)
         rings = [r for r in rings if r.area >= options.min_area]
     outers = sorted((r for r in rings if not r.hole), key=lambda r: -r.area)
@@ -317,10 +203,51 @@ def fit_smoothed_rings(rings: list[Ring], options: VectorizeOptions) -> list[tup
     fitted = fit_rings(sub, [ring_tolerance(options.tolerance, r.area) for r in rings], sub_corners)
     # A ring of a few pixels can come out of the fit folded over itself; it is drawn as the
     # straight polygon it was traced as instead, so every shape keeps its winding.
-    for i, (pts, ring) in enumerate(zip(fitted, rings)):
-        if (polygon_area(flatten(pts)) > 0) == ring.hole:
-            fitted[i] = polygon_points(ring.xy)
+    for i in folded(fitted, [ring.hole for ring in rings]):
+        fitted[i] = polygon_points(rings[i].xy)
     return list(zip(fitted, smoothed))
+
+
+def folded(shapes: list[np.ndarray], holes: list[bool], tolerance: float = 0.05) -> list[int]:
+    """Indices of the shapes whose outline, flattened (``bezier.flatten`` at ``tolerance``),
+    winds the wrong way: ``(polygon_area(flatten(points, tolerance)) > 0) == hole``.
+
+    The closed-form area of the Bezier curve decides wherever it is further from zero than the
+    flattening can move it (twice the error bound: each chord strays at most ``eps`` from its
+    arc, so the areas differ by at most ``2 eps L + chords pi eps**2``); only the shapes near
+    zero area are flattened.
+    """
+    if not shapes:
+        return []
+    counts = np.array([len(p) for p in shapes])
+    points = np.concatenate(shapes)
+    ends = np.cumsum(counts) - 1
+    nxt = np.arange(len(points)) + 1
+    nxt[ends] = ends - counts + 1
+    p0, p3 = points[:, :2], points[nxt, :2]
+    p1, p2 = p0 + points[:, 4:6], p3 + points[nxt, 2:4]
+
+    def cross(a, b):
+        return a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+
+    starts = ends - counts + 1
+    area = np.add.reduceat(6 * cross(p0, p1) + 3 * cross(p0, p2) + cross(p0, p3) + 3 * cross(p1, p2)
+                           + 3 * cross(p1, p3) + 6 * cross(p2, p3), starts) / 20
+    # flatten's step count and chord error per shape (its d2 is a per-component maximum)
+    d2 = np.maximum.reduceat(np.maximum(np.abs(p0 - 2 * p1 + p2), np.abs(p1 - 2 * p2 + p3)).max(1), starts)
+    steps = np.clip(np.ceil(np.sqrt(6 * d2 / (8 * max(tolerance, 1e-3)))), 4, 256)
+    eps = 0.75 * np.sqrt(2) * d2 / steps**2
+    length = np.add.reduceat(np.hypot(*(p1 - p0).T) + np.hypot(*(p2 - p1).T) + np.hypot(*(p3 - p2).T), starts)
+    slack = 2 * (2 * eps * length + counts * steps * np.pi * eps**2) + 1e-9
+    out = []
+    for i, (a, s, hole) in enumerate(zip(area, slack, holes)):
+        if abs(a) > s:
+            wrong = (a > 0) == hole
+        else:
+            wrong = (polygon_area(flatten(shapes[i], tolerance)) > 0) == hole
+        if wrong:
+            out.append(i)
+    return out
 
 
 def polygon_points(xy: np.ndarray) -> np.ndarray:
@@ -340,22 +267,32 @@ def vectorize_parsing(parsing: Parsing, options: VectorizeOptions = VectorizeOpt
     by its holes, components largest first. All rings of the frame are fitted in one batch.
     """
     names = get_label_set(parsing.label_set).parts
-    found = []  # (person, part name, component, hole, Ring)
-    specks = 0
     pad = PAD
     if parsing.part_logits is not None:  # the soft boundary may lie up to a logit cell outside
         pad += int(np.ceil(max(parsing.shape[0] / parsing.part_logits.shape[1],
                                parsing.shape[1] / parsing.part_logits.shape[2])))
-    for person, part_id, mask in parsing.regions():
-        field_fn = None
-        if parsing.part_logits is not None:
-            field_fn = lambda box, p=person, k=part_id, m=mask: region_field(parsing, p, k, m, box)  # noqa: E731
-        groups, dropped = vectorize_region(mask, options, field_fn=field_fn, pad=pad)
+    regions, crops, boxes, field_fns = [], [], [], []
+    for region in parsing.regions():
+        prepared = padded_crop(region.mask, pad, region.box, parsing.shape)
+        if prepared is None:
+            continue
+        regions.append(region)
+        crops.append(prepared[0])
+        boxes.append(prepared[1])
+        field_fns.append(None if parsing.part_logits is None else partial(_soft_field, parsing, region))
+    found, specks = [], 0  # found: (person, part name, component, hole, Ring)
+    for region, fn, (rings, dropped) in zip(regions, field_fns, trace_regions(crops, boxes, field_fns, options.min_area)):
+        groups, dropped = _group_rings(rings, fn is not None, options, dropped)
         specks += dropped
         for component, (outer, holes) in enumerate(groups):
-            found += [(person, names[part_id], component, j, ring) for j, ring in enumerate([outer, *holes])]
+            found += [(region.person, names[region.part], component, j, ring)
+                      for j, ring in enumerate([outer, *holes])]
     fitted = fit_smoothed_rings([f[-1] for f in found], options)
     if specks:
         log.info("frame %d: dropped %d speck(s) smaller than %g px", parsing.frame, specks, options.min_area)
     return [Contour(person, part, component, hole, pts, xy, ring.area)
             for (person, part, component, hole, ring), (pts, xy) in zip(found, fitted)]
+
+
+def _soft_field(parsing: Parsing, region: Region, box, crop) -> np.ndarray:
+    return region_field(parsing, region.person, region.part, crop, box)

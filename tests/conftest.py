@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["support.ae_node"]  # the jsx harness and panel_shot fixtures
+# Fixtures shared by several modules: the jsx harness and panel_shot; the farm tests' shots and model.
+pytest_plugins = ["support.ae_node", "support.farm_fixtures"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -24,7 +25,7 @@ def missing(reason: str):
     """Skip with ``reason`` on a contributor's machine; fail under CI."""
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: every test dependency must be installed)", pytrace=False)
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=True)
 
 
 def shared_path(*parts) -> Path:
@@ -54,3 +55,13 @@ def need_program(name: str, install: str) -> str:
 @pytest.fixture
 def shared():
     return shared_path
+
+
+@pytest.fixture(scope="session")
+def model_server(tmp_path_factory):
+    """``m2fp-roto serve`` (2 workers) on the random-weight tiny M2FP model, shared by the
+    service's model and page tests: each worker process imports torch and loads the model once."""
+    from support.serve_harness import model_server as start
+
+    with start(tmp_path_factory) as server:
+        yield server

@@ -353,6 +353,7 @@ def test_demo_scene_script_is_es3_and_builds_every_shape(jsx, tmp_path):
 
     result = CliRunner().invoke(main, ["demo", "-o", str(tmp_path / "demo"), "--frames", "4"])
     assert result.exit_code == 0, result.output
+    assert "PROGRESS 0% exr" in result.stderr and "PROGRESS 100% exr" in result.stderr  # farm logs see every stage
     script = tmp_path / "demo" / "shot_masks.jsx"
     assert jsx.check_es3(script) == {str(script): []}
     doc = RotoDocument.load(tmp_path / "demo" / "shot.json")

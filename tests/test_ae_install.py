@@ -63,15 +63,16 @@ def test_installed_panel_finds_the_cli_it_was_installed_with(apps, monkeypatch, 
     assert report["dump"]["settings"]["m2fp-roto"]["cli"] == str(shot["cli"])
 
 
-def test_print_and_nothing_found_only_say_where_the_panel_goes(apps, monkeypatch, tmp_path):
+def test_print_says_where_the_panel_goes_and_nothing_found_is_an_error(apps, monkeypatch, tmp_path):
     result = CliRunner().invoke(main, ["install", "ae", "--print"])
     assert result.exit_code == 0
     assert "would install" in result.output and "ScriptUI Panels" in result.output
     assert not list(apps.rglob("M2FP Roto.jsx"))
     monkeypatch.setattr(install_ae, "search_roots", lambda: [tmp_path / "nothing"])
-    result = CliRunner().invoke(main, ["install", "ae"])
-    assert result.exit_code == 0 and "No After Effects install found." in result.output
-    assert str(install_ae.panel_source()) in result.output
+    result = CliRunner().invoke(main, ["install", "ae"])  # nothing installed is a failure, said in one line
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: no After Effects install found") and result.stderr.count("\n") == 1
+    assert str(install_ae.panel_source()) in result.stderr
 
 
 def test_explicit_folder_and_a_bad_one(tmp_path):

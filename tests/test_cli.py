@@ -67,10 +67,10 @@ def test_progress_lines_when_not_a_tty(demo_shot, tmp_path):
                            tmp_path / "p.json"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("PROGRESS")]
-    assert lines[0] == "PROGRESS 33% vectorize" and "PROGRESS 100% vectorize" in lines
+    assert lines[:2] == ["PROGRESS 0% vectorize", "PROGRESS 33% vectorize"] and "PROGRESS 100% vectorize" in lines
     # Tracking reports too (a long shot spends most of its time there), ending at 100 %.
     track = [ln for ln in lines if ln.endswith(" track")]
-    assert track and track[-1] == "PROGRESS 100% track"
+    assert track[0] == "PROGRESS 0% track" and track[-1] == "PROGRESS 100% track"
     assert lines.index("PROGRESS 100% vectorize") < lines.index(track[0])
 
 
@@ -148,7 +148,7 @@ def test_killed_export_leaves_no_tracking_workers(tmp_path):
                              "-o", tmp_path / "k.json", "--workers", "2"], stderr=subprocess.PIPE, text=True)
     try:
         for line in proc.stderr:  # the first tracked shape is back: the workers are running
-            if line.startswith("PROGRESS") and line.rstrip().endswith(" track"):
+            if line.startswith("PROGRESS") and line.rstrip().endswith(" track") and " 0% " not in line:
                 break
         workers = [k for k in _children(proc.pid) if "multiprocessing" in Path(f"/proc/{k}/cmdline").read_text()]
         assert workers, "no worker processes while tracking"

@@ -132,7 +132,20 @@ def test_layers_are_half_alpha_channels_per_person_and_part(doc, written):
     layers = {f"p{p}_{part}.A" for p in (1, 2) for part in PARTS}
     assert layers <= set(channels)
     assert all(channels[c].dtype == np.float16 for c in layers)
-    assert not {c for c in channels if not c.startswith("Crypto")} - layers
+    assert {c for c in channels if not c.startswith("Crypto")} - layers == {"A"}  # and the union, below
+    assert channels["A"].dtype == np.float16
+
+
+def test_default_alpha_is_the_union_of_the_selected_shapes(doc, written):
+    """``A`` (Nuke's rgba.alpha): every shape of the frame at once, so a Read node needs no layer."""
+    for path, frame in zip(written, doc.frames):
+        header, channels = read_exr(path)
+        got = full_frame(header, channels["A"])
+        want = np.minimum(supersampled(doc.shapes_at(frame), frame, (doc.height, doc.width)), 1.0)
+        assert np.abs(got - want).max() < 0.07 and np.abs(got - want).mean() < 2e-3
+        layers = sum(full_frame(header, v).astype(np.float32) for k, v in channels.items()
+                     if k.endswith(".A") and not k.startswith("Crypto"))
+        np.testing.assert_allclose(got, np.minimum(layers, 1.0), atol=2e-3)  # parts do not overlap here
 
 
 def test_layers_equal_independent_rasterization(doc, written):
@@ -195,7 +208,7 @@ def test_options_layers_off_split_and_compression(doc, tmp_path):
     assert [p.name for p in split] == ["s.1001.exr", "s_crypto.1001.exr", "s.1002.exr", "s_crypto.1002.exr"]
     h_mattes, c_mattes = read_exr(split[0])
     h_crypto, c_crypto = read_exr(split[1])
-    assert all(c.endswith(".A") and not c.startswith("Crypto") for c in c_mattes)
+    assert all((c == "A" or c.endswith(".A")) and not c.startswith("Crypto") for c in c_mattes)
     assert all(c.startswith("Crypto") for c in c_crypto)
     assert any(k.startswith("cryptomatte/") for k in h_crypto)
     assert h_crypto["dataWindow"][0].tolist() == h_mattes["dataWindow"][0].tolist()
@@ -239,9 +252,9 @@ def test_selection_people_parts_and_progress(doc, tmp_path):
     calls = []
     out = exporters.write(doc, tmp_path / "sel.####.exr", people="2", parts=["hair", "face"],
                           progress=lambda done, total: calls.append((done, total)))
-    assert calls == [(1, 3), (2, 3), (3, 3)]
+    assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]
     header, channels = read_exr(out[0])
-    assert {c for c in channels if not c.startswith("Crypto")} == {"p2_hair.A", "p2_face.A"}
+    assert {c for c in channels if not c.startswith("Crypto")} == {"A", "p2_hair.A", "p2_face.A"}
     manifest = json.loads(next(v for k, v in header.items() if k.endswith("/manifest") and "p2/hair" in v))
     assert set(manifest) == {"p2/hair", "p2/face"}
 
@@ -249,7 +262,7 @@ def test_selection_people_parts_and_progress(doc, tmp_path):
 def test_progress_lines_for_farm_logs(doc, tmp_path, capsys):
     exr.write_to_file(doc, tmp_path / "p.####.exr", progress=Progress.reporter("exr"), cryptomatte=False)
     lines = capsys.readouterr().err.splitlines()
-    assert lines == ["PROGRESS 33% exr", "PROGRESS 66% exr", "PROGRESS 100% exr"]
+    assert lines == ["PROGRESS 0% exr", "PROGRESS 33% exr", "PROGRESS 66% exr", "PROGRESS 100% exr"]
 
 
 def test_empty_frame_gets_a_one_pixel_data_window(tmp_path):
@@ -269,7 +282,7 @@ def test_awkward_names_and_paths(tmp_path):
     out = exr.write_to_file(doc, tmp_path / "with space $HOME [1]" / "odd.####.exr")
     header, channels = read_exr(out[0])
     layer = [c for c in channels if not c.startswith("Crypto")]
-    assert layer == ["p1_left_arm_x_y_z_n.A"]
+    assert sorted(layer) == ["A", "p1_left_arm_x_y_z_n.A"]
     manifests = [json.loads(v) for k, v in header.items() if k.endswith("/manifest")]
     assert {f"p1/{part}", "p1"} == {n for m in manifests for n in m}
     assert json.loads(header["m2fp/layers"])["p1_left_arm_x_y_z_n"]["part"] == part
@@ -312,7 +325,7 @@ def test_cli_export_from_a_document(doc, tmp_path):
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert files == ["shot.1001.exr", "shot.1002.exr", "shot.1003.exr"]
     header, channels = read_exr(tmp_path / "out" / "shot.1002.exr")
-    assert sorted(channels) == ["p1_hair.A", "p2_hair.A"] and header["compression"] == OpenEXR.ZIP_COMPRESSION
+    assert sorted(channels) == ["A", "p1_hair.A", "p2_hair.A"] and header["compression"] == OpenEXR.ZIP_COMPRESSION
 
 
 def test_modules_stay_light_and_their_examples_run():

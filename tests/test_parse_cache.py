@@ -166,7 +166,10 @@ def test_farm_chunks_merge(shot, tmp_path):
     list(a.parse_frames()), list(b.parse_frames())
     assert pa.calls == [1001, 1002] and pb.calls == [1003, 1004]
     merged = tmp_path / "shot_cache"
+    folder = a.cache.folder
+    (folder / ".1001.abc123.tmp.npz").write_bytes(b"half a frame")  # what a killed writer leaves
     assert merge_cache(tmp_path / "node_a", merged) == 2
+    assert not list(merged.glob("*/.*")), "temp files are not copied"
     assert merge_cache(tmp_path / "node_b", merged) == 2
     assert merge_cache(tmp_path / "node_b", merged) == 0  # already there
     whole, parser = source_for(shot, merged)

@@ -75,7 +75,8 @@ def test_sequence_spellings(png_seq, spelling):
         assert rgb.dtype == np.uint8 and rgb.shape == (H, W, 3)
         np.testing.assert_array_equal(rgb, frame_image(f))  # 8-bit sRGB: untouched
     if spelling:
-        assert plate.source == str(png_seq / spelling)
+        # as the user wrote it; a frame range in the pattern is kept apart (the document's frames)
+        assert plate.source == str(png_seq / ("shot.####.png" if "-" in spelling else spelling))
     else:
         assert plate.source.endswith("shot.####.png")
 
@@ -195,11 +196,13 @@ def test_dpx_10bit_with_pixel_aspect(tmp_path):
     assert np.abs(plate.read(5).astype(int) - frame_image(5).astype(int)).max() <= 1  # 10-bit quantisation
 
 
-def test_single_image_is_frame_one_or_first_frame(png_seq):
+def test_single_image_keeps_its_number_or_takes_first_frame(png_seq, tmp_path):
     path = png_seq / "shot.1002.png"
     plate = open_plate(path)
-    assert plate.frames == [1] and plate.kind == "image"
-    np.testing.assert_array_equal(plate.read(1), frame_image(1002))
+    assert plate.frames == [1002] and plate.kind == "image"  # 1002 stays 1002
+    np.testing.assert_array_equal(plate.read(1002), frame_image(1002))
+    (tmp_path / "still.png").write_bytes(path.read_bytes())
+    assert open_plate(tmp_path / "still.png").frames == [1]  # no number in the name
     assert open_plate(path, first_frame=1001).frames == [1001]
     with pytest.raises(InputError, match="keeps its own frame numbers"):
         open_plate(png_seq / "shot.####.png", first_frame=1)

@@ -37,13 +37,13 @@ def run(*args):
 def test_parse_chunks_then_export_from_the_cache(shot, parsers, tmp_path):  # noqa: F811
     plate, cache = shot / "plate" / "shot.####.png", tmp_path / "farm cache"
     first = run("parse", plate, "--frames", "1001-1002", "--cache", cache, "--precision", "bf16",
-                "--batch-size", "2", "--threads", "1", "--resolution", "320")
+                "--batch-size", "2", "--threads", "1", "--resolution", "320", "--runtime", "onnx")
     assert first.exit_code == 0, first.output
     assert "PROGRESS 50% parse" in first.output and "PROGRESS 100% parse" in first.output
     assert "2 parsed, 0 already cached" in first.output
     options, parser = parsers[0]
-    assert options == {"model": None, "device": "cpu", "precision": "bf16", "batch_size": 2, "threads": 1,
-                       "resolution": 320}
+    assert options == {"model": None, "device": "cpu", "precision": "bf16", "runtime": "onnx", "batch_size": 2,
+                       "threads": 1, "resolution": 320}
     assert parser.batches == [[1001, 1002]]
     second = run("parse", plate, "--frames", "1002-1004", "--cache", cache)
     assert "2 parsed, 1 already cached" in second.output and parsers[1][1].calls == [1003, 1004]
@@ -101,7 +101,7 @@ def test_doctor(monkeypatch):
     assert result.exit_code == 0, result.output
     names = [line.split("  ")[0] for line in result.output.splitlines()]
     for name in ("numpy", "opencv", "OpenEXR", "OpenImageIO", "OpenColorIO", "av (PyAV)", "torch", "modelscope",
-                 "OCIO config", "parse cache"):
+                 "OCIO config", "parse cache", "onnxruntime"):
         assert name in names
     assert "ocio://studio-config-v2.1.0" in result.output
     monkeypatch.setitem(sys.modules, "m2fp_roto.m2fp", None)  # as if the m2fp extra were not installed

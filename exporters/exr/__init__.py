@@ -5,7 +5,7 @@ format, pixel aspect in the header):
 
 - one half-float single-channel layer per (person, part), ``p1_hair.A`` (Nuke reads ``.A``
   as the layer's alpha), the anti-aliased coverage of exactly the roto shapes of that part
-  (:mod:`.coverage`);
+  (:mod:`.coverage`), and ``A`` (Nuke's ``rgba.alpha``): all of them together, clamped at 1;
 - two Cryptomattes, ``CryptoPerson`` (names ``p1``) and ``CryptoPart`` (names ``p1/hair``),
   6 float32 ranks with the manifest embedded (:mod:`.cryptomatte`), optionally in a separate
   ``*_crypto.####.exr`` sequence;
@@ -47,6 +47,7 @@ OPTIONS = (
            choices=COMPRESSIONS),
 )
 PROGRESS = True  # write_to_file reports each frame written
+FRAMES = True  # one file per frame: write_to_file(frames=...) writes farm chunks
 
 
 def write_to_file(doc, path, *, layers: bool = True, cryptomatte: bool = True, split: bool = False,
@@ -93,6 +94,12 @@ def write_to_file(doc, path, *, layers: bool = True, cryptomatte: bool = True, s
     return _write_frames(writer, frame_list, threads, progress)
 
 
+def check_options(layers: bool = True, cryptomatte: bool = True, split: bool = False,
+                  compression: str = "zips") -> None:
+    """Refuse impossible options (before any work: :func:`m2fp_roto.exporters.write` calls it)."""
+    _check_options(layers, cryptomatte, compression, 6)
+
+
 def _check_options(layers, cryptomatte, compression, ranks) -> str:
     """The compression, normalised; every impossible combination is a one-line error."""
     compression = str(compression).lower()
@@ -128,6 +135,8 @@ def _write_frames(writer: FrameWriter, frames: list[int], threads, progress) -> 
     # OpenEXR compresses without holding the GIL, so frames in threads use every core.
     written: list[Path] = []
     workers = max(1, min(int(threads or os.cpu_count() or 1), len(frames)))
+    if progress is not None:
+        progress(0, len(frames))
     with ThreadPoolExecutor(workers) as pool:
         try:
             for done, files in enumerate(pool.map(writer.write, frames), 1):
@@ -140,5 +149,5 @@ def _write_frames(writer: FrameWriter, frames: list[int], threads, progress) -> 
     return written
 
 
-__all__ = ["NAME", "SUFFIXES", "DESCRIPTION", "OPTIONS", "PROGRESS", "COMPRESSIONS", "PART_TYPE", "PERSON_TYPE",
+__all__ = ["NAME", "SUFFIXES", "DESCRIPTION", "OPTIONS", "PROGRESS", "FRAMES", "check_options", "COMPRESSIONS", "PART_TYPE", "PERSON_TYPE",
            "write_to_file", "crypto_pattern", "layer_names", "crypto_names", "rational_fps"]

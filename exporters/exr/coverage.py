@@ -146,6 +146,8 @@ def _combine(tiles, weights) -> Tile | None:
     pairs = [(t, wt) for t, wt in zip(tiles, weights) if t is not None]
     if not pairs:
         return None
+    if len(pairs) == 1 and pairs[0][1] == 1.0:  # a tile is clean and tight already
+        return pairs[0][0]
     boxes = np.array([t.bbox for t, _ in pairs])
     y0, x0 = boxes[:, :2].min(axis=0)
     y1, x1 = boxes[:, 2:].max(axis=0)

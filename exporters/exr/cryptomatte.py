@@ -58,9 +58,14 @@ def metadata(type_name: str, names) -> dict[str, str]:
             prefix + "manifest": manifest(names)}
 
 
-def normalize(pixel: np.ndarray, coverage: np.ndarray, n_pixels: int) -> np.ndarray:
-    """Scale coverages down where a pixel's total exceeds 1 (overlapping shapes)."""
-    total = np.bincount(pixel, coverage, minlength=n_pixels)
+def normalize(pixel: np.ndarray, coverage: np.ndarray, n_pixels: int | None = None) -> np.ndarray:
+    """Scale coverages down where a pixel's total exceeds 1 (overlapping shapes).
+
+    ``pixel`` indexes a frame of ``n_pixels``; without it, only the pixels listed count.
+    """
+    if n_pixels is None:
+        pixel = np.unique(pixel, return_inverse=True)[1]
+    total = np.bincount(pixel, coverage, minlength=n_pixels or 0)
     return coverage / np.maximum(total, 1.0)[pixel]
 
 
@@ -92,6 +97,68 @@ def rank(pixel, ids, coverage, n_pixels: int, ranks: int = DEFAULT_RANKS):
     return out_ids, out_cov
 
 
+def tile_ranks(tiles, ids, owner, owner_ids, window, ranks: int = DEFAULT_RANKS):
+    """Ranked Cryptomattes of objects given as coverage tiles, and of the groups that own them.
+
+    ``tiles[k]`` (a ``coverage.Tile`` or None) is object k's coverage, ``ids[k]`` its ID bits,
+    ``owner[k]`` the index of its group in ``owner_ids`` (a part's person). ``window`` is
+    ``(y0, x0, y1, x1)``. Returns ``((ids, coverages), (group ids, group coverages))`` as
+    :func:`rank` does for the whole window: coverages normalised where a pixel's total exceeds
+    1, a group's coverage the sum of its objects'.
+
+    The work follows the tiles: a pixel covered by one object (nearly all of them) goes
+    straight to rank 0 of both mattes; only pixels that objects share are normalised, summed
+    per group and sorted, as a sparse list.
+    """
+    y0, x0, y1, x1 = window
+    h, w = y1 - y0, x1 - x0
+    n = h * w
+    out = [(np.zeros((ranks, n), np.uint32), np.zeros((ranks, n), np.float32)) for _ in range(2)]
+    count = np.zeros((h, w), np.int32)
+    boxes = []
+    for t in tiles:
+        box = None
+        if t is not None:
+            box = (slice(t.y0 - y0, t.y0 - y0 + t.data.shape[0]), slice(t.x0 - x0, t.x0 - x0 + t.data.shape[1]))
+            count[box] += t.data > 0
+        boxes.append(box)
+    rank0 = [(i[0].reshape(h, w), c[0].reshape(h, w)) for i, c in out]
+    shared = []  # (pixel, object) of pixels two or more objects cover, in object order
+    for k, (t, box) in enumerate(zip(tiles, boxes)):
+        if t is None:
+            continue
+        covered = t.data > 0
+        many = count[box] > 1
+        alone = covered & ~many
+        for (id_plane, cov_plane), value in zip(rank0, (ids[k], owner_ids[owner[k]])):
+            id_plane[box][alone] = value
+            cov_plane[box][alone] = t.data[alone]
+        ys, xs = np.nonzero(covered & many)
+        if len(ys):
+            shared.append(((ys + box[0].start) * w + xs + box[1].start, np.full(len(ys), k), t.data[ys, xs]))
+    if shared:
+        pixel, obj, cov = (np.concatenate(c) for c in zip(*shared))
+        cov = normalize(pixel, cov)
+        _rank_shared(out[0], pixel, np.asarray(ids, np.uint32)[obj], cov, ranks)
+        # a group's coverage of a pixel: its objects' normalised coverages, summed in object order
+        group = np.asarray(owner, np.int64)[obj]
+        keys, inverse = np.unique(pixel * len(owner_ids) + group, return_inverse=True)
+        _rank_shared(out[1], keys // len(owner_ids), np.asarray(owner_ids, np.uint32)[keys % len(owner_ids)],
+                     np.bincount(inverse, cov, minlength=len(keys)), ranks)
+    return out[0], out[1]
+
+
+def _rank_shared(out, pixel, ids, coverage, ranks: int) -> None:
+    """``rank`` of the entries of shared pixels, written into ``out`` = (ids, coverages)."""
+    order = np.lexsort((ids, -coverage, pixel))
+    pixel, ids, coverage = pixel[order], ids[order], coverage[order]
+    starts = np.flatnonzero(np.r_[True, pixel[1:] != pixel[:-1]])
+    within = np.arange(len(pixel)) - np.repeat(starts, np.diff(np.r_[starts, len(pixel)]))
+    keep = within < ranks
+    out[0][within[keep], pixel[keep]] = ids[keep]
+    out[1][within[keep], pixel[keep]] = coverage[keep]
+
+
 def channels(type_name: str, ids: np.ndarray, coverages: np.ndarray, shape) -> dict[str, np.ndarray]:
     """The float32 ``{type}NN.R/G/B/A`` channels of ranked ``(ids, coverages)`` as (H, W) images."""
     out = {}
@@ -107,4 +174,4 @@ def channels(type_name: str, ids: np.ndarray, coverages: np.ndarray, shape) -> d
 
 
 __all__ = ["HASH", "CONVERSION", "DEFAULT_RANKS", "name_hash", "name_id", "type_key", "manifest",
-           "metadata", "normalize", "rank", "channels"]
+           "metadata", "normalize", "rank", "tile_ranks", "channels"]

@@ -79,32 +79,13 @@ def _data_window(tiles) -> tuple[int, int, int, int]:
 
 def _cryptomatte_channels(tiles, keys, window, ranks) -> dict[str, np.ndarray]:
     """CryptoPart and CryptoPerson channels over ``window`` from the parts' coverage tiles."""
-    y0, x0, y1, x1 = window
-    h, w = y1 - y0, x1 - x0
-    n = h * w
-    pixels, names, covs = [], [], []
-    for k, key in enumerate(keys):
-        t = tiles[key]
-        if t is None:
-            continue
-        ys, xs = np.nonzero(t.data)
-        pixels.append((ys + (t.y0 - y0)) * w + (xs + (t.x0 - x0)))
-        names.append(np.full(len(ys), k))
-        covs.append(t.data[ys, xs])
-    pixel = np.concatenate(pixels) if pixels else np.zeros(0, np.int64)
-    name = np.concatenate(names) if names else np.zeros(0, np.int64)
-    cov = cm.normalize(pixel, np.concatenate(covs) if covs else np.zeros(0), n)
+    h, w = window[2] - window[0], window[3] - window[1]
     part_names, person_names = crypto_names(keys)
-    part_ids = np.array([cm.name_hash(n) for n in part_names], np.uint32)
-    person_ids = np.array([cm.name_hash(n) for n in person_names], np.uint32)
     people = list(dict.fromkeys(p for p, _ in keys))
-    person_of = np.array([people.index(p) for p, _ in keys], np.int64)
-    # A person's coverage is the sum of its parts' (already normalised) coverages.
-    planes = np.bincount(person_of[name] * n + pixel, cov, minlength=len(people) * n).reshape(len(people), n)
-    who, where = np.nonzero(planes)
-    out = cm.channels(PART_TYPE, *cm.rank(pixel, part_ids[name], cov, n, ranks), (h, w))
-    out.update(cm.channels(PERSON_TYPE, *cm.rank(where, person_ids[who], planes[who, where], n, ranks), (h, w)))
-    return out
+    parts, persons = cm.tile_ranks([tiles[k] for k in keys], [cm.name_hash(n) for n in part_names],
+                                   [people.index(p) for p, _ in keys], [cm.name_hash(n) for n in person_names],
+                                   window, ranks)
+    return {**cm.channels(PART_TYPE, *parts, (h, w)), **cm.channels(PERSON_TYPE, *persons, (h, w))}
 
 
 def _write(path: Path, header: dict, channels: dict) -> Path:
@@ -164,11 +145,16 @@ class FrameWriter:
                   "dataWindow": (np.array([x0, y0], np.int32), np.array([x1 - 1, y1 - 1], np.int32))}
         mattes = {}
         if self.layers:
+            union = np.zeros((y1 - y0, x1 - x0), np.float32)
             for key in self.keys:
-                plane = np.zeros((y1 - y0, x1 - x0), np.float16)
+                plane = np.zeros((y1 - y0, x1 - x0), np.float32)
                 if tiles[key] is not None:
                     tiles[key].paste(plane, (y0, x0))
-                mattes[f"{self.names[key]}.A"] = plane
+                union += plane
+                mattes[f"{self.names[key]}.A"] = plane.astype(np.float16)
+            # The default layer's alpha: every selected shape at once, so a Read node gives a
+            # usable alpha without picking a layer (parts meet edge to edge: their sum is the union).
+            mattes["A"] = np.minimum(union, 1.0).astype(np.float16)
         crypto = _cryptomatte_channels(tiles, self.keys, window, self.ranks) if self.cryptomatte else {}
         if self.split_pattern is None:
             return [_write(self.file_for(self.path, frame), {**header, **self.crypto_meta}, {**mattes, **crypto})]

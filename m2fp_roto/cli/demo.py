@@ -27,12 +27,14 @@ def _capsule(img, a, b, radius, value):
     cv2.line(img, a, b, value, thickness=max(1, int(round(radius * 2))), lineType=cv2.LINE_8, shift=2)
 
 
-def _figure(parts, people, person: int, x: float, phase: float, scale: float):
-    """Draw one figure whose hips are at ``x``; ``phase`` drives the walk cycle."""
+def _figure(parts, people, person: int, x: float, phase: float, scale: float, zoom: float = 1.0):
+    """Draw one figure whose hips are at ``x``; ``phase`` drives the walk cycle; ``zoom``
+    scales the whole drawing (frame coordinates and sizes) for a larger frame."""
     import cv2
 
     ids = get_label_set("cihp").parts.index
-    hip = np.array([x, 300.0 - 60.0 * (1.6 - scale)])
+    hip = zoom * np.array([x, 300.0 - 60.0 * (1.6 - scale)])
+    scale = zoom * scale
     swing = 0.45 * math.sin(phase)
     layer = np.zeros_like(parts)
 
@@ -63,14 +65,25 @@ def _figure(parts, people, person: int, x: float, phase: float, scale: float):
     people[drawn] = person
 
 
-def render_frame(i: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(parts, people) label maps of frame index ``i`` of ``n``."""
-    parts = np.zeros((HEIGHT, WIDTH), np.uint8)
-    people = np.zeros((HEIGHT, WIDTH), np.uint8)
+def render_frame(i: int, n: int, zoom: float = 1.0, people: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """(parts, people) label maps of frame index ``i`` of ``n``.
+
+    ``zoom`` draws the same shot on a frame ``zoom`` times larger (2: 1920x1080); ``people``
+    (even) repeats the two walkers as a crowd, each extra pair shifted, farther back and out of
+    step (benchmarks use it to scale the work, the demo draws the pair once).
+    """
+    h, w = int(round(HEIGHT * zoom)), int(round(WIDTH * zoom))
+    parts = np.zeros((h, w), np.uint8)
+    who = np.zeros((h, w), np.uint8)
     t = i / max(n - 1, 1)
-    _figure(parts, people, 2, 780 - 240 * t, 0.9 + i * 0.35, 1.2)  # farther back, drawn first
-    _figure(parts, people, 1, 180 + 380 * t, i * 0.4, 1.6)
-    return parts, people
+    pairs = max(people // 2, 1)
+    for j in reversed(range(pairs)):  # the farthest pair first, so nearer people occlude it
+        shift, depth = 120.0 * ((j + 1) // 2) * (1 if j % 2 else -1), 0.12 * j
+        # the one behind, drawn first
+        _figure(parts, who, 2 * j + 2, 780 - 240 * t + shift - 120 * (j > 0), 0.9 + i * 0.35 + 1.3 * j,
+                1.2 - depth, zoom)
+        _figure(parts, who, 2 * j + 1, 180 + 380 * t + shift, i * 0.4 + 1.3 * j, 1.6 - depth, zoom)
+    return parts, who
 
 
 def write_label_maps(folder, n: int = 24) -> tuple[str, str]:
@@ -95,6 +108,7 @@ def run_demo(output, n: int = 24):
     from .. import exporters
     from ..pipeline import build_document
     from ..preview import write_previews
+    from ..progress import Progress
     from ..sources.labelmaps import LabelMapSource
 
     output = Path(output)
@@ -106,8 +120,8 @@ def run_demo(output, n: int = 24):
     for name, rel in outputs.items():
         if name not in exporters.exporter_names():
             continue
-        written = exporters.write(doc, output / rel, name)
+        written = exporters.write(doc, output / rel, name, progress=Progress.reporter(name))
         yield f"{name}: {written[0]}" + (f" (+{len(written) - 1} more)" if len(written) > 1 else "")
-    shots = write_previews(doc, output / "preview" / "shot.####.png", over=labels)
+    shots = write_previews(doc, output / "preview" / "shot.####.png", over=labels, progress=True)
     yield f"previews: {shots[0]} (+{len(shots) - 1} more)"
     yield f"{len(doc.shapes)} shapes over frames {doc.first_frame}-{doc.last_frame}"

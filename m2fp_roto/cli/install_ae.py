@@ -107,9 +107,10 @@ def ae(print_only, ae_dirs, all_versions):
     installs = list(ae_dirs) or find_ae_installs()
     if not ae_dirs and not all_versions:
         installs = installs[-1:]
-    if print_only or not installs:
-        if not installs and not print_only:
-            click.echo("No After Effects install found.")
+    if not installs and not print_only:
+        raise InputError(f"no After Effects install found: give its folder with --ae-dir, or copy "
+                         f"{panel_source()} into its 'Scripts/ScriptUI Panels' folder (--print says where)")
+    if print_only:
         for folder in installs:
             click.echo(f"would install {panels_folder(folder) / PANEL_NAME}")
         click.echo(_where_text())

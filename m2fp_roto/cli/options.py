@@ -46,6 +46,7 @@ def option_group(dest: str, options, build=dict):
             wrapper = option(wrapper)
         return wrapper
 
+    decorate.names = tuple(names)  # the parameters it adds, for checks on what the user gave
     return decorate
 
 
@@ -108,3 +109,11 @@ def _exporter_option_decorators():
 def exporter_option_group(fn):
     """Every exporter's own options (None = not given), as ``target_options``."""
     return option_group("target_options", _exporter_option_decorators())(fn)
+
+
+cluster_option = option_group("cluster", [
+    click.option("--cluster", metavar="ADDRESS", help="Run the per-frame work (and the track solves) as Dask tasks: "
+                 "tcp://scheduler:8786 joins a running cluster, local:N starts N worker processes here "
+                 "(pip install 'm2fp-roto[dask]')."),
+], lambda cluster: cluster)
+"""``--cluster ADDRESS`` as one ``cluster`` value; :func:`m2fp_roto.farm.cluster.client_for` opens it."""

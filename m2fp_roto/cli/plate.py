@@ -11,46 +11,62 @@ import click
 
 from ..errors import InputError
 from ..versions import installed_version
-from .options import option_group
+from .options import cluster_option, option_group
 
 log = logging.getLogger("m2fp_roto")
 
-_MODEL_OPTIONS = ("model", "device", "precision", "batch_size", "threads", "resolution")
+_MODEL_OPTIONS = ("model", "device", "precision", "runtime", "batch_size", "threads", "resolution")
 
-_plate_decorators = [
+_model_decorators = [
     click.option("--model", metavar="PATH|ID", help="M2FP model folder or ModelScope id (default: "
                  "$M2FP_ROTO_MODEL, else the ModelScope cache, else a download)."),
     click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N."),
     click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
                  help="Inference precision (fp16 needs CUDA)."),
+    click.option("--runtime", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
+                 help="Network runtime: onnx = an ONNX export (made once per model and size, cached "
+                 "beside the model) run by ONNX Runtime; CPU, fp32."),
     click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
                  help="Frames per network call."),
     click.option("--threads", type=click.IntRange(min=1), help="CPU threads for the model."),
-    click.option("--resolution", type=int, help="Network input short side in px (default 640)."),
-    click.option("--colorspace", metavar="NAME", help="The plate's OCIO colour space (name or alias; 'none' = "
-                 "already sRGB). Default: float files (EXR) are the config's scene_linear role, others sRGB."),
-    click.option("--ocio-config", metavar="PATH|URI", help="OCIO config (default: $OCIO, else the pinned "
-                 "built-in studio config)."),
-    click.option("--first-frame", type=int, help="Frame number of a movie's first frame or of a single "
-                 "image (default 1)."),
-    click.option("--cache", "cache", type=click.Path(file_okay=False, path_type=Path),
-                 help="Parse cache folder (default: $M2FP_ROTO_CACHE, else .m2fp_roto_cache beside the output)."),
-    click.option("--no-cache", is_flag=True, help="Parse every frame; read and write no cache."),
+    click.option("--resolution", type=click.IntRange(min=32), help="Network input short side in px (default 640)."),
 ]
 
 
-plate_options = option_group("plate_opts", _plate_decorators)
+def _plate_decorators(cache_default: str) -> list:
+    return _model_decorators + [
+        click.option("--colorspace", metavar="NAME", help="The plate's OCIO colour space (name or alias; 'none' = "
+                     "already sRGB). Default: float files (EXR) are the config's scene_linear role, others sRGB."),
+        click.option("--ocio-config", metavar="PATH|URI", help="OCIO config (default: $OCIO, else the pinned "
+                     "built-in studio config)."),
+        click.option("--first-frame", type=int, help="Frame number of a movie's first frame or of a single "
+                     "image (default: the number in the image's name, else 1)."),
+        click.option("--cache", "cache", type=click.Path(file_okay=False, path_type=Path),
+                     help=f"Parse cache folder (default: $M2FP_ROTO_CACHE, else .m2fp_roto_cache {cache_default})."),
+        click.option("--no-cache", is_flag=True, help="Parse every frame; read and write no cache."),
+    ]
+
+
+plate_options = option_group("plate_opts", _plate_decorators("beside the output"))
 """The plate and model options of a command, as one ``plate_opts`` dict."""
 
+model_options = option_group("model_opts", _model_decorators)
+"""Only the model options (``make_parser``'s arguments), as one ``model_opts`` dict."""
 
-def make_parser(*, model=None, device="cpu", precision="fp32", batch_size=1, threads=None, resolution=None):
+#: The options that only a plate parsed by the model uses (``--first-frame`` also numbers a
+#: single label map).
+MODEL_ONLY = tuple(n for n in plate_options.names if n != "first_frame")
+
+
+def make_parser(*, model=None, device="cpu", precision="fp32", runtime="torch", batch_size=1, threads=None,
+                resolution=None):
     """The M2FP parser, or a one-line error saying how to install it."""
     try:
         from ..m2fp import M2FPParser
     except ImportError as exc:
         raise InputError(f"the M2FP backend cannot be imported ({exc}): pip install 'm2fp-roto[m2fp]'") from None
-    return M2FPParser(model, device=device, precision=precision, batch_size=batch_size, threads=threads,
-                      resolution=resolution)
+    return M2FPParser(model, device=device, precision=precision, runtime=runtime, batch_size=batch_size,
+                      threads=threads, resolution=resolution)
 
 
 def plate_source(plate, frames, skip_missing, output, plate_opts: dict, *, fps=None, pixel_aspect=None):
@@ -84,8 +100,9 @@ def given(name: str):
 @click.argument("plate", metavar="PLATE")
 @click.option("--frames", metavar="RANGE", help="Frames to parse, e.g. 1001-1050 (one farm chunk); default all.")
 @click.option("--skip-missing", is_flag=True, help="Go on without missing or unreadable frames (warns).")
-@plate_options
-def parse(plate, frames, skip_missing, plate_opts):
+@option_group("plate_opts", _plate_decorators("in the current folder"))
+@cluster_option
+def parse(plate, frames, skip_missing, plate_opts, cluster):
     """Parse PLATE's frames into the parse cache (resumable; run chunks on a farm, then export).
 
     PLATE is an image sequence ('shot.####.exr', 'shot.%04d.dpx', 'shot.1001-1100#.exr', a folder),
@@ -94,6 +111,7 @@ def parse(plate, frames, skip_missing, plate_opts):
     \b
     Examples:
       m2fp-roto parse 'plates/sh010.####.exr' --frames 1001-1050 --cache /jobs/sh010/parse_cache
+      m2fp-roto parse 'plates/sh010.####.exr' --cache /jobs/sh010/parse_cache --cluster local:4
       m2fp-roto export 'plates/sh010.####.exr' --cache /jobs/sh010/parse_cache --target nuke -o sh010_roto.nk
     """
     from ..progress import Progress
@@ -103,8 +121,14 @@ def parse(plate, frames, skip_missing, plate_opts):
         raise click.UsageError("parse fills the cache; --no-cache leaves it nothing to do")
     source = plate_source(plate, frames, skip_missing, None, plate_opts)
     with Progress(len(source.frames), "parse") as bar:
-        for _ in source.parse_frames(progress=lambda done, total, frame: bar.advance()):
-            pass
+        if cluster:
+            from ..farm.cluster import client_for, run_frames
+
+            with client_for(cluster) as client:
+                run_frames(client, source, progress=bar)
+        else:
+            for _ in source.parse_frames(progress=lambda done, total, frame: bar.advance()):
+                pass
     cached = len(source.frames) - source.parsed
     click.echo(f"parsed frames {format_frames(source.frames)} of {source.source}: {source.parsed} parsed, "
                f"{cached} already cached, in {source.cache.folder}")

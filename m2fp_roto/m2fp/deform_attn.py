@@ -36,7 +36,6 @@ def multi_scale_deformable_attn(value, spatial_shapes, sampling_locations, atten
     -------
     (N, Q, heads * d) tensor.
     """
-    import torch
     import torch.nn.functional as F
 
     n, _, heads, d = value.shape
@@ -44,16 +43,18 @@ def multi_scale_deformable_attn(value, spatial_shapes, sampling_locations, atten
     sizes = [(int(h), int(w)) for h, w in spatial_shapes.tolist()]
     per_level = value.split([h * w for h, w in sizes], dim=1)
     grids = 2.0 * sampling_locations - 1.0  # grid_sample wants [-1, 1]
-    sampled = []
+    # (N, Q, heads, levels, points) -> (N*heads, 1, Q, levels, points)
+    weights = attention_weights.transpose(1, 2).reshape(n * heads, 1, q, levels, points)
+    out = None
     for level, (h, w) in enumerate(sizes):
         # (N, H*W, heads, d) -> (N*heads, d, H, W)
         v = per_level[level].flatten(2).transpose(1, 2).reshape(n * heads, d, h, w)
         # (N, Q, heads, points, 2) -> (N*heads, Q, points, 2)
         g = grids[:, :, :, level].transpose(1, 2).flatten(0, 1)
-        sampled.append(F.grid_sample(v, g, mode="bilinear", padding_mode="zeros", align_corners=False))
-    # (N*heads, d, Q, levels*points) weighted by (N*heads, 1, Q, levels*points)
-    weights = attention_weights.transpose(1, 2).reshape(n * heads, 1, q, levels * points)
-    out = (torch.stack(sampled, dim=-2).flatten(-2) * weights).sum(-1)
+        sampled = F.grid_sample(v, g, mode="bilinear", padding_mode="zeros", align_corners=False)
+        # Summed level by level: only one level's (N*heads, d, Q, points) samples are ever held.
+        part = (sampled * weights[..., level, :]).sum(-1)
+        out = part if out is None else out + part
     return out.view(n, heads * d, q).transpose(1, 2).contiguous()
 
 

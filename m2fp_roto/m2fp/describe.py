@@ -8,9 +8,10 @@ from ..versions import installed_version
 
 
 def describe(model=None) -> dict:
-    """Versions, model location (or why none), device and mmcv status; downloads nothing."""
+    """Versions, model location (or why none), device, mmcv and ONNX Runtime status; downloads nothing."""
     from .deform_attn import mmcv_status
     from .locate import ModelNotFound, locate_model
+    from .onnx_net import runtime_status
 
     info = {name: installed_version(name) for name in ("torch", "torchvision", "modelscope", "timm")}
     try:
@@ -27,4 +28,5 @@ def describe(model=None) -> dict:
         else:
             info["device"] = f"cpu ({torch.get_num_threads()} threads); no CUDA GPU visible"
     info["mmcv"] = mmcv_status()
+    info["onnxruntime"] = runtime_status()
     return info

@@ -157,6 +157,13 @@ def _ignorable(key: str) -> bool:
     return key.startswith(_IGNORED_EXTRA) or key.endswith(_IGNORED_SUFFIX)
 
 
+def run_network(net, image):
+    """Class logits (B, Q, K+1) and mask logits (B, Q, H/4, W/4) of a normalised, padded (B, 3, H, W)
+    batch (:func:`~.parser.network_input`): M2FP's forward without its own pre-processing."""
+    out = net.sem_seg_head(net.backbone(image))
+    return out["pred_logits"], out["pred_masks"]
+
+
 def load_network(folder: Path):
     """Build the folder's M2FP network and load its weights (strict, weights only). CPU, eval mode."""
     folder = Path(folder)

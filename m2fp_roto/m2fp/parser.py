@@ -3,8 +3,9 @@
 The network runs on our own pre-processing (identical to ModelScope's pipeline: short side 640,
 long side at most 1333, bilinear) and our own post-processing (:mod:`.postprocess`), which keeps
 the soft part logits, links every part to its person and never builds full-size masks for all
-100 queries. The model loads on the first parse, so a run whose frames are all cached never
-imports torch.
+100 queries. Between the two, the network runs in PyTorch (``runtime="torch"``) or as an ONNX
+export in ONNX Runtime (``runtime="onnx"``, :mod:`.onnx_net`). The model loads on the first
+parse, so a run whose frames are all cached never imports torch.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ log = logging.getLogger("m2fp_roto")
 
 MIN_SIZE, MAX_SIZE = 640, 1333  # the pipeline's (and training's) test scale
 PRECISIONS = ("fp32", "bf16", "fp16")
+RUNTIMES = ("torch", "onnx")
+# M2FP's input normalisation (ImageNet mean and std of RGB in 0..255) and padding multiple.
+PIXEL_MEAN, PIXEL_STD = (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
+SIZE_DIVISIBILITY = 32
 POSTPROCESS_VERSION = 1  # bump when the post-processing changes its output
 
 
@@ -49,6 +54,28 @@ def network_size(height: int, width: int, min_size: int = MIN_SIZE, max_size: in
     return int(h + 0.5), int(w + 0.5)
 
 
+def network_input(images, min_size: int = MIN_SIZE, max_size: int = MAX_SIZE):
+    """The batch M2FP's network sees for same-size (H, W, 3) uint8 RGB images, and their size in it.
+
+    As ModelScope's pipeline and model prepare it: resized with PIL's bilinear filter to
+    :func:`network_size`, taken as float 0..255, normalised, then zero-padded at the bottom and
+    right to multiples of 32. Returns a (B, 3, H32, W32) float32 tensor and the resized (h, w).
+    """
+    import torch
+    from PIL import Image
+
+    h, w = network_size(*images[0].shape[:2], min_size, max_size)
+    padded = [-(-n // SIZE_DIVISIBILITY) * SIZE_DIVISIBILITY for n in (h, w)]
+    mean, std = torch.tensor(PIXEL_MEAN).view(-1, 1, 1), torch.tensor(PIXEL_STD).view(-1, 1, 1)
+    batch = torch.zeros((len(images), 3, *padded))
+    for b, rgb in enumerate(images):
+        small = np.array(Image.fromarray(rgb).resize((w, h), Image.BILINEAR))
+        # Same arithmetic as the pipeline's ToTensor() * 255, then the model's normalisation.
+        t = torch.from_numpy(small).permute(2, 0, 1).float().div(255).mul(255)
+        batch[b, :, :h, :w] = (t - mean) / std
+    return batch, (h, w)
+
+
 class M2FPParser:
     """Multi-person human parsing with M2FP.
 
@@ -60,8 +87,11 @@ class M2FPParser:
     device : ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     precision : ``"fp32"``, ``"bf16"`` (autocast; fast on CPUs with AVX-512 BF16 and on GPUs) or
         ``"fp16"`` (autocast, CUDA only).
-    batch_size : frames per network call in :meth:`parse_batch`.
-    threads : CPU threads for torch (default: torch's own choice).
+    runtime : ``"torch"`` (default) or ``"onnx"``: the network exported to ONNX (once per model
+        and input size, cached, see :mod:`.onnx_net`) and run by ONNX Runtime; CPU and fp32 only.
+    batch_size : frames per network call in :meth:`parse_batch` (the ONNX runtime takes one
+        frame per call whatever this says).
+    threads : CPU threads for torch and ONNX Runtime (default: their own choice).
     resolution : the network input's short side in pixels (default 640, the model's training
         scale); the long side is capped in proportion (1333 at 640). Larger follows edges more
         closely at roughly quadratic cost.
@@ -78,8 +108,8 @@ class M2FPParser:
 
     label_set = "cihp"  # the published model's ids (what PlateParsingSource reads)
 
-    def __init__(self, model=None, *, device: str = "cpu", precision: str = "fp32", batch_size: int = 1,
-                 threads: int | None = None, resolution: int | None = None,
+    def __init__(self, model=None, *, device: str = "cpu", precision: str = "fp32", runtime: str = "torch",
+                 batch_size: int = 1, threads: int | None = None, resolution: int | None = None,
                  part_threshold: float | None = None, person_threshold: float | None = None,
                  logit_stride: int | None = 1):
         if precision not in PRECISIONS:
@@ -88,6 +118,11 @@ class M2FPParser:
             raise InputError(f"device must be 'cpu', 'cuda' or 'cuda:N', not {device!r}")
         if precision == "fp16" and device == "cpu":
             raise InputError("precision fp16 needs a CUDA device; on CPU use bf16 or fp32")
+        if runtime not in RUNTIMES:
+            raise InputError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+        if runtime == "onnx" and (device != "cpu" or precision != "fp32"):
+            raise InputError("runtime onnx runs fp32 on the CPU; for --device cuda or --precision "
+                             "bf16/fp16 use --runtime torch")
         if batch_size < 1 or (threads is not None and threads < 1):
             raise InputError("batch_size and threads must be at least 1")
         if resolution is not None and not 32 <= resolution <= 4096:
@@ -95,11 +130,16 @@ class M2FPParser:
         if logit_stride is not None and logit_stride < 1:
             raise InputError("logit_stride must be at least 1 (or None to keep no logits)")
         require_backend()
+        if runtime == "onnx":
+            from .onnx_net import require_onnx
+
+            require_onnx()
         self.model_dir: Path = locate_model(model)
         from .network import read_config
 
         self.config = read_config(self.model_dir)
         self.device, self.precision, self.batch_size, self.threads = device, precision, batch_size, threads
+        self.runtime = runtime
         self.min_size = resolution or MIN_SIZE
         self.max_size = round(self.min_size * MAX_SIZE / MIN_SIZE)
         default_thr = float(self.config.get("parsing_ins_score_thr", 0.3))
@@ -116,13 +156,20 @@ class M2FPParser:
         from .network import fingerprint
 
         return {"backend": "m2fp", "model_sha256": fingerprint(self.model_dir),
-                "precision": self.precision, "resolution": [self.min_size, self.max_size],
+                "precision": self.precision, "runtime": self.runtime, "resolution": [self.min_size, self.max_size],
                 "part_threshold": self.part_threshold, "person_threshold": self.person_threshold,
                 "logit_stride": self.logit_stride, "postprocess": POSTPROCESS_VERSION}
 
     @property
     def net(self):
-        """The loaded network (loaded on first use)."""
+        """The loaded network (loaded on first use): a torch module, or for ``runtime="onnx"`` an
+        :class:`~.onnx_net.OnnxNetwork` (which exports or opens the ONNX file of an input size the
+        first time it meets it)."""
+        if self._net is None and self.runtime == "onnx":
+            from .onnx_net import OnnxNetwork
+
+            self._threads()
+            self._net = OnnxNetwork(self.model_dir, self.settings["model_sha256"], self.threads)
         if self._net is None:
             import torch
 
@@ -137,6 +184,11 @@ class M2FPParser:
             net.backbone.to(memory_format=torch.channels_last)
             self._net = net
         return self._net
+
+    def __getstate__(self):  # the loaded network does not travel to another process; it loads there
+        state = dict(self.__dict__)
+        state["_net"] = None
+        return state
 
     def _threads(self):
         if self.threads:
@@ -187,22 +239,19 @@ class M2FPParser:
     def _forward(self, images):
         """Class and mask logits for same-size images, and the network input size."""
         import torch
-        from PIL import Image
+
+        from .network import run_network
 
         net = self.net
         self._threads()
-        height, width = images[0].shape[:2]
-        h, w = network_size(height, width, self.min_size, self.max_size)
-        batch = []
-        for rgb in images:
-            small = np.array(Image.fromarray(rgb).resize((w, h), Image.BILINEAR))
-            # Same arithmetic as the pipeline's ToTensor() * 255.
-            t = torch.from_numpy(small).permute(2, 0, 1).float().div(255).mul(255)
-            batch.append({"image": t})
-        with torch.inference_mode(), self._autocast(), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="torch.meshgrid")  # inside ModelScope's decoder
-            out = net.forward({"batched_inputs": batch})["outputs"]
-        return (out["pred_logits"].float(), out["pred_masks"].float()), (h, w)
+        batch, size = network_input(images, self.min_size, self.max_size)
+        if self.runtime == "onnx":
+            cls, masks = net(batch)
+        else:
+            with torch.inference_mode(), self._autocast(), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="torch.meshgrid")  # inside ModelScope's decoder
+                cls, masks = run_network(net, batch.to(self.device))
+        return (cls.float(), masks.float()), size
 
     def _run(self, items):
         import torch

@@ -89,11 +89,12 @@ def frame_quality(parsing, contours, min_area: float = 0.0) -> list[dict]:
     for c in contours:
         by_region.setdefault((c.person, c.part), []).append(c)
     rows = []
-    for person, part_id, mask in parsing.regions():
-        if np.count_nonzero(mask) < min_area:
+    for region in parsing.regions():
+        if np.count_nonzero(region.mask) < min_area:
             continue
-        row = region_quality(mask, by_region.get((person, names[part_id]), []), min_area)
-        rows.append({"person": person, "part": names[part_id], **row})
+        name = names[region.part]
+        row = region_quality(region.frame_mask(parsing.shape), by_region.get((region.person, name), []), min_area)
+        rows.append({"person": region.person, "part": name, **row})
     return rows
 
 

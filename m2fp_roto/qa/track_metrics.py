@@ -207,7 +207,8 @@ def frame_regions(shapes, parsing, min_area: float = 0.0, owner=None,
     by_region = _rasters(shapes, frame, hw, owner)
     by_reference = _rasters(reference, frame, hw, lambda p: p) if reference is not None else {}
     regions, fits = [], {}
-    for person, part_id, mask in parsing.regions():
+    for region in parsing.regions():
+        person, part_id, mask = region.person, region.part, region.frame_mask(hw)
         mask = remove_specks(mask, min_area)[0] if min_area else mask
         if not mask.any():
             continue

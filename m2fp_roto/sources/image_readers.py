@@ -171,14 +171,6 @@ def reader_for(path: Path):
                      f"{', '.join(sorted(OIIO_EXTENSIONS | PILLOW_EXTENSIONS | MOVIE_EXTENSIONS))}")
 
 
-def hash_pattern(frame_file: Path) -> str:
-    """``/shots/a.1001.exr`` -> ``/shots/a.####.exr`` (Nuke-style: one ``#`` per digit)."""
-    import fileseq
-
-    seq = fileseq.FileSequence(str(frame_file))
-    return f"{seq.dirname()}{seq.basename()}{'#' * max(seq.zfill(), 1)}{seq.extension()}"
-
-
 def file_identity(path: Path) -> dict:
     """What tells one version of a file from another: path, size, modification time."""
     st = os.stat(path)

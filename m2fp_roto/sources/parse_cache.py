@@ -172,7 +172,9 @@ def merge_cache(source_root, dest_root, *, overwrite: bool = False) -> int:
     for folder in sorted(p for p in source_root.iterdir() if (p / "settings.json").is_file()):
         for src in sorted(folder.iterdir()):
             dst = dest_root / folder.name / src.name
-            if src.suffix not in (".npz", ".json") or (dst.exists() and (not overwrite or src.suffix == ".json")):
+            if src.name.startswith(".") or src.suffix not in (".npz", ".json"):  # ".": a killed writer's temp
+                continue
+            if dst.exists() and (not overwrite or src.suffix == ".json"):
                 continue
             with atomic_path(dst) as tmp:
                 shutil.copyfile(src, tmp)

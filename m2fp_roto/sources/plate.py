@@ -23,8 +23,8 @@ import numpy as np
 
 from ..errors import InputError
 from .colour import DisplayTransform, display_transform, to_uint8
-from .frames import DEFAULT_FPS, FrameSequence, find_sequence, format_frames, parse_frames
-from .image_readers import FrameReadError, ImageInfo, file_identity, hash_pattern, reader_for
+from .frames import DEFAULT_FPS, FrameSequence, find_sequence, format_frames, hash_pattern, parse_frames
+from .image_readers import FrameReadError, ImageInfo, file_identity, reader_for
 from .movie import MOVIE_EXTENSIONS, MovieDecoder
 
 log = logging.getLogger("m2fp_roto")
@@ -109,8 +109,8 @@ class SequencePlate(Plate):
             log.warning("%s is %s encoded; it is read as sRGB unless --colorspace names its colour space "
                         "(e.g. 'ADX10' or 'ARRI LogC3 (EI800)')", first.name, info.transfer)
         transform = display_transform(colorspace, is_float=info.is_float, ocio_config=ocio_config)
-        if source is None:  # a folder: name it by its pattern
-            source = hash_pattern(first)
+        if source is None:
+            source = sequence.pattern
         super().__init__(source, sequence.frames, info.width, info.height, info.pixel_aspect,
                          fps or info.fps or DEFAULT_FPS, transform, skip_missing)
         self.kind = "image" if len(sequence) == 1 and sequence.pattern == str(first) else "sequence"
@@ -246,12 +246,6 @@ def open_plate(spec, frames=None, *, skip_missing: bool = False, colorspace: str
             raise InputError(f"no movie file {path}")
         return MoviePlate(path, frames, first_frame=first_frame, colorspace=colorspace, ocio_config=ocio_config,
                           fps=fps, skip_missing=skip_missing)
-    if first_frame is not None:
-        if path.is_file():
-            frames = [int(first_frame)]
-        else:
-            raise InputError("--first-frame renumbers movies and single images; an image sequence keeps "
-                             "its own frame numbers")
-    sequence = find_sequence(spec, frames, skip_missing=skip_missing, what="plate frames")
+    sequence = find_sequence(spec, frames, skip_missing=skip_missing, what="plate frames", first_frame=first_frame)
     return SequencePlate(sequence, colorspace=colorspace, ocio_config=ocio_config, fps=fps,
-                         skip_missing=skip_missing, source=None if path.is_dir() else str(spec))
+                         skip_missing=skip_missing, source=sequence.pattern)

@@ -316,11 +316,13 @@ def default_workers() -> int:
 
 
 def track_contours(per_frame: dict, options: TrackOptions = TrackOptions(), progress: bool = False,
-                   workers: int = 1) -> list[Shape]:
+                   workers: int = 1, mapper=None) -> list[Shape]:
     """Shot-long shapes from ``{frame: [Contour, ...]}`` (see :func:`vectorize.vectorize_parsing`).
 
     ``progress``: report progress ("track"), by the frames of each track solved.
     ``workers``: processes solving tracks side by side (the result is the same for any count).
+    ``mapper``: ``mapper(fn, *iterables)`` yielding results in order, run instead of the
+    process pool (e.g. :func:`m2fp_roto.farm.cluster.cluster_map` of a Dask client).
     """
     frames = sorted(int(f) for f in per_frame)
     per_frame = {int(f): c for f, c in per_frame.items() if c}
@@ -335,7 +337,7 @@ def track_contours(per_frame: dict, options: TrackOptions = TrackOptions(), prog
     priors = _person_priors(tracks)
     shapes = []
     with Progress(sum(len(t.rings) for t in tracks), "track", enabled=progress) as bar:
-        solved = _solve_tracks([(t.rings, priors[t.person]) for t in tracks], options, workers)
+        solved = _solve_tracks([(t.rings, priors[t.person]) for t in tracks], options, workers, mapper)
         holes = {}
         for t, (first, points, observed, kept) in zip(tracks, solved):
             keys = [Key(first + int(k), points[k]) for k in kept]
@@ -352,33 +354,18 @@ def track_contours(per_frame: dict, options: TrackOptions = TrackOptions(), prog
 _PARALLEL_FROM = 200
 
 
-def _solve_tracks(jobs: list, options: TrackOptions, workers: int):
-    """``track_shape`` of every ``(rings, person motions)`` job, in order."""
+def _solve_tracks(jobs: list, options: TrackOptions, workers: int, mapper=None):
+    """``track_shape`` of every ``(rings, person motions)`` job, in order (see :mod:`.pool` for
+    how the worker processes start and stop)."""
+    if mapper is not None and jobs:
+        yield from mapper(_solve_track, *zip(*jobs), [options] * len(jobs))
+        return
     if workers <= 1 or len(jobs) < 2 or sum(len(rings) for rings, _ in jobs) < _PARALLEL_FROM:
         yield from (_solve_track(rings, motions, options) for rings, motions in jobs)
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from ..workers import ordered_map
 
-    # spawn, not fork: the parent may hold BLAS or OpenCV threads, which a fork can deadlock.
-    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_end_with_parent, initargs=(os.getpid(),)) as pool:
-        yield from pool.map(_solve_track, *zip(*jobs), [options] * len(jobs))
-
-
-def _end_with_parent(parent: int) -> None:
-    """Worker start-up: end this worker within half a second of its parent ending (POSIX: an
-    orphan is handed to another parent), so an export killed mid-track (cancelled from Nuke, or
-    by the farm) leaves no process behind."""
-    import threading
-    import time
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
+    yield from ordered_map(_solve_track, [(rings, motions, options) for rings, motions in jobs], workers)
 
 
 def _solve_track(rings: dict, motions: dict, options: TrackOptions):
