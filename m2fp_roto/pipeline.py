@@ -69,6 +69,7 @@ def build_document(source, *, options: VectorizeOptions = VectorizeOptions(), tr
 
             per_frame = run_frames(client, source, options, bar)
     frames = sorted(per_frame)
+    skipped = sorted(set(range(frames[0], frames[-1] + 1)) - set(frames))
     settings = {**asdict(options), "track": track}
     if track:
         from .tracking.track import TrackOptions, track_contours
@@ -87,5 +88,6 @@ def build_document(source, *, options: VectorizeOptions = VectorizeOptions(), tr
         width=source.width, height=source.height, first_frame=frames[0], last_frame=frames[-1],
         pixel_aspect=source.pixel_aspect, fps=source.fps, label_set=source.label_set.name,
         source=source.source, plate=getattr(source, "plate", None), shapes=shapes,
-        metadata={"tool": f"m2fp-roto {__version__}", "settings": settings, "source_frames": format_frames(frames)})
+        metadata={"tool": f"m2fp-roto {__version__}", "settings": settings, "source_frames": format_frames(frames),
+                  **({"skipped_frames": format_frames(skipped)} if skipped else {})})
     return doc.validate()

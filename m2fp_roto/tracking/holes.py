@@ -79,5 +79,5 @@ def keep_inside(shapes: list, dense: dict, options) -> None:
                 points[i] = shrink_into(points[i], around[i])
         kept = set(keep_simple(points, reduce_keys(points, options.key_tolerance, options.key_measure, observed),
                                observed).tolist())
-        kept |= set(bad)  # a repaired frame the blend still gets wrong is a key of its own
+        kept |= {k for k in bad if observed[k]}  # a repaired frame the blend still gets wrong is a key of its own
         s.keys = [Key(first + k, points[k]) for k in sorted(kept)]

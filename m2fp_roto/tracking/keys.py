@@ -75,7 +75,8 @@ def reduce_keys(points: np.ndarray, tolerance: float, measure: str = "max", obse
 
 def keep_simple(points: np.ndarray, kept: np.ndarray, observed=None) -> np.ndarray:
     """``kept`` key indices plus, wherever the blend between two keys crosses itself, the
-    nearest frame that may be a key (observed) at each such frame, until every frame is simple.
+    nearest frame that may be a key (observed) at each such frame, until every frame is simple
+    or the observed frames around every crossing one are keys already.
     """
     from ..crossings import is_simple
 
@@ -97,7 +98,7 @@ def keep_simple(points: np.ndarray, kept: np.ndarray, observed=None) -> np.ndarr
         if not bad:
             break
         added = {int(seen[np.argmin(np.abs(seen - k))]) for k in bad} - keep
-        if not added:  # the nearest observed frames are keys already: key the frames themselves
-            added = set(bad)
+        if not added:  # the nearest observed frames are keys already; a frame without data is never a key
+            break
         keep |= added
     return np.array(sorted(keep))
