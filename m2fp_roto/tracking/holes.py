@@ -57,10 +57,13 @@ def _scaled(hole: np.ndarray, centre: np.ndarray, s: float) -> np.ndarray:
     return out
 
 
-def keep_inside(shapes: list, dense: dict, options) -> None:
+def keep_inside(shapes: list, dense: dict, options, skipped=frozenset()) -> None:
     """Repair, in place, every hole shape that crosses its parent on some frame.
 
     ``dense``: {hole name: (first frame, points (F, N, 6) on every frame, observed (F,))}.
+    A repaired frame that the blend of the keys still draws crossing becomes a key, even where
+    the hole itself was not seen (it is drawn there all the same), but never on a frame of the
+    shot that has no parse (``skipped``).
     """
     by_name = {s.name: s for s in shapes}
     for s in shapes:
@@ -79,5 +82,11 @@ def keep_inside(shapes: list, dense: dict, options) -> None:
                 points[i] = shrink_into(points[i], around[i])
         kept = set(keep_simple(points, reduce_keys(points, options.key_tolerance, options.key_measure, observed),
                                observed).tolist())
-        kept |= {k for k in bad if observed[k]}  # a repaired frame the blend still gets wrong is a key of its own
-        s.keys = [Key(first + k, points[k]) for k in sorted(kept)]
+        for _ in range(len(points)):  # a repaired frame the blend still gets wrong is a key of its own
+            s.keys = [Key(first + k, points[k]) for k in sorted(kept)]
+            drawn = s.points_over(frames)
+            still = {i for i, f in enumerate(frames)
+                     if parent.alive(f) and f not in skipped and i not in kept and not inside(drawn[i], around[i])}
+            if not still:
+                break
+            kept |= still

@@ -73,7 +73,7 @@ class TrackOptions:
     smoothing: float = 0.5
     min_frames: int = 3
     robust: float = 2.0
-    edge_tolerance: float = 1.0
+    edge_tolerance: float = 0.5
     max_gap: int = 5
     slide: float = 0.05
     iterations: int = 2
@@ -241,7 +241,7 @@ def _on_outline(rings, u, first, n_frames, observed, options):
     anchor hops between corners that come and go).
     """
     n = len(next(iter(u.values())))
-    u = dict(u)
+    placed, u = u, dict(u)
     found = np.array([take_corners(ring, u[f], options.corner_angle)[1] for f, ring in rings.items()])
     corner = found.mean(0) > 0.5
     slide = np.where(corner, CORNER_SLIDE, options.slide)
@@ -260,12 +260,29 @@ def _on_outline(rings, u, first, n_frames, observed, options):
             u[f] = cast_on_ring(ring, paths[f - first], idx, across[f - first])
     on = np.zeros((n_frames, n, 2))
     for f, ring in rings.items():
+        u[f] = _near_placed(u[f], placed[f], len(ring))
         on[f - first] = ring_at(ring, u[f])
     # Within edge_tolerance of the outline, the smooth path wins: flicker smaller than that is
     # ridden over, anything larger followed.
     off = ((paths - on) * across).sum(-1, keepdims=True)
     anchors = on + np.clip(off, -options.edge_tolerance, options.edge_tolerance) * across
     return anchors, on, corner, {f: _nearest_samples(v, len(rings[f])) for f, v in u.items()}
+
+
+#: How far (a share of the spacing to its neighbours) the smooth path may move an anchor along
+#: the outline from where ``placement.follow`` put it on that frame.
+ALONG = 0.25
+
+
+def _near_placed(u: np.ndarray, placed: np.ndarray, m: int) -> np.ndarray:
+    """``u`` (continuous positions on a ring of ``m`` samples) moved back along the outline to
+    within ``ALONG`` of the spacing of ``placed`` (the same anchors as followed, evenly spread):
+    the smooth paths set where an anchor sits within its share of the outline, never how the
+    anchors share the outline out (which, left to the paths, bunches them where the part moves fast)."""
+    step = (u - placed + m / 2) % m - m / 2
+    spacing = np.diff(np.append(placed, placed[0] + m))
+    reach = ALONG * np.minimum(spacing, np.roll(spacing, 1))
+    return increasing(placed + np.clip(step, -reach, reach), m)
 
 
 def _nearest_samples(u: np.ndarray, m: int) -> np.ndarray:
@@ -328,10 +345,10 @@ def track_contours(per_frame: dict, options: TrackOptions = TrackOptions(), prog
     per_frame = {int(f): c for f, c in per_frame.items() if c}
     if not per_frame:
         return []
-    skipped = frames[-1] - frames[0] + 1 - len(frames)
+    skipped = set(range(frames[0], frames[-1] + 1)) - set(frames)
     if skipped:
         log.warning("%d frame(s) between %d and %d have no parse: shapes are interpolated through them, "
-                    "not keyed there", skipped, frames[0], frames[-1])
+                    "not keyed there", len(skipped), frames[0], frames[-1])
     people = identify_people(per_frame, options.max_gap)
     tracks = component_tracks(per_frame, people, options.max_gap, options.min_frames)
     priors = _person_priors(tracks)
@@ -346,7 +363,7 @@ def track_contours(per_frame: dict, options: TrackOptions = TrackOptions(), prog
             if t.hole:
                 holes[t.name] = (first, points, observed)
             bar.advance(len(t.rings))
-    keep_inside(shapes, holes, options)
+    keep_inside(shapes, holes, options, skipped)
     return shapes
 
 
