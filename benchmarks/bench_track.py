@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import sys
 import tempfile
 import time
@@ -67,40 +68,69 @@ def _tests():
 
 
 def sources(tmp: Path, only):
-    """(name, source, whether the person maps say who is who) of every benchmark input."""
+    """(name, source, truth) of every benchmark input: truth is None where the person maps do
+    not say who is who, else ``{frame: {id in the map: true id}}`` (empty: the ids are true)."""
     def wanted(name):
         return not only or name in only
 
     if wanted("demo"):
         labels, people = write_label_maps(tmp / "demo", 24)
-        yield "demo", LabelMapSource(labels, people), True
+        yield "demo", LabelMapSource(labels, people), {}
     motion, real = _tests()
     for kind in ("rotation", "scale", "bend", "translation"):
         if wanted(f"cihp-{kind}"):
             folder = tmp / kind
             folder.mkdir()
-            labels, people, *_ = motion._write_sequence(folder, kind, permute=kind == "translation")
-            yield f"cihp-{kind}", LabelMapSource(labels, people, label_set="cihp"), True
+            labels, people, _, truth, _ = motion._write_sequence(folder, kind, permute=kind == "translation")
+            yield f"cihp-{kind}", LabelMapSource(labels, people, label_set="cihp"), truth
     if wanted("vivid-upper1"):
         folder = tmp / "vivid"
         folder.mkdir()
-        yield "vivid-upper1", LabelMapSource(real._densepose_label_maps(folder, step=1), label_set="cihp"), False
+        yield "vivid-upper1", LabelMapSource(real._densepose_label_maps(folder, step=1), label_set="cihp"), None
     for seq in sorted(p.name for p in DAVIS.iterdir()) if DAVIS.is_dir() else []:
         if wanted(seq):
-            yield seq, LabelMapSource(str(DAVIS / seq / "#####.png"), label_set="matte"), False
+            yield seq, LabelMapSource(str(DAVIS / seq / "#####.png"), label_set="matte"), None
 
 
-def measure(name, source, people_known: bool, options: TrackOptions) -> dict:
+def true_people(parsing, truth: dict):
+    """``parsing`` with its person ids replaced by the true ones."""
+    lut = np.arange(max(int(parsing.people.max()), max(truth.get(parsing.frame, {0: 0}))) + 1)
+    for new, old in truth.get(parsing.frame, {}).items():
+        lut[new] = old
+    return dataclasses.replace(parsing, people=lut[parsing.people])
+
+
+def owners(shapes, parsing) -> dict:
+    """{tracked person: the true person under most of their shapes on ``parsing``'s frame}."""
+    from m2fp_roto.bezier import rasterize
+
+    out = {}
+    for p in {s.person for s in shapes}:
+        drawn = rasterize([s.points_at(parsing.frame) for s in shapes if s.person == p and not s.hole
+                           and s.alive(parsing.frame)], [], parsing.parts.shape)
+        ids = parsing.people[drawn]
+        ids = ids[ids > 0]
+        if len(ids):
+            out[p] = int(np.bincount(ids).argmax())
+    return out
+
+
+def measure(name, source, truth, options: TrackOptions) -> dict:
     per_frame = vectorize_source(source)
     t0 = time.process_time()
     shapes = track_contours(per_frame, options)
     spf = (time.process_time() - t0) / len(per_frame)
     reference = untracked_shapes(per_frame)
     fits, regions, bd = collections.defaultdict(list), [], []
-    for f in per_frame:
+    who: dict = {}  # tracked person -> true person, from the first frame they are seen on
+    for f in sorted(per_frame):
         parsing = source.parse(f)
+        if truth:
+            parsing = true_people(parsing, truth)
+        if truth is not None:
+            who = {**owners(shapes, parsing), **who}
         alive = [s for s in reference if s.alive(f)]
-        got, shape_fits = frame_regions(shapes, parsing, MIN_AREA, reference=alive)
+        got, shape_fits = frame_regions(shapes, parsing, MIN_AREA, owner=lambda p: who.get(p, p), reference=alive)
         regions += got
         for fit in shape_fits:
             fits[fit.name].append(fit)
@@ -121,7 +151,7 @@ def measure(name, source, people_known: bool, options: TrackOptions) -> dict:
     row = {
         "sequence": name, "frames": len(per_frame), "shapes": len(shapes),
         "cross %": 100 * crossing_share(shapes), "hole x": len(hole_crossings(shapes)),
-        "own min": min(x.own_person for v in fits.values() for x in v) if people_known else float("nan"),
+        "own min": min(x.own_person for v in fits.values() for x in v) if truth is not None else float("nan"),
         "split": max(per_part.values()), "short": sum(v < 3 for v in lives.values()),
         "IoU area": pooled_iou(regions), "gap": max(gaps), "min5": min(min5) if min5 else float("nan"),
         "IoU p10": float(np.percentile([r.iou for r in regions], 10)),
@@ -154,8 +184,8 @@ def main():
           f"edge tolerance {options.edge_tolerance} px")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, source, people_known in sources(Path(tmp), only):
-            rows.append(measure(name, source, people_known, options))
+        for name, source, truth in sources(Path(tmp), only):
+            rows.append(measure(name, source, truth, options))
             print(f"  {name} done", file=sys.stderr, flush=True)
     print_table(rows)
 
