@@ -226,7 +226,11 @@ def _simple(points: np.ndarray, ring: np.ndarray, idx: np.ndarray, on: np.ndarra
         u = increasing(u, m)
         anchors = ring_at(ring, u)
         corner = np.zeros(n, bool)
-    return points
+    # Last resort: the anchors evenly spread along this frame's outline from the first one.
+    u = u[0] + np.arange(n) * m / n
+    curve, simple = untangle(curves({0: ring}, {0: _nearest_samples(u, m)}, ring_at(ring, u)[None],
+                                    np.zeros((1, n), bool), 0, np.ones(1, bool), 0.0)[0][0])
+    return curve if simple else points
 
 
 def _on_outline(rings, u, first, n_frames, observed, options):
@@ -258,9 +262,9 @@ def _on_outline(rings, u, first, n_frames, observed, options):
         for f, ring in rings.items():
             idx = snap(ring, paths[f - first], ordered_positions(ring, paths[f - first], u[f] / len(ring)))
             u[f] = cast_on_ring(ring, paths[f - first], idx, across[f - first])
+    u = _towards_placed(u, placed, {f: len(r) for f, r in rings.items()}, first, n_frames, observed)
     on = np.zeros((n_frames, n, 2))
     for f, ring in rings.items():
-        u[f] = _near_placed(u[f], placed[f], len(ring))
         on[f - first] = ring_at(ring, u[f])
     # Within edge_tolerance of the outline, the smooth path wins: flicker smaller than that is
     # ridden over, anything larger followed.
@@ -269,20 +273,34 @@ def _on_outline(rings, u, first, n_frames, observed, options):
     return anchors, on, corner, {f: _nearest_samples(v, len(rings[f])) for f, v in u.items()}
 
 
-#: How far (a share of the spacing to its neighbours) the smooth path may move an anchor along
-#: the outline from where ``placement.follow`` put it on that frame.
-ALONG = 0.25
+#: Temporal smoothing of the pull back towards the followed places (see ``_towards_placed``):
+#: strong, so it corrects the paths' slow drift along the outline without adding the followed
+#: places' frame-to-frame noise.
+DRIFT_SMOOTHING = 10.0
 
 
-def _near_placed(u: np.ndarray, placed: np.ndarray, m: int) -> np.ndarray:
-    """``u`` (continuous positions on a ring of ``m`` samples) moved back along the outline to
-    within ``ALONG`` of the spacing of ``placed`` (the same anchors as followed, evenly spread):
-    the smooth paths set where an anchor sits within its share of the outline, never how the
-    anchors share the outline out (which, left to the paths, bunches them where the part moves fast)."""
-    step = (u - placed + m / 2) % m - m / 2
-    spacing = np.diff(np.append(placed, placed[0] + m))
-    reach = ALONG * np.minimum(spacing, np.roll(spacing, 1))
-    return increasing(placed + np.clip(step, -reach, reach), m)
+def _towards_placed(u: dict, placed: dict, sizes: dict, first: int, n_frames: int, observed) -> dict:
+    """``u`` {frame: positions (N,)} (where the smooth paths meet each frame's outline) moved along
+    the outline by the slowly varying part of their distance to ``placed`` (the same anchors as
+    followed and evenly spread, ``placement.follow``), in units of the local spacing.
+
+    Left to the paths, anchors drift along the outline where a part moves fast or deforms (their
+    along-edge data term is weak), bunch up and leave a stretch of outline to one cubic; pulled
+    onto the followed places frame by frame, they would crawl with those places' noise.
+    """
+    n = len(next(iter(u.values())))
+    share = np.zeros((n_frames, n, 1))
+    for f, m in sizes.items():
+        spacing = np.diff(np.append(placed[f], placed[f][0] + m))
+        local = 0.5 * (spacing + np.roll(spacing, 1))
+        share[f - first, :, 0] = np.clip(((placed[f] - u[f] + m / 2) % m - m / 2) / np.maximum(local, 1.0), -1, 1)
+    share = smooth_series(share, observed, DRIFT_SMOOTHING)
+    out = {}
+    for f, m in sizes.items():
+        spacing = np.diff(np.append(placed[f], placed[f][0] + m))
+        local = 0.5 * (spacing + np.roll(spacing, 1))
+        out[f] = increasing(u[f] + share[f - first, :, 0] * np.maximum(local, 1.0), m)
+    return out
 
 
 def _nearest_samples(u: np.ndarray, m: int) -> np.ndarray:
@@ -354,7 +372,7 @@ def track_contours(per_frame: dict, options: TrackOptions = TrackOptions(), prog
     priors = _person_priors(tracks)
     shapes = []
     with Progress(sum(len(t.rings) for t in tracks), "track", enabled=progress) as bar:
-        solved = _solve_tracks([(t.rings, priors[t.person]) for t in tracks], options, workers, mapper)
+        solved = _solve_tracks([(t.rings, priors[t.person], skipped) for t in tracks], options, workers, mapper)
         holes = {}
         for t, (first, points, observed, kept) in zip(tracks, solved):
             keys = [Key(first + int(k), points[k]) for k in kept]
@@ -372,21 +390,26 @@ _PARALLEL_FROM = 200
 
 
 def _solve_tracks(jobs: list, options: TrackOptions, workers: int, mapper=None):
-    """``track_shape`` of every ``(rings, person motions)`` job, in order (see :mod:`.pool` for
+    """``_solve_track`` of every ``(rings, person motions, skipped frames)`` job, in order (see :mod:`.pool` for
     how the worker processes start and stop)."""
     if mapper is not None and jobs:
         yield from mapper(_solve_track, *zip(*jobs), [options] * len(jobs))
         return
-    if workers <= 1 or len(jobs) < 2 or sum(len(rings) for rings, _ in jobs) < _PARALLEL_FROM:
-        yield from (_solve_track(rings, motions, options) for rings, motions in jobs)
+    if workers <= 1 or len(jobs) < 2 or sum(len(job[0]) for job in jobs) < _PARALLEL_FROM:
+        yield from (_solve_track(*job, options) for job in jobs)
         return
     from ..workers import ordered_map
 
-    yield from ordered_map(_solve_track, [(rings, motions, options) for rings, motions in jobs], workers)
+    yield from ordered_map(_solve_track, [(*job, options) for job in jobs], workers)
 
 
-def _solve_track(rings: dict, motions: dict, options: TrackOptions):
-    """(first frame, points (F, N, 6), observed frames (F,), key indices) of one track."""
+def _solve_track(rings: dict, motions: dict, skipped: set, options: TrackOptions):
+    """(first frame, points (F, N, 6), observed frames (F,), key indices) of one track.
+
+    Keys are reduced over the frames the shape was seen on; where the blend between two keys
+    would cross itself, a frame of the shot that has a parse becomes a key too (``skipped``
+    frames, which have none, never do)."""
     first, points, observed = track_shape(rings, options, lambda a, b: motions.get((a, b)))
     kept = reduce_keys(points, options.key_tolerance, options.key_measure, observed)
-    return first, points, observed, keep_simple(points, kept, observed)
+    may_key = np.array([first + i not in skipped for i in range(len(points))])
+    return first, points, observed, keep_simple(points, kept, may_key | observed)
