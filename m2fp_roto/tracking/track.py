@@ -7,10 +7,16 @@ The stages (see :mod:`.association`, :mod:`.spacetime`, :mod:`.keys`):
    (IoU and centroid, Hungarian); a split starts a new track for the smaller piece (``_k``
    names), a merge ends the smaller one, a track unseen for more than ``max_gap`` frames ends.
    Holes are linked the same way inside their component's track.
-3. ``track_shape`` - per track: anchors fitted once on the reference frame (the largest
-   sighting), propagated over the shot, smoothed in spacetime, handles refitted per frame;
-   where one span stays worse than ``refine_error`` on many frames an anchor is added on every
-   frame (the count changes shot-wide, never per frame); then keys are reduced.
+3. ``track_shape`` - per track: the point count most frames need (``point_count``), anchors
+   followed from the reference frame (the largest sighting) and spread along each outline
+   (:mod:`.placement`), their paths smoothed in spacetime and put back on each outline
+   (``_on_outline``, :mod:`.outline`), handles fitted per frame; where spans stay worse than
+   ``refine_error`` on many frames the shape gets more anchors (on every frame); every frame
+   made simple (``_simple``, :mod:`m2fp_roto.crossings`).
+4. keys reduced (:mod:`.keys`), holes kept inside their parents (:mod:`.holes`).
+
+Over 400 lines: the stages share TrackOptions and the per-track data layout, and splitting
+``track_shape``'s helpers from it would scatter one algorithm over two modules.
 """
 
 from __future__ import annotations
