@@ -1,6 +1,7 @@
 """Tracked shapes against the masks they came from, on every kind of input: one table.
 
     .venv/bin/python benchmarks/bench_track.py [--smoothing S] [--key-tolerance K] [--only NAMES]
+        [--temporal-window W]
 
 Rows: the demo shot (24 frames, two people), the CIHP known motions (a real CIHP part map moved
 by a known rotation, scale, bend and translation, people renumbered at random on every frame of
@@ -51,6 +52,7 @@ from m2fp_roto.qa.track_metrics import (
     pooled_iou,
 )
 from m2fp_roto.sources.labelmaps import LabelMapSource
+from m2fp_roto.sources.temporal import Majority
 from m2fp_roto.tracking.track import TrackOptions, track_contours
 from m2fp_roto.vectorize import VectorizeOptions
 
@@ -115,8 +117,9 @@ def owners(shapes, parsing) -> dict:
     return out
 
 
-def measure(name, source, truth, options: TrackOptions) -> dict:
-    per_frame = vectorize_source(source)
+def measure(name, source, truth, options: TrackOptions, tracked=None) -> dict:
+    """One row: ``tracked`` (default ``source``) vectorized and tracked, measured against ``source``."""
+    per_frame = vectorize_source(tracked or source)
     t0 = time.process_time()
     shapes = track_contours(per_frame, options)
     spf = (time.process_time() - t0) / len(per_frame)
@@ -177,6 +180,8 @@ def main():
     parser.add_argument("--smoothing", type=float, default=TrackOptions.smoothing)
     parser.add_argument("--key-tolerance", type=float, default=TrackOptions.key_tolerance)
     parser.add_argument("--only", default="", help="comma-separated row names (default: all)")
+    parser.add_argument("--temporal-window", type=int, default=1,
+                        help="clean the parse up in time first (sources.temporal.Majority; 1: off)")
     args = parser.parse_args()
     options = TrackOptions(smoothing=args.smoothing, key_tolerance=args.key_tolerance)
     only = {s for s in args.only.split(",") if s}
@@ -185,7 +190,8 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, source, truth in sources(Path(tmp), only):
-            rows.append(measure(name, source, truth, options))
+            tracked = Majority(source, args.temporal_window) if args.temporal_window > 1 else source
+            rows.append(measure(name, source, truth, options, tracked))
             print(f"  {name} done", file=sys.stderr, flush=True)
     print_table(rows)
 
