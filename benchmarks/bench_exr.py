@@ -108,21 +108,29 @@ def main(argv=None):
         ("layers + Cryptomatte, zips", {}),
         ("layers + Cryptomatte, zip", {"compression": "zip"}),
         ("layers + Cryptomatte, piz", {"compression": "piz"}),
+        ("layers + Cryptomatte, zips, 2 ranks", {"ranks": 2}),
+        ("layers + Cryptomatte, rle (not offered)", {"compression": "rle"}),
+        ("layers + Cryptomatte, none (not offered)", {"compression": "none"}),
+        ("layers, rle", {"cryptomatte": False, "compression": "rle"}),
+        ("layers, none", {"cryptomatte": False, "compression": "none"}),
         ("layers + Cryptomatte split, zips", {"split": True}),
         ("Cryptomatte only, zips", {"layers": False}),
     ]
+    # What the codecs the exporter refuses for Cryptomatte IDs would cost, for comparison only.
+    offered, exr.CRYPTO_COMPRESSIONS = exr.CRYPTO_COMPRESSIONS, exr.COMPRESSIONS
     with tempfile.TemporaryDirectory() as tmp:
         for label, options in configs:
             for n in sorted({1, threads}):
                 result = run(doc, Path(tmp), f"{label}-{n}".replace(" ", "_"), threads=n, **options)
                 rows.append((f"{label} ({n} thread{'s' * (n > 1)})", *result))
+    exr.CRYPTO_COMPRESSIONS = offered
 
     print(f"matte EXR export, {doc.width}x{doc.height}, {len(doc.people)} people x {len(LAYOUT)} parts, "
           f"{len(doc.frames)} frames, {os.cpu_count()} cores, python {sys.version.split()[0]}")
     print(f"load average at start: {load:.1f} (wall times grow with it; CPU times much less)")
-    print(f"{'configuration':<48} {'s/frame':>8} {'cpu s/fr':>9} {'MB/frame':>9} {'files':>6}")
+    print(f"{'configuration':<56} {'s/frame':>8} {'cpu s/fr':>9} {'MB/frame':>9} {'files':>6}")
     for label, s, cpu, size, count in rows:
-        print(f"{label:<48} {s:8.3f} {cpu:9.3f} {size / 1e6:9.2f} {count:6d}")
+        print(f"{label:<56} {s:8.3f} {cpu:9.3f} {size / 1e6:9.2f} {count:6d}")
 
     acc = accuracy(doc, doc.first_frame)
     print(f"\ncoverage accuracy over {len(acc)} parts (frame {doc.first_frame}), against a 16x16 point-sampled fill")
