@@ -19,7 +19,8 @@ in ../shared/data/davis (whole-person mattes). Measured as an outsider would
   and holes under ``--min-area`` left out); ``gap`` the worst shape's median IoU below what the
   per-frame vectorizer (``--no-track``) gets on the same frames; ``min5`` the least IoU of a
   shape alive >= 5 frames on any frame; ``IoU p10`` the 10th percentile over regions.
-- ``bd mean`` / ``bd p95``: distance (px) between the curves and each frame's mask iso-line.
+- ``bd mean`` / ``bd p95``: distance (px) between the curves and each frame's mask iso-line: the
+  mean, and the mean over frames of each frame's 95th percentile.
 - ``keys``: keys per frame of lifetime, mean over shapes alive >= 5 frames.
 - ``jit/naive``: jitter of the anchors' paths over that of the naive per-frame outline (DAVIS).
 - ``const``: share of shapes with one point count; ``s/f``: tracking CPU seconds per frame.
