@@ -34,6 +34,22 @@ def sample(points: np.ndarray, per_segment: int = 16) -> np.ndarray:
     return np.einsum("tk,...nkd->...ntd", w, cps).reshape(*cps.shape[:-3], -1, 2)
 
 
+def sample_spaced(points: np.ndarray, spacing: float = 0.5, segments: bool = False):
+    """A closed polyline through the curve with samples at most ``spacing`` px apart (M, 2).
+
+    Each segment gets its own count: a cubic's speed is at most 3x its longest control-polygon
+    leg, so that many steps per ``spacing`` bound the gap between samples. Anchors are samples.
+    ``segments``: also return the segment (M,) each sample lies on.
+    """
+    cps = control_points(points)  # (N, 4, 2)
+    legs = np.linalg.norm(np.diff(cps, axis=1), axis=-1).max(1)
+    counts = np.maximum(np.ceil(3.0 * legs / spacing).astype(np.int64), 1)
+    seg = np.repeat(np.arange(len(cps)), counts)
+    t = (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)) / counts[seg]
+    xy = np.einsum("sk,skd->sd", bernstein(t), cps[seg])
+    return (xy, seg) if segments else xy
+
+
 def flatten(points: np.ndarray, tolerance: float = 0.05) -> np.ndarray:
     """A closed polyline within about ``tolerance`` px of the curve (adaptive per segment count)."""
     cps = control_points(points)

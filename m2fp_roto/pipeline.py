@@ -46,7 +46,7 @@ def untracked_shapes(per_frame) -> list[Shape]:
 
 def build_document(source, *, options: VectorizeOptions = VectorizeOptions(), track: bool = True,
                    track_options=None, progress: bool | Progress = False, workers: int = 1,
-                   client=None) -> RotoDocument:
+                   client=None, temporal_window: int = 1) -> RotoDocument:
     """Vectorize and track ``source``'s frames; return the validated document.
 
     ``track=False`` keeps every frame's shapes separate (one key each, named ``..._f{frame}``).
@@ -55,10 +55,18 @@ def build_document(source, *, options: VectorizeOptions = VectorizeOptions(), tr
     ``client`` (a ``distributed.Client``) runs the per-frame work and the track solves on its
     Dask cluster instead (see :mod:`m2fp_roto.farm.cluster`); the document is the same.
 
+    ``temporal_window`` > 1 cleans the parse up in time first (each pixel's part the majority
+    over that many frames, see :mod:`m2fp_roto.sources.temporal`): a parser's flicker does not
+    become shapes.
+
     ``source`` is any parsing backend (``LabelMapSource``, ``PlateParsingSource``): it has
     ``frames``, ``width``, ``height``, ``fps``, ``pixel_aspect``, ``source``, a ``LabelSet``
     as ``label_set``, and ``parse(frame) -> Parsing``.
     """
+    if temporal_window > 1:
+        from .sources.temporal import Majority
+
+        source = Majority(source, temporal_window)
     bar = progress if isinstance(progress, Progress) else Progress(len(source.frames), "vectorize",
                                                                     enabled=bool(progress))
     with bar:
@@ -69,7 +77,8 @@ def build_document(source, *, options: VectorizeOptions = VectorizeOptions(), tr
 
             per_frame = run_frames(client, source, options, bar)
     frames = sorted(per_frame)
-    settings = {**asdict(options), "track": track}
+    skipped = sorted(set(range(frames[0], frames[-1] + 1)) - set(frames))
+    settings = {**asdict(options), "track": track, **({"temporal_window": temporal_window} if temporal_window > 1 else {})}
     if track:
         from .tracking.track import TrackOptions, track_contours
 
@@ -87,5 +96,6 @@ def build_document(source, *, options: VectorizeOptions = VectorizeOptions(), tr
         width=source.width, height=source.height, first_frame=frames[0], last_frame=frames[-1],
         pixel_aspect=source.pixel_aspect, fps=source.fps, label_set=source.label_set.name,
         source=source.source, plate=getattr(source, "plate", None), shapes=shapes,
-        metadata={"tool": f"m2fp-roto {__version__}", "settings": settings, "source_frames": format_frames(frames)})
+        metadata={"tool": f"m2fp-roto {__version__}", "settings": settings, "source_frames": format_frames(frames),
+                  **({"skipped_frames": format_frames(skipped)} if skipped else {})})
     return doc.validate()

@@ -3,7 +3,8 @@
 
 import numpy as np
 
-from m2fp_roto.tracking.association import associate, blob, iou, match_cost
+from m2fp_roto.tracking.association import associate, blob, identify_people, iou, match_cost
+from m2fp_roto.vectorize import Contour
 
 WIDTH = 200  # coarse grid cells per row, enough for these rings
 
@@ -44,11 +45,33 @@ def test_associate_follows_overlap_whatever_the_keys():
     assert members == [(1, 7, 1, 7, 1, 7), (2, 3, 2, 3, 2, 3)]
 
 
-def test_preferred_labels_and_gaps():
-    """Input ids are kept when free; a blob missing for up to max_gap frames keeps its track,
-    one missing longer starts a new one."""
+def test_gaps_and_order_of_first_appearance():
+    """A blob missing for up to max_gap frames keeps its track, one missing longer starts a new
+    one; tracks are numbered 1, 2, ... in order of first appearance."""
     seen = [0, 1, 3, 8]  # a gap of one frame (2), then of four (4-7)
     frames = {f: [blob(5, [square(50 + f, 50)], WIDTH)] for f in seen}
-    tracks = associate(frames, max_gap=2, preferred=lambda b: int(b.key))
-    by_label = {t.label: sorted(t.members) for t in tracks}
-    assert by_label == {5: [0, 1, 3], 1: [8]}  # the second track cannot take 5 again
+    tracks = associate(frames, max_gap=2)
+    assert {t.label: sorted(t.members) for t in tracks} == {1: [0, 1, 3], 2: [8]}
+
+
+def _person(key, x, y=50.0):
+    ring = square(x, y, 60.0)[::-1]  # outer rings wind clockwise on screen
+    return Contour(key, "torso", 0, 0, np.zeros((4, 6)), ring, 3600.0)
+
+
+def test_people_numbered_in_order_of_first_appearance_whatever_the_detector_ids():
+    """A detector numbering the same two people 4/7, then 5/8, 5/6, 6/7 (left/right): two people,
+    kept apart, numbered 1 (left) and 2 (right), not 4 and 7."""
+    ids = [(4, 7), (5, 8), (5, 6), (6, 7)]
+    per_frame = {10 + f: [_person(a, 100 + 3 * f), _person(b, 300 - 3 * f)] for f, (a, b) in enumerate(ids)}
+    mapping = identify_people(per_frame, max_gap=2)
+    for f, (a, b) in enumerate(ids):
+        assert mapping[10 + f] == {a: 1, b: 2}
+
+
+def test_consistent_ids_are_kept_and_renumbered_from_one():
+    """Ids 3 and 9 on every frame (consistent): each id is one person, numbered by first appearance."""
+    per_frame = {f: [_person(9, 100 + 2 * f)] + ([_person(3, 300)] if f >= 2 else []) for f in range(5)}
+    mapping = identify_people(per_frame, max_gap=2)
+    assert all(m[9] == 1 for m in mapping.values())
+    assert all(mapping[f][3] == 2 for f in range(2, 5))

@@ -123,6 +123,10 @@ def test_skip_missing_skips_an_unreadable_frame(tmp_path):
     assert any("frame 1003" in ln and "skipped" in ln for ln in messages(r))
     doc = RotoDocument.load(tmp_path / "b.json")
     assert (doc.first_frame, doc.last_frame) == (1001, 1005) and doc.metadata["source_frames"] == "1001-1002,1004-1005"
+    assert doc.metadata["skipped_frames"] == "1003"
+    assert "1 frame(s) skipped (1003)" in r.output
+    # A skipped frame has nothing to key: shapes are interpolated through it, never keyed there.
+    assert doc.shapes and all(k.frame != 1003 for s in doc.shapes for k in s.keys)
 
 
 # -- 5: one line instead of a traceback ------------------------------------------------------------

@@ -4,7 +4,8 @@ keeps anchors in order, and ring registration (m2fp_roto.tracking.spacetime)."""
 import numpy as np
 
 from m2fp_roto.geometry import resample_ring
-from m2fp_roto.tracking.spacetime import propagate, ring_motion, smooth_series, snap, solve_blocks, spacetime_solve
+from m2fp_roto.tracking.placement import even, follow
+from m2fp_roto.tracking.spacetime import ring_motion, smooth_series, snap, solve_blocks, spacetime_solve
 
 
 def ellipse(n=400, a=60.0, b=30.0, centre=(100.0, 80.0), angle=0.0):
@@ -94,12 +95,12 @@ def test_ring_motion_recovers_a_rigid_move():
     assert np.abs(moved - truth).max() < 0.6  # measured 0.42 px
 
 
-def test_propagate_keeps_anchors_on_the_same_place_of_a_moving_ring():
+def test_follow_keeps_anchors_on_the_same_place_of_a_moving_ring():
     base = ellipse(n=400)
     rings = {f: np.roll(base + [3.0 * f, 1.0 * f], 13 * f, axis=0) for f in range(6)}  # moves, index origin shifts
-    ref_idx = np.array([0, 50, 100, 200, 300])
-    out = propagate(rings, 0, ref_idx)
+    u_ref = even(0, 8, len(base))
+    out = follow(rings, 0, u_ref)
     for f, ring in rings.items():
-        where = ring[out[f] % len(ring)] - [3.0 * f, 1.0 * f]
-        assert np.abs(where - base[ref_idx]).max() < 1.5, f  # within a few samples of the same spot
+        where = ring[np.round(out[f]).astype(int) % len(ring)] - [3.0 * f, 1.0 * f]
+        assert np.abs(where - base[u_ref.astype(int)]).max() < 1.5, f  # within a few samples of the same spot
         assert np.all(np.diff(out[f]) > 0)

@@ -239,6 +239,10 @@ def export(plate, labels, people, doc_path, label_set, matte_threshold, frames, 
     n = len(written)
     click.echo(f"wrote {written[0] if n == 1 else f'{n} files ({written[0]} ...)'}: "
                f"{len(kept.shapes)} shapes, frames {span}")
+    if not doc_path and doc.metadata.get("skipped_frames"):
+        n_skipped = len(parse_frames(doc.metadata["skipped_frames"]))
+        click.echo(f"{n_skipped} frame(s) skipped ({doc.metadata['skipped_frames']}): no keys there, "
+                   "shapes interpolated through them")
 
 
 @main.command()

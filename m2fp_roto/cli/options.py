@@ -60,10 +60,16 @@ vectorize_options = option_group("vectorize", [
 ], VectorizeOptions)
 
 
-def _tracking(track, key_tolerance, smoothing, max_gap, workers) -> dict:
+def _tracking(track, key_tolerance, smoothing, max_gap, temporal_window, workers) -> dict:
     """``build_document``'s tracking arguments."""
-    return {"track": track, "workers": workers,
+    return {"track": track, "workers": workers, "temporal_window": temporal_window,
             "track_options": TrackOptions(key_tolerance=key_tolerance, smoothing=smoothing, max_gap=max_gap)}
+
+
+def _odd(value: int) -> int:
+    if value % 2 == 0:
+        raise click.BadParameter(f"{value} is even; the window is centred on its frame (1, 3, 5 ...)")
+    return value
 
 
 track_options = option_group("tracking", [
@@ -77,6 +83,10 @@ track_options = option_group("tracking", [
                  help="Temporal smoothing of the points' paths; 0 follows every frame's mask."),
     click.option("--max-gap", type=click.IntRange(min=0), default=_TRACK.max_gap, show_default=True,
                  help="Frames a person or part may be missing and still keep its shape and number."),
+    click.option("--temporal-window", type=click.IntRange(min=1), default=1, show_default=True,
+                 callback=lambda ctx, param, v: _odd(v),
+                 help="Temporal clean-up of the parse: each pixel's part is the majority over this many frames "
+                 "around it (odd; 3 or 5 removes a parser's one- or two-frame flicker; 1 = off)."),
     click.option("--workers", type=click.IntRange(min=1), default=default_workers, show_default="CPUs, at most 8",
                  help="Processes solving tracks side by side."),
 ], _tracking)

@@ -1,4 +1,4 @@
-"""Figures of tracked shapes over a shot: fit, point-count constancy, jitter, keys, and a baseline.
+"""Figures of tracked shapes over a shot, measured as an outsider would: on the curve and the masks.
 
 - ``frame_iou``: the shapes alive on a frame (holes cut), re-rasterized, against that frame's mask.
 - ``constant_counts``: share of shapes whose every key has the same point count (must be 1.0).
@@ -7,18 +7,26 @@
 - ``key_ratio``: keys per frame of lifetime, per shape.
 - ``stacked_anchors``: share of anchors sitting on the next one (within 0.5 px) - points an
   artist cannot pick apart.
-- ``looped_frames``: share of shape-frames whose outline folds into a loop bigger than 4 px^2.
+- ``self_crossings``: every (shape, frame) whose outline crosses itself (the curve sampled at
+  most 0.5 px apart, shapely's ``LinearRing.is_simple``) - a fold or a hole in the matte;
+  ``hole_crossings``: holes whose outline crosses or leaves their parent's.
+- ``frame_regions``: per frame, every (person, part) region's IoU with the union of its shapes,
+  and per shape its IoU with the connected components it covers most (its region) and the
+  share of its area on its own person's pixels.
 - ``naive_outline_paths``: the baseline a tracker must beat - each frame's outline resampled to
   a fixed count, starting at the outline point at angle 0 around the centroid.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from ..bezier import sample
+from ..bezier import fill_polygons, flatten, sample_spaced
 from ..geometry import resample_ring
-from ..vectorize import trace_rings
+from ..labelsets import get_label_set
+from ..vectorize import remove_specks, trace_rings
 from .metrics import iou
 
 
@@ -34,14 +42,14 @@ def constant_counts(shapes) -> float:
     return float(np.mean([len({len(k.points) for k in s.keys}) == 1 for s in shapes]))
 
 
-def lifetime_points(shape):
-    """The shape's points on every frame of its lifetime (keys interpolated)."""
-    return [shape.points_at(f) for f in range(shape.frames[0], shape.frames[1] + 1)]
+def lifetime_points(shape) -> np.ndarray:
+    """(F, N, 6): the shape's points on every frame of its lifetime (keys interpolated)."""
+    return shape.points_over(range(shape.frames[0], shape.frames[1] + 1))
 
 
 def anchor_paths(shape) -> np.ndarray:
     """(F, N, 2) anchors on every frame of the shape's lifetime."""
-    return np.stack(lifetime_points(shape))[..., :2]
+    return lifetime_points(shape)[..., :2]
 
 
 def path_jitter(paths: np.ndarray) -> np.ndarray:
@@ -66,22 +74,188 @@ def stacked_anchors(shapes, within: float = 0.5) -> float:
     return float((np.concatenate(gaps) < within).mean()) if gaps else 0.0
 
 
-def looped_frames(shapes, min_area: float = 4.0) -> float:
-    """Share of (shape, frame) whose outline crosses itself around a loop of more than
-    ``min_area`` px^2: every face of the noded outline but the largest is a loop. Needs shapely."""
-    from shapely.geometry import LinearRing
-    from shapely.ops import polygonize, unary_union
+def shape_frames(shapes):
+    """Every (shape, frame, points (N, 6)) of every shape's lifetime."""
+    for s in shapes:
+        frames = range(s.frames[0], s.frames[1] + 1)
+        yield from ((s, f, p) for f, p in zip(frames, s.points_over(frames)))
 
-    looped = total = 0
-    for p in (p for s in shapes for p in lifetime_points(s)):
-        if len(p) < 2:
+
+def crosses_itself(points: np.ndarray, spacing: float = 0.5) -> bool:
+    """Whether the closed curve of ``points`` (N, 6) crosses or touches itself anywhere."""
+    from shapely.geometry import LinearRing
+
+    xy = sample_spaced(points, spacing)
+    return len(xy) >= 3 and not LinearRing(xy).is_simple
+
+
+def self_crossings(shapes, spacing: float = 0.5) -> list[tuple[str, int]]:
+    """(name, frame) of every shape-frame whose outline crosses itself, however small the loop."""
+    return [(s.name, f) for s, f, p in shape_frames(shapes) if crosses_itself(p, spacing)]
+
+
+def crossing_share(shapes, spacing: float = 0.5) -> float:
+    """Share of shape-frames whose outline crosses itself (see :func:`self_crossings`)."""
+    total = sum(s.frames[1] - s.frames[0] + 1 for s in shapes)
+    return len(self_crossings(shapes, spacing)) / total if total else 0.0
+
+
+def hole_crossings(shapes, spacing: float = 0.5) -> list[tuple[str, int]]:
+    """(name, frame) of every hole-frame whose outline crosses its parent's or lies outside it."""
+    from shapely.geometry import LinearRing, Polygon
+
+    parents = {s.name: s for s in shapes if not s.hole}
+    bad = []
+    for s, f, p in shape_frames([s for s in shapes if s.hole and s.parent in parents]):
+        parent = parents[s.parent]
+        if not parent.alive(f):
+            bad.append((s.name, f))
             continue
-        total += 1
-        ring = LinearRing(sample(p, 16))
-        if not ring.is_simple:
-            faces = sorted(face.area for face in polygonize(unary_union(ring)))
-            looped += any(a > min_area for a in faces[:-1])
-    return looped / total if total else 0.0
+        outer = sample_spaced(parent.points_at(f), spacing)
+        hole = LinearRing(sample_spaced(p, spacing))
+        if LinearRing(outer).intersects(hole) or not Polygon(outer).buffer(0).contains(hole):
+            bad.append((s.name, f))
+    return bad
+
+
+@dataclass
+class Region:
+    """One (person, part) region of one frame measured against its shapes (pixel counts)."""
+
+    person: int  # the id in the frame's person map
+    part: str
+    area: int
+    inter: int  # pixels both in the region and in the union of its shapes
+    union: int
+
+    @property
+    def iou(self) -> float:
+        return self.inter / self.union if self.union else 1.0
+
+
+@dataclass
+class ShapeFit:
+    """One shape on one frame: IoU with its region (the components it covers most; nan where
+    it covers none), the same IoU of the reference shapes that cover those components (the
+    per-frame vectorizer's, when given), and the share of its area on its own person's pixels."""
+
+    name: str
+    frame: int
+    area: int
+    iou: float
+    own_person: float
+    reference_iou: float = float("nan")
+
+
+def _raster(outer: np.ndarray, holes, shape) -> tuple[tuple[slice, slice], np.ndarray]:
+    """Pixel-centre raster of one outer shape minus its holes, on the crop of its bounding box."""
+    xy = flatten(outer)
+    h, w = shape
+    x0, y0 = np.clip(np.floor(xy.min(0)).astype(int) - 1, 0, [w, h])
+    x1, y1 = np.clip(np.ceil(xy.max(0)).astype(int) + 1, 0, [w, h])
+    box = (slice(y0, y1), slice(x0, x1))
+    size = (max(y1 - y0, 0), max(x1 - x0, 0))
+    if min(size) <= 0:
+        return box, np.zeros(size, bool)
+    mask = fill_polygons([xy - [x0, y0]], size)
+    for p in holes:
+        mask &= ~fill_polygons([flatten(p) - [x0, y0]], size)
+    return box, mask
+
+
+def _rasters(shapes, frame: int, hw, owner) -> dict:
+    """{(person in the frame's map, part): [(shape, box, mask), ...]} of the outer shapes alive
+    at ``frame``, each with its own holes cut."""
+    alive = [s for s in shapes if s.alive(frame)]
+    holes: dict = {}
+    for s in alive:
+        if s.hole:
+            holes.setdefault(s.parent, []).append(s.points_at(frame))
+    out: dict = {}
+    for s in alive:
+        if not s.hole:
+            box, mask = _raster(s.points_at(frame), holes.get(s.name, ()), hw)
+            out.setdefault((owner(s.person), s.part), []).append((s, box, mask))
+    return out
+
+
+def _assign(items, labels: np.ndarray, n: int):
+    """Per item (shape, box, mask): its pixel count on each component (K, n), and each
+    component's item (n,) - the one covering most of it, -1 where none covers it."""
+    overlap = np.array([np.bincount(labels[box][m], minlength=n) for _, box, m in items]).reshape(-1, n)
+    best = np.where(overlap.max(0, initial=0) > 0, np.argmax(overlap, axis=0) if len(items) else -1, -1)
+    best[0] = -1
+    return overlap, best
+
+
+def frame_regions(shapes, parsing, min_area: float = 0.0, owner=None,
+                  reference=None) -> tuple[list[Region], list[ShapeFit]]:
+    """Every region of ``parsing`` (a ``Parsing``: the truth of one frame) against ``shapes``.
+
+    Regions lose their islands and holes under ``min_area`` px (what the vectorizer is asked
+    to draw). A shape's region is the set of the region's connected components it covers more
+    of than any other shape of the same person and part does. ``owner(person)`` gives the id
+    in this frame's person map of a shape's person (default: the same number). ``reference``:
+    other shapes of the same frame (the per-frame vectorizer's) whose IoU on each shape's
+    region is reported beside it.
+    """
+    import cv2
+
+    frame, hw = parsing.frame, parsing.parts.shape
+    names = get_label_set(parsing.label_set).parts
+    owner = owner or (lambda p: p)
+    by_region = _rasters(shapes, frame, hw, owner)
+    by_reference = _rasters(reference, frame, hw, lambda p: p) if reference is not None else {}
+    regions, fits = [], {}
+    for region in parsing.regions():
+        person, part_id, mask = region.person, region.part, region.frame_mask(hw)
+        mask = remove_specks(mask, min_area)[0] if min_area else mask
+        if not mask.any():
+            continue
+        n, labels = cv2.connectedComponents(mask.view(np.uint8), connectivity=4)
+        sizes = np.bincount(labels.ravel(), minlength=n)
+        mine = by_region.pop((person, names[part_id]), [])
+        covered = np.zeros(hw, bool)
+        for _, box, m in mine:
+            covered[box] |= m
+        regions.append(Region(person, names[part_id], int(sizes[1:].sum()), int(np.count_nonzero(covered & mask)),
+                              int(np.count_nonzero(covered | mask))))
+        if not mine:
+            continue
+        overlap, best = _assign(mine, labels, n)
+        ref = by_reference.get((person, names[part_id]), [])
+        ref_overlap, ref_best = _assign(ref, labels, n)
+        for k, (s, box, m) in enumerate(mine):
+            own = best == k
+            area, region = int(m.sum()), int(sizes[own].sum())
+            fit = ShapeFit(s.name, frame, area, _iou(int(overlap[k][own].sum()), area, region),
+                           _share(parsing.people[box][m], person, area))
+            users = np.unique(ref_best[own & (ref_best >= 0)])
+            if reference is not None and region:
+                inter = int(sum(ref_overlap[j][own].sum() for j in users))
+                ref_area = int(sum(ref[j][2].sum() for j in users))
+                fit.reference_iou = _iou(inter, ref_area, region)
+            fits[s.name] = fit
+    for shapes_left in by_region.values():  # shapes of a (person, part) absent from this frame
+        for s, box, m in shapes_left:
+            area = int(m.sum())
+            fits[s.name] = ShapeFit(s.name, frame, area, float("nan"),
+                                    _share(parsing.people[box][m], owner(s.person), area))
+    return regions, list(fits.values())
+
+
+def _iou(inter: int, a: int, b: int) -> float:
+    return inter / (a + b - inter) if a + b - inter > 0 else float("nan")
+
+
+def _share(people: np.ndarray, person: int, area: int) -> float:
+    return float(np.count_nonzero(people == person)) / area if area else 1.0
+
+
+def pooled_iou(regions) -> float:
+    """Area-weighted IoU: all intersections over all unions."""
+    union = sum(r.union for r in regions)
+    return sum(r.inter for r in regions) / union if union else 1.0
 
 
 def naive_outline(mask: np.ndarray, n_points: int = 32) -> np.ndarray:

@@ -2,10 +2,15 @@
 
 Per-frame detectors number people arbitrarily on every frame, and a body part can split, merge,
 vanish and come back. ``associate`` links blobs frame to frame with the Hungarian method
-(``scipy.optimize.linear_sum_assignment``) on a cost mixing mask IoU and centroid distance.
-A track that is not seen for more than ``max_gap`` frames ends; a blob that matches no live
-track starts a new one. Masks are rasterized from the traced rings on a coarse grid, which is
-enough to tell overlaps apart and keeps association cheap.
+(``scipy.optimize.linear_sum_assignment``) on a cost mixing mask IoU and centroid distance,
+both taken after moving the track's last blob by its own velocity (a fast foot overlaps where
+it will be, not where it was). A track that is not seen for more than ``max_gap`` frames ends;
+a blob that matches no live track starts a new one. Masks are rasterized from the traced rings
+on a coarse grid, which is enough to tell overlaps apart and keeps association cheap.
+
+``identify_people`` trusts the person maps' own ids when they are consistent over the shot
+(they agree with the overlap linking on nearly every link), and links by overlap otherwise;
+either way people are numbered 1..N in order of first appearance.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import numpy as np
 from ..geometry import polygon_area
 
 GRID = 4.0  # px per cell of the coarse grid that association masks are drawn on
+REACH = 3.0  # how far (in blob sizes) from where it was expected a blob may be and still continue a track
 
 
 @dataclass
@@ -37,6 +43,13 @@ class Track:
     members: dict = field(default_factory=dict)
     last: Blob | None = None
     last_frame: int = 0
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # px per frame, of the centroid
+
+    def see(self, frame: int, b: Blob) -> None:
+        if self.last is not None:
+            self.velocity = (b.centroid - self.last.centroid) / max(frame - self.last_frame, 1)
+        self.members[frame] = b.key
+        self.last, self.last_frame = b, frame
 
 
 def blob(key, outers, width: int) -> Blob:
@@ -57,53 +70,57 @@ def blob(key, outers, width: int) -> Blob:
     return Blob(key, cells, centroid, float(areas.sum()))
 
 
-def iou(a: Blob, b: Blob) -> float:
-    inter = len(np.intersect1d(a.cells, b.cells, assume_unique=True))
+def iou(a: Blob, b: Blob, shift=(0, 0), width: int = 0) -> float:
+    """IoU of two blobs, ``a`` moved by ``shift`` (whole cells, x and y) on a grid ``width`` wide."""
+    cells = a.cells + (int(shift[1]) * width + int(shift[0]) if width else 0)
+    inter = len(np.intersect1d(cells, b.cells, assume_unique=True))
     union = len(a.cells) + len(b.cells) - inter
     return inter / union if union else 0.0
 
 
-def match_cost(track: Blob, new: Blob, gap: int) -> float:
+def match_cost(track: Blob, new: Blob, gap: int, velocity=(0.0, 0.0), width: int = 0) -> float:
     """Cost of continuing ``track`` with ``new`` after ``gap`` frames; inf when implausible.
 
-    1 - IoU plus the centroid distance in units of the blobs' size. Without overlap a match is
-    still allowed when the centroid moved less than 1.5 times the blob's size (small, fast parts,
-    or a shot sampled sparsely), more freely after a gap (a person who left and came back near
-    where they were).
+    The track's blob is first moved by ``velocity`` (px per frame) over the gap; then 1 - IoU
+    plus the centroid distance in units of the blobs' size. Without overlap a match is still
+    allowed when the centroid is less than ``REACH`` times the blob's size from where it was expected
+    (small, fast parts, or a shot sampled sparsely), more freely after a gap (a person who left
+    and came back near where they were).
     """
+    move = np.asarray(velocity, np.float64) * max(gap, 1)
     size = np.sqrt(max(track.area, new.area, 1.0))
-    dist = float(np.hypot(*(track.centroid - new.centroid))) / size
-    overlap = iou(track, new)
+    dist = float(np.hypot(*(track.centroid + move - new.centroid))) / size
+    overlap = iou(track, new, np.round(move / GRID), width)
     ratio = min(track.area, new.area) / max(track.area, new.area, 1e-9)
-    if overlap <= 0.0 and dist > 1.5 * max(gap, 1) ** 0.5:
+    if overlap <= 0.0 and dist > REACH * max(gap, 1) ** 0.5:
         return np.inf
     if ratio < 0.05:  # a speck is not the body part it sits beside
         return np.inf
     return (1.0 - overlap) + dist
 
 
-def associate(frames: dict, max_gap: int, preferred=None) -> list[Track]:
+def associate(frames: dict, max_gap: int, width: int = 0) -> list[Track]:
     """Link the blobs of consecutive frames into tracks.
 
     Parameters
     ----------
     frames : {frame: [Blob, ...]} in any order of frames; blob keys are unique per frame.
     max_gap : frames a track may go unseen and still be continued.
-    preferred : optional callable ``blob -> label`` giving the label a new track would like
-        (e.g. the input person id); it gets it when no other track has used it.
+    width : cells per row of the grid the blobs are drawn on (see ``grid_width``); with it,
+        overlaps are measured after moving each track by its velocity.
 
-    Returns the tracks with labels 1, 2, ... (or the preferred ones), sorted by label.
+    Returns the tracks labelled 1, 2, ... in order of first appearance (then of size).
     """
     from scipy.optimize import linear_sum_assignment
 
     tracks: list[Track] = []
-    used: set[int] = set()
     for frame in sorted(frames):
         blobs = sorted(frames[frame], key=lambda b: -b.area)
         live = [t for t in tracks if frame - t.last_frame <= max_gap + 1]
         assigned: dict[int, Track] = {}
         if live and blobs:
-            cost = np.array([[match_cost(t.last, b, frame - t.last_frame) for b in blobs] for t in live])
+            cost = np.array([[match_cost(t.last, b, frame - t.last_frame, t.velocity, width) for b in blobs]
+                             for t in live])
             finite = np.where(np.isfinite(cost), cost, 1e6)
             rows, cols = linear_sum_assignment(finite)
             for r, c in zip(rows, cols):
@@ -112,43 +129,59 @@ def associate(frames: dict, max_gap: int, preferred=None) -> list[Track]:
         for c, b in enumerate(blobs):
             track = assigned.get(c)
             if track is None:
-                want = preferred(b) if preferred else None
-                label = want if want is not None and want not in used else _next_free(used)
-                track = Track(label)
-                used.add(label)
+                track = Track(len(tracks) + 1)
                 tracks.append(track)
-            track.members[frame] = b.key
-            track.last, track.last_frame = b, frame
-    return sorted(tracks, key=lambda t: t.label)
+            track.see(frame, b)
+    return tracks
 
 
-def _next_free(used: set[int]) -> int:
-    k = 1
-    while k in used:
-        k += 1
-    return k
-
-
-def identify_people(per_frame: dict, max_gap: int) -> dict[int, dict[int, int]]:
-    """{frame: {input person id: shot-wide person id}} from every frame's contours.
-
-    A person is the union of their parts' outer rings. Input ids are kept where they are
-    consistent (first come, first served); renumbered detections get the id of the person they
-    overlap on the previous frames.
-    """
-    width = grid_width(per_frame)
+def _person_blobs(per_frame: dict, width: int) -> dict:
     frames = {}
     for frame, contours in per_frame.items():
         rings: dict[int, list] = {}
         for c in contours:
             if not c.hole:
                 rings.setdefault(c.person, []).append(c.ring)
-        frames[frame] = [blob(p, r, width) for p, r in rings.items()]
-    tracks = associate(frames, max_gap, preferred=lambda b: int(b.key))
-    mapping: dict[int, dict[int, int]] = {f: {} for f in per_frame}
+        frames[frame] = [blob(p, r, width) for p, r in sorted(rings.items())]
+    return frames
+
+
+def ids_consistent(tracks: list[Track], agree: float = 0.9) -> bool:
+    """Whether the input ids name the same people as the overlap linking ``tracks`` does: on
+    at least ``agree`` of the links between consecutive sightings, the id stays the same."""
+    links = same = 0
     for t in tracks:
-        for frame, key in t.members.items():
-            mapping[frame][key] = t.label
+        keys = [t.members[f] for f in sorted(t.members)]
+        links += len(keys) - 1
+        same += sum(a == b for a, b in zip(keys[:-1], keys[1:]))
+    return links == 0 or same >= agree * links
+
+
+def identify_people(per_frame: dict, max_gap: int) -> dict[int, dict[int, int]]:
+    """{frame: {input person id: shot-wide person id}} from every frame's contours.
+
+    A person is the union of their parts' outer rings. When the input ids are consistent over
+    the shot (``ids_consistent``), each id is one person, even where the overlap linking
+    would swap two people who cross; otherwise (a detector renumbering people on every frame)
+    people are linked by overlap. People are numbered 1..N in order of first appearance, people
+    first seen on the same frame in the order of their ids there.
+    """
+    width = grid_width(per_frame)
+    frames = _person_blobs(per_frame, width)
+    tracks = associate(frames, max_gap, width)
+    if ids_consistent(tracks):
+        by_id: dict[int, dict] = {}
+        for frame in sorted(frames):
+            for b in frames[frame]:
+                by_id.setdefault(int(b.key), {})[frame] = b.key
+        members = list(by_id.values())
+    else:
+        members = [t.members for t in tracks]
+    order = sorted(members, key=lambda m: (min(m), int(m[min(m)])))
+    mapping: dict[int, dict[int, int]] = {f: {} for f in per_frame}
+    for label, m in enumerate(order, start=1):
+        for frame, key in m.items():
+            mapping[frame][key] = label
     return mapping
 
 

@@ -8,6 +8,10 @@ anchors and 7 points between each pair) - what the matte shows. A Bezier point i
 control points, so the interpolated keys' curve is the blend of the keys' curves; handle tips are
 not measured themselves: a tip off by d moves the curve by at most 4/9 d. A shot where nothing
 moves by more than the tolerance gets one key.
+
+Only frames that were observed may be keys (a frame without a label map, or where the part was
+hidden, has nothing to key); and where the blend between two keys would fold the outline over
+itself, the frame in between becomes a key too (``keep_simple``).
 """
 
 from __future__ import annotations
@@ -40,16 +44,20 @@ def deviation(diff: np.ndarray, measure: str) -> np.ndarray:
     return np.sqrt(sq.max(-1) if measure == "max" else sq.mean(-1))
 
 
-def reduce_keys(points: np.ndarray, tolerance: float, measure: str = "max") -> np.ndarray:
+def reduce_keys(points: np.ndarray, tolerance: float, measure: str = "max", observed=None) -> np.ndarray:
     """Indices (sorted) of the frames of ``points`` (F, N, 6) to keep as keys.
+
+    ``observed`` (F,) bool: the frames that may be keys (default all; the first and last must
+    be); the error is measured on them only, the others are blended through.
 
     >>> still = np.zeros((10, 3, 6)); still[:, :, 0] = [0, 5, 9]
     >>> reduce_keys(still, 1.0).tolist()
     [0]
     """
     f = len(points)
+    seen = np.ones(f, bool) if observed is None else np.asarray(observed, bool)
     pos = curve_positions(points)
-    if f == 1 or deviation(pos - pos[0], measure).max() <= tolerance:
+    if f == 1 or (deviation(pos - pos[0], measure) * seen).max() <= tolerance:
         return np.array([0])
     keep = {0, f - 1}
     spans = [(0, f - 1)]
@@ -57,9 +65,40 @@ def reduce_keys(points: np.ndarray, tolerance: float, measure: str = "max") -> n
         a, b = spans.pop()
         if b - a < 2:
             continue
-        err = interpolation_error(pos, a, b, measure)
+        err = interpolation_error(pos, a, b, measure) * seen[a:b + 1]
         k = int(np.argmax(err))
         if err[k] > tolerance:
             keep.add(a + k)
             spans += [(a, a + k), (a + k, b)]
+    return np.array(sorted(keep))
+
+
+def keep_simple(points: np.ndarray, kept: np.ndarray, observed=None) -> np.ndarray:
+    """``kept`` key indices plus, wherever the blend between two keys crosses itself, the
+    nearest frame that may be a key (observed) at each such frame, until every frame is simple
+    or the observed frames around every crossing one are keys already.
+    """
+    from ..crossings import is_simple
+
+    f = len(points)
+    seen = np.flatnonzero(np.ones(f, bool) if observed is None else observed)
+    keep = set(int(k) for k in kept)
+    for _ in range(f):
+        keys = np.array(sorted(keep))
+        if len(keys) == f:
+            break
+        t = np.arange(f)
+        i = np.clip(np.searchsorted(keys, t, side="right") - 1, 0, max(len(keys) - 2, 0))
+        if len(keys) == 1:
+            blend = np.repeat(points[keys], f, axis=0)
+        else:
+            w = np.clip((t - keys[i]) / (keys[i + 1] - keys[i]), 0.0, 1.0)[:, None, None]
+            blend = (1.0 - w) * points[keys[i]] + w * points[keys[i + 1]]
+        bad = [k for k in range(f) if k not in keep and not is_simple(blend[k])]
+        if not bad:
+            break
+        added = {int(seen[np.argmin(np.abs(seen - k))]) for k in bad} - keep
+        if not added:  # the nearest observed frames are keys already; a frame without data is never a key
+            break
+        keep |= added
     return np.array(sorted(keep))

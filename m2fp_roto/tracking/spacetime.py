@@ -1,22 +1,21 @@
-"""Anchors that follow a region through a shot: propagation, spacetime smoothing, handle refit.
+"""Anchors that follow a region through a shot: registration, spacetime smoothing, snapping.
 
-The stages, for one shape track (the rings of one region on the frames where it is seen):
+The pieces tracking builds on (see :mod:`.placement`, :mod:`.outline`, :mod:`.track`):
 
-1. ``propagate`` - from a reference frame, forwards and backwards: predict every anchor with the
-   rigid motion of the whole ring (``ring_motion``, a trimmed symmetric ICP), then snap it to the
-   closest boundary sample inside its own window (``snap``). The windows partition the ring in
-   the anchors' order, so the cyclic order, the first point and the winding never change.
-2. ``spacetime_solve`` - per anchor, least squares over all frames of a normal-weighted data
-   term (anchors may slide a little along the edge, not off it) and a second-difference
-   temporal term; re-project onto each frame's ring and solve again. This is the mask-only
-   cousin of Agarwala et al., "Keyframe-Based Tracking for Rotoscoping and Animation"
-   (SIGGRAPH 2004): jitter goes, constant-velocity motion is kept without lag.
-3. handles - per frame, Schneider's least-squares handle lengths (``fitting.fit_handles``)
-   along the tangent directions ``ring_tangents`` reads from the ring; directions and lengths
-   are then smoothed in time too (``smooth_series``, ``solve_blocks``).
+- ``ring_motion`` / ``local_motion`` / ``person_motions`` - the rigid motion of a ring (a
+  trimmed symmetric ICP), of one arc of it, and of a whole person frame to frame.
+- ``ordered_positions`` / ``snap`` - points put on a ring in the anchors' order, so the cyclic
+  order, the first point and the winding never change.
+- ``spacetime_solve`` - per anchor, least squares over all frames of a normal-weighted data
+  term (anchors may slide a little along the edge, not off it) and a second-difference
+  temporal term. This is the mask-only cousin of Agarwala et al., "Keyframe-Based Tracking for
+  Rotoscoping and Animation" (SIGGRAPH 2004): jitter goes, constant-velocity motion is kept
+  without lag. ``smooth_series`` and ``solve_blocks`` are the same solve for any per-frame
+  value (handle directions and lengths).
 
 Frames between sightings (a part hidden for a few frames) have no data term: the temporal term
-carries the anchors and handles smoothly across them.
+carries the paths smoothly across them (a least smoothing ``MIN_STRENGTH`` keeps them defined
+when no smoothing is asked for).
 """
 
 from __future__ import annotations
@@ -38,6 +37,11 @@ def second_difference(n: int):
     return diags([1.0, -2.0, 1.0], [0, 1, 2], shape=(n - 2, n))
 
 
+#: The least smoothing a solve uses: rows without data (a part hidden for a few frames) stay
+#: defined (filled in linearly) even when no smoothing is asked for.
+MIN_STRENGTH = 1e-6
+
+
 def smooth_series(values: np.ndarray, weights: np.ndarray, strength: float) -> np.ndarray:
     """Minimise sum_t w_t |y_t - v_t|^2 + strength * sum_t |y_{t+1} - 2 y_t + y_{t-1}|^2.
 
@@ -50,7 +54,8 @@ def smooth_series(values: np.ndarray, weights: np.ndarray, strength: float) -> n
     f = len(values)
     flat = np.nan_to_num(values.reshape(f, -1))
     w = np.asarray(weights, np.float64)
-    if f < 3 or strength <= 0:
+    strength = max(strength, MIN_STRENGTH)
+    if f < 3:
         return values.copy()
     # Upper banded form of diag(w) + strength * D2^T D2 (bandwidth 2).
     d2 = second_difference(f)
@@ -64,13 +69,15 @@ def smooth_series(values: np.ndarray, weights: np.ndarray, strength: float) -> n
 
 
 def spacetime_solve(q: np.ndarray, normals: np.ndarray, observed: np.ndarray, strength: float,
-                    slide: float, robust: float = 0.0) -> np.ndarray:
+                    slide, robust: float = 0.0) -> np.ndarray:
     """Smoothed anchor trajectories (F, N, 2) from snapped positions ``q`` (F, N, 2).
 
     Per anchor: min sum_t (n.(X-q))^2 + slide (tau.(X-q))^2 + strength * rho(X_{t+1} - 2X_t + X_{t-1}),
-    with the data term only on ``observed`` frames (see :func:`solve_blocks`).
+    with the data term only on ``observed`` frames (see :func:`solve_blocks`). ``slide`` is one
+    weight or one per anchor (N,).
     """
     nn = normals[..., :, None] * normals[..., None, :]  # (F, N, 2, 2)
+    slide = np.broadcast_to(np.asarray(slide, np.float64), normals.shape[1:2])[None, :, None, None]
     w = slide * np.eye(2) + (1.0 - slide) * nn
     w = np.where(observed[:, None, None, None], w, 0.0)
     return solve_blocks(w, np.einsum("tncd,tnd->tnc", w, np.nan_to_num(q)), strength, robust)
@@ -89,6 +96,7 @@ def solve_blocks(w: np.ndarray, b: np.ndarray, strength: float, robust: float = 
     from scipy.sparse.linalg import spsolve
 
     f, n = w.shape[:2]
+    strength = max(strength, MIN_STRENGTH)
     wt = np.transpose(w, (1, 0, 2, 3))  # unknown (i, t, c) at (i*F + t)*2 + c
     base = (np.arange(n * f) * 2)[:, None, None]
     rows = np.broadcast_to(base + np.arange(2)[None, :, None], (n * f, 2, 2)).ravel()
@@ -224,38 +232,37 @@ def snap(ring: np.ndarray, predicted: np.ndarray, expected: np.ndarray) -> np.nd
     return idx - (idx[0] // m) * m
 
 
+def ordered_positions(ring: np.ndarray, points: np.ndarray, fractions: np.ndarray) -> np.ndarray:
+    """Increasing (unwrapped) sample positions on ``ring`` near where ``points`` (N, 2) are.
+
+    ``fractions`` (N,) are where the points were along their previous outline (in turns, from
+    its first sample); the rings' first samples differ, so the best circular offset between
+    the two first places every point's closest sample on its turn. The positions are then
+    made increasing with a minimum gap by isotonic regression (pool adjacent violators): where
+    points arrive out of order (both sides of a thin limb), they share the place between
+    them instead of one being dragged along the whole outline.
+    """
+    from scipy.optimize import isotonic_regression
+    from scipy.spatial import cKDTree
+
+    m, n = len(ring), len(points)
+    nearest = cKDTree(ring).query(points)[1]
+    guess = (fractions + _circular_offset(nearest / m, fractions)) * m
+    local = nearest + m * np.round((guess - nearest) / m)
+    gap = min(2.0, 0.25 * m / n)
+    ramp = gap * np.arange(n)
+    out = isotonic_regression(local - ramp).x + ramp
+    if out[-1] - out[0] >= m - gap:  # more than a turn: the points wrap; trust the guess
+        return np.asarray(guess, np.float64)
+    return out
+
+
 def _circular_offset(nearest: np.ndarray, fractions: np.ndarray) -> float:
     """The shift (fraction of a turn) that best maps ``fractions`` onto ``nearest`` (both in turns)."""
     diff = (nearest - fractions) * 2 * np.pi
     mean = np.angle(np.exp(1j * diff).mean())
     wrapped = np.angle(np.exp(1j * (diff - mean)))
     return float((mean + np.median(wrapped)) / (2 * np.pi))
-
-
-def propagate(rings: dict, reference: int, ref_idx: np.ndarray, prior=None) -> dict:
-    """{frame: unwrapped sample indices (N,)} of the anchors on every ring, from the reference.
-
-    ``prior(a, b)`` optionally gives the motion ``(s*R, t)`` of the whole person from frame a
-    to frame b, the starting guess of each ring's own motion.
-    """
-    from scipy.spatial import cKDTree
-
-    frames = sorted(rings)
-    out = {reference: ref_idx}
-    pos = frames.index(reference)
-    for sequence in (frames[pos + 1:], frames[:pos][::-1]):
-        prev = reference
-        for frame in sequence:
-            src, dst = rings[prev], rings[frame]
-            idx = out[prev]
-            lin, shift = ring_motion(src, dst, start=prior(prev, frame) if prior else None)
-            predicted = local_motion(src, idx, dst, lin, shift)
-            nearest = cKDTree(dst).query(predicted)[1]
-            offset = _circular_offset(nearest / len(dst), idx / len(src))
-            expected = (idx / len(src) + offset) * len(dst)
-            out[frame] = snap(dst, predicted, expected)
-            prev = frame
-    return out
 
 
 # -- ring geometry ---------------------------------------------------------------------------

@@ -7,67 +7,86 @@ The stages (see :mod:`.association`, :mod:`.spacetime`, :mod:`.keys`):
    (IoU and centroid, Hungarian); a split starts a new track for the smaller piece (``_k``
    names), a merge ends the smaller one, a track unseen for more than ``max_gap`` frames ends.
    Holes are linked the same way inside their component's track.
-3. ``track_shape`` - per track: anchors fitted once on the reference frame (the largest
-   sighting), propagated over the shot, smoothed in spacetime, handles refitted per frame;
-   where one span stays worse than ``refine_error`` on many frames an anchor is added on every
-   frame (the count changes shot-wide, never per frame); then keys are reduced.
+3. ``track_shape`` - per track: the point count most frames need (``point_count``), anchors
+   followed from the reference frame (the largest sighting) and spread along each outline
+   (:mod:`.placement`), their paths smoothed in spacetime and put back on each outline
+   (``_on_outline``, :mod:`.outline`), handles fitted per frame; where spans stay worse than
+   ``refine_error`` on many frames the shape gets more anchors (on every frame); every frame
+   made simple (``_simple``, :mod:`m2fp_roto.crossings`).
+4. keys reduced (:mod:`.keys`), holes kept inside their parents (:mod:`.holes`).
+
+Over 400 lines: the stages share TrackOptions and the per-track data layout, and splitting
+``track_shape``'s helpers from it would scatter one algorithm over two modules.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..crossings import crossing_segments, untangle
 from ..document import Key, Shape, shape_name
-from ..fitting import CORNER_ANGLE, find_corners, fit_handles, fit_ring
-from ..geometry import polygon_area, unit
+from ..fitting import CORNER_ANGLE, find_corners, fit_ring, fit_rings
+from ..geometry import bridge_rings, polygon_area, simple_ring, unit
 from ..progress import Progress
+from ..vectorize import ring_tolerance
 from .association import associate, blob, grid_width, identify_people
-from .keys import reduce_keys
-from .spacetime import (
-    person_motions,
-    propagate,
-    ring_normals,
-    ring_tangents,
-    smooth_series,
-    snap,
-    solve_blocks,
-    spacetime_solve,
-)
+from .holes import keep_inside
+from .keys import keep_simple, reduce_keys
+from .outline import cast_on_ring, curves, increasing, ring_at, take_corners
+from .placement import even, follow
+from .spacetime import ordered_positions, person_motions, ring_normals, smooth_series, snap, spacetime_solve
+
+log = logging.getLogger("m2fp_roto")
+
+#: Handles are smoothed in time with this share of the anchors' smoothing: enough to keep the curve
+#: between anchors from flickering with the label staircase, little enough to follow a limb.
+HANDLE_SMOOTHING = 0.2
+#: Tangential data weight of a corner anchor: held along the outline as firmly as across it.
+CORNER_SLIDE = 1.0
 
 
 @dataclass
 class TrackOptions:
     """key_tolerance: px a shape's outline may stray from its tracked self between keys (linear blend).
     key_measure: "max" (every point along the outline within key_tolerance) or "rms" (over them).
-    smoothing: weight of the temporal second-difference term on the anchors' paths (and handles).
+    smoothing: weight of the temporal second-difference term on the anchors' paths; the anchors
+        stay on each frame's outline whatever it is (0 follows every frame's correspondence).
+    min_frames: the temporal clean-up of the parse: a region seen on fewer frames than this is
+        flicker, not a shape - joined to another piece of its part seen on the same frame, or
+        left out - unless its person's part is seen that briefly in the whole shot (1: off).
     robust: px/frame^2 above which an acceleration counts as real motion, not flicker (Huber knee;
         0 smooths every acceleration alike).
-    edge_smoothing: smoothing of the anchors' distance to each frame's outline (normal to it);
-        0 hugs every frame's mask, larger values ride over its flicker (fewer keys, lower IoU).
-    max_gap: frames a person, part or hole may be missing and still keep its shape track.
+    edge_tolerance: px an anchor may sit off its frame's outline, towards its smooth path: the
+        mask's flicker below it is ridden over (fewer keys, steadier points), above it followed.
+    max_gap: frames a person, part or hole may be missing and still keep its shape track; a
+        part split for fewer frames than this stays one shape (the pieces joined).
     slide: weight of the tangential data term; small lets anchors slide along the edge.
     iterations: spacetime solve / re-projection rounds.
-    anchor_tolerance: px tolerance of the reference frame's fit (fewer anchors when larger).
-    corner_angle: turning angle (degrees) above which an anchor is a sharp corner.
-    refine_error: px; a span worse than this on more than a tenth of its frames gets an anchor.
-    refine_rounds: at most this many rounds of anchor insertion per shape.
+    anchor_tolerance: px tolerance of the per-frame fits that set a shape's point count (the
+        count most frames need; fewer anchors when larger).
+    corner_angle: turning angle (degrees) above which the per-frame fits keep a sharp corner.
+    refine_error: px; when some spans are worse than this on more than a tenth of the frames,
+        the shape gets that many more anchors (on every frame).
+    refine_rounds: at most this many rounds of adding anchors per shape.
     """
 
     key_tolerance: float = 1.0
     key_measure: str = "max"
     smoothing: float = 0.5
-    edge_smoothing: float = 0.0
+    min_frames: int = 3
     robust: float = 2.0
+    edge_tolerance: float = 0.5
     max_gap: int = 5
     slide: float = 0.05
-    iterations: int = 3
+    iterations: int = 2
     anchor_tolerance: float = 1.0
     corner_angle: float = CORNER_ANGLE
     refine_error: float = 1.5
-    refine_rounds: int = 2
+    refine_rounds: int = 1
 
 
 @dataclass
@@ -89,47 +108,68 @@ class RingTrack:
         return shape_name(self.person, self.part, self.component) if self.hole else None
 
 
-def component_tracks(per_frame: dict, people: dict, max_gap: int) -> list[RingTrack]:
-    """Link every (person, part) component and hole over the shot into ring tracks."""
+def component_tracks(per_frame: dict, people: dict, max_gap: int, min_frames: int = 1) -> list[RingTrack]:
+    """Link every (person, part) component and hole over the shot into ring tracks.
+
+    Brief pieces do not become shapes (``_lasting``): a component seen for fewer than
+    ``max_gap`` frames while another component of the same region is seen (a part briefly
+    split: a wrist hidden for two frames) or on fewer than ``min_frames`` frames (a parser's
+    flicker) is joined, on the frames where another lasting component is seen, to the nearest
+    one's outline by a thin corridor (``geometry.bridge_rings``), and left out on the others;
+    its holes are dropped.
+    """
     width = grid_width(per_frame)
     regions: dict = {}  # (person, part) -> {frame: {component: {hole: ring}}}
     for frame, contours in per_frame.items():
         for c in contours:
             who = people[frame].get(c.person, c.person)
-            regions.setdefault((who, c.part), {}).setdefault(frame, {}).setdefault(c.component, {})[c.hole] = c.ring
+            ring = simple_ring(c.ring)  # no simple curve can follow a ring that touches itself
+            regions.setdefault((who, c.part), {}).setdefault(frame, {}).setdefault(c.component, {})[c.hole] = ring
     tracks = []
     for (person, part), frames in sorted(regions.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         comps = {f: [blob(k, [h[0]], width) for k, h in comp.items() if 0 in h] for f, comp in frames.items()}
-        for ct in associate(comps, max_gap):
-            k = ct.label - 1
-            tracks.append(RingTrack(person, part, k, 0, {f: frames[f][c][0] for f, c in ct.members.items()}))
+        kept, pieces = _lasting(associate(comps, max_gap, width), max_gap, min_frames, len(frames))
+        outer = [{f: frames[f][c][0] for f, c in ct.members.items()} for ct in kept]
+        for piece in pieces:
+            for f, c in piece.members.items():
+                hosts = [k for k, ct in enumerate(kept) if f in ct.members]
+                if hosts:
+                    host = min(hosts, key=lambda k: np.hypot(*(outer[k][f].mean(0) - frames[f][c][0].mean(0))))
+                    outer[host][f] = bridge_rings(outer[host][f], frames[f][c][0])
+        for k, ct in enumerate(kept):
+            tracks.append(RingTrack(person, part, k, 0, outer[k]))
             holes = {f: [blob(j, [r], width) for j, r in frames[f][c].items() if j] for f, c in ct.members.items()}
-            for ht in associate(holes, max_gap):
+            for ht in associate(holes, max_gap, width):
                 rings = {f: frames[f][ct.members[f]][j] for f, j in ht.members.items()}
                 tracks.append(RingTrack(person, part, k, ht.label, rings))
     return tracks
 
 
-def _unwrap_increasing(idx: np.ndarray, m: int) -> np.ndarray:
-    idx = np.asarray(idx, np.int64) % m
-    idx = np.where(idx < idx[0], idx + m, idx)
-    return np.maximum.accumulate(idx)
+def _lasting(found: list, max_gap: int, min_frames: int, seen: int) -> tuple[list, list]:
+    """(tracks that become shapes, brief pieces to join to them or leave out).
+
+    A piece lives fewer than ``max_gap`` frames while another track is seen on every frame it
+    is (a split), or is seen on fewer than ``min_frames`` frames of a region ``seen`` on at
+    least that many (flicker). The longest-lived track always stays.
+    """
+    order = sorted(found, key=lambda t: -len(t.members))
+    kept, pieces = order[:1], []
+    for t in order[1:]:
+        frames = sorted(t.members)
+        split = frames[-1] - frames[0] + 1 < max_gap and all(any(f in o.members for o in kept) for f in frames)
+        flicker = len(frames) < min_frames <= seen
+        (pieces if split or flicker else kept).append(t)
+    kept.sort(key=lambda t: t.label)  # components numbered in order of first appearance
+    return kept, pieces
 
 
-def reference_anchors(ring: np.ndarray, options: TrackOptions) -> tuple[np.ndarray, np.ndarray]:
-    """Anchors of the reference ring as (sample indices (N,), corner flags (N,))."""
-    from scipy.spatial import cKDTree
+def track_shape(rings: dict, options: TrackOptions, prior=None) -> tuple[int, np.ndarray, np.ndarray]:
+    """(first frame, points (F, N, 6) on every frame of the lifetime, observed (F,) bool) of one
+    ring track.
 
-    corners = find_corners(ring, options.corner_angle)
-    points = fit_ring(ring, options.anchor_tolerance, corners)
-    idx = _unwrap_increasing(cKDTree(ring).query(points[:, :2])[1], len(ring))
-    return idx, np.isin(idx % len(ring), corners)
-
-
-def track_shape(rings: dict, options: TrackOptions, prior=None) -> tuple[int, np.ndarray]:
-    """(first frame, points (F, N, 6) on every frame of the lifetime) of one ring track.
-
-    ``prior(a, b)``: optional motion of the whole person from frame a to b (see ``propagate``).
+    ``prior(a, b)``: optional motion of the whole person from frame a to b (see ``track_start``).
+    Frames without a ring (a part hidden, a frame with no label map) get the linear blend of
+    their observed neighbours: what a compositing package draws between keys.
     """
     seen = sorted(rings)
     first, last = seen[0], seen[-1]
@@ -137,111 +177,167 @@ def track_shape(rings: dict, options: TrackOptions, prior=None) -> tuple[int, np
     observed = np.zeros(n_frames, bool)
     observed[np.array(seen) - first] = True
     reference = max(seen, key=lambda f: abs(polygon_area(rings[f])))
-    if len(seen) == 1:  # a one-frame sighting: nothing to propagate or smooth
-        ring = rings[reference]
-        return first, fit_ring(ring, options.anchor_tolerance, find_corners(ring, options.corner_angle))[None]
-    ref_idx, corner = reference_anchors(rings[reference], options)
-    idx = propagate(rings, reference, ref_idx, prior)
-    lam = options.smoothing
+    ring = rings[reference]
+    if len(seen) == 1:  # a one-frame sighting: nothing to follow or smooth
+        fitted = fit_ring(ring, options.anchor_tolerance, find_corners(ring, options.corner_angle))
+        return first, untangle(fitted)[0][None], observed
+    top = int(np.lexsort((ring[:, 0], ring[:, 1]))[0])  # where the per-frame fit starts too
+    n = point_count([rings[f] for f in seen], options)
     for round_ in range(options.refine_rounds + 1):
-        anchors, idx = _spacetime(rings, idx, first, n_frames, observed, options)
-        n = len(corner)
-        t_out = np.zeros((n_frames, n, 2))
-        t_in = np.zeros((n_frames, n, 2))
-        for f in seen:
-            t_out[f - first], t_in[f - first] = ring_tangents(rings[f], idx[f], corner)
-        t_out = unit(smooth_series(t_out, observed, lam))
-        t_in = np.where(corner[None, :, None], unit(smooth_series(t_in, observed, lam)), -t_out)
-        normal = np.zeros((n_frames, n, 2, 2))
-        rhs = np.zeros((n_frames, n, 2))
-        errors = np.zeros((len(seen), n))
-        for row, f in enumerate(seen):
-            i = f - first
-            fit = fit_handles(rings[f], idx[f], anchors[i], t_out[i], t_in[i])
-            errors[row], normal[i], rhs[i] = fit.error, fit.normal, fit.rhs
-        bad = _spans_to_split(rings, idx, seen, errors, options)
-        if not len(bad) or round_ == options.refine_rounds:
+        u = follow(rings, reference, even(top, n, len(ring)), prior)
+        anchors, on, corner, idx = _on_outline(rings, u, first, n_frames, observed, options)
+        corner = np.broadcast_to(corner, (n_frames, n))
+        points, errors = curves(rings, idx, anchors, corner, first, observed, HANDLE_SMOOTHING * options.smoothing)
+        bad = int(((errors > options.refine_error).mean(0) > 0.1).sum())
+        if not bad or round_ == options.refine_rounds:
             break
-        idx = {f: _insert_midpoints(i, bad, len(rings[f])) for f, i in idx.items()}
-        corner = np.insert(corner, bad + 1, False)
-    lengths = _handle_lengths(anchors, normal, rhs, observed, lam)
-    return first, np.concatenate([anchors, t_in * np.roll(lengths[..., 1:2], 1, axis=1),
-                                  t_out * lengths[..., 0:1]], axis=-1)
+        n += bad
+    for f in seen:
+        points[f - first] = _simple(points[f - first], rings[f], idx[f], on[f - first], corner[f - first])
+    points = _blend_gaps(points, observed)
+    seen_at = np.flatnonzero(observed)
+    for i in np.flatnonzero(~observed):  # a blend that crosses itself holds the nearest sighting
+        points[i], simple = untangle(points[i])
+        if not simple:
+            points[i] = points[seen_at[np.argmin(np.abs(seen_at - i))]]
+    return first, points, observed
 
 
-def _handle_lengths(anchors, normal, rhs, observed, strength) -> np.ndarray:
-    """(F, N, 2) lengths (out of anchor i, into anchor i+1): every frame's least-squares fit,
-    solved jointly with a temporal smoothness term; a weak pull towards a third of the chord
-    keeps spans whose fit is ill-posed (straight runs) well defined."""
-    chord = np.linalg.norm(np.roll(anchors, -1, axis=1) - anchors, axis=-1)
-    # Each span's data term weighs about 1 per frame, as the anchors' does, so that one
-    # smoothing strength means the same for long and short spans.
-    trace = np.trace(normal, axis1=-2, axis2=-1)
-    per_span = np.maximum(trace[observed].mean(0), 1e-9)[None, :, None, None]
-    w = normal / per_span + 0.02 * np.eye(2)
-    b = rhs / per_span[..., 0] + 0.02 * (chord / 3.0)[..., None]
-    lengths = solve_blocks(w, b, strength)
-    return np.clip(lengths, 0.0, chord[..., None])
+def _simple(points: np.ndarray, ring: np.ndarray, idx: np.ndarray, on: np.ndarray, corner: np.ndarray) -> np.ndarray:
+    """One frame's points made simple: handles shrunk where the curve crosses itself
+    (``crossings.untangle``); where the anchors themselves cross (a notch narrower than their
+    spacing), the anchors exactly on the outline with this frame's own handles, then the few
+    anchors around each crossing spread evenly along the outline between their neighbours."""
+    points, simple = untangle(points)
+    if simple:
+        return points
+    m, n = len(ring), len(idx)
+    u = idx.astype(np.float64)
+    anchors = on
+    for _ in range(4):
+        curve, simple = untangle(curves({0: ring}, {0: _nearest_samples(u, m)}, anchors[None], corner[None], 0,
+                                        np.ones(1, bool), 0.0)[0][0])
+        if simple:
+            return curve
+        for i, j in crossing_segments(curve):
+            if (j - i) % n > n // 2:
+                i, j = j, i
+            lo, hi = i - 1, i + (j - i) % n + 2  # anchors lo+1 .. hi-1 move; lo and hi stay
+            if hi - lo >= n:
+                continue
+            start = u[lo % n] - m * (lo < 0)
+            span = (u[hi % n] + m * (hi >= n) - start) % m
+            for k in range(lo + 1, hi):
+                u[k % n] = start + span * (k - lo) / (hi - lo) + m * ((k < 0) - (k >= n))
+        u = increasing(u, m)
+        anchors = ring_at(ring, u)
+        corner = np.zeros(n, bool)
+    # Last resort: the anchors evenly spread along this frame's outline from the first one.
+    u = u[0] + np.arange(n) * m / n
+    curve, simple = untangle(curves({0: ring}, {0: _nearest_samples(u, m)}, ring_at(ring, u)[None],
+                                    np.zeros((1, n), bool), 0, np.ones(1, bool), 0.0)[0][0])
+    return curve if simple else points
 
 
-def _spacetime(rings, idx, first, n_frames, observed, options) -> tuple[np.ndarray, dict]:
-    """Snap, solve, re-project ``options.iterations`` times: (anchors (F, N, 2), the re-projected
-    sample indices {frame: (N,)})."""
-    idx = dict(idx)
-    n = len(next(iter(idx.values())))
-    anchors = None
-    for it in range(max(options.iterations, 1)):
+def _on_outline(rings, u, first, n_frames, observed, options):
+    """(anchors (F, N, 2), the same exactly on the outline, corner flags (N,), their nearest
+    sample indices {frame: (N,)}): the anchors' paths smoothed in spacetime and put back on each
+    observed frame's outline in order, then let off it by at most ``edge_tolerance`` towards
+    the paths. ``u`` {frame: (N,)} are where they start (continuous sample positions).
+
+    An anchor that sits nearest one of the outline's corners on most frames is a corner
+    anchor: its data on every frame is the corner nearest it, held along the outline as firmly
+    as across it, so it stays on the corner, smoothly; the others never take a corner (no
+    anchor hops between corners that come and go).
+    """
+    n = len(next(iter(u.values())))
+    placed, u = u, dict(u)
+    found = np.array([take_corners(ring, u[f], options.corner_angle)[1] for f, ring in rings.items()])
+    corner = found.mean(0) > 0.5
+    slide = np.where(corner, CORNER_SLIDE, options.slide)
+    for _ in range(max(options.iterations, 1)):
         q = np.zeros((n_frames, n, 2))
         normals = np.zeros((n_frames, n, 2))
         for f, ring in rings.items():
-            q[f - first] = ring[idx[f] % len(ring)]
-            normals[f - first] = ring_normals(ring, idx[f])
-        anchors = spacetime_solve(q, normals, observed, options.smoothing, options.slide, options.robust)
+            at = take_corners(ring, u[f], options.corner_angle, corner)[0]
+            q[f - first] = ring_at(ring, at)
+            normals[f - first] = ring_normals(ring, np.round(at).astype(np.int64))
+        paths = spacetime_solve(q, normals, observed, options.smoothing, slide, options.robust)
+        # Back across the outline along the paths' own (smoothed) normals.
+        across = unit(smooth_series(normals, observed, options.smoothing))
         for f, ring in rings.items():
-            idx[f] = snap(ring, anchors[f - first], _follow(ring, anchors[f - first], idx[f]))
-    # Back onto the outline along its normal, with the offsets smoothed in time on their own
-    # (as vectors: every frame's normal is itself a little noisy): the edge follows the mask as
-    # closely as edge_smoothing asks, the paths stay smooth.
-    offset = np.zeros((n_frames, n, 2))
+            idx = snap(ring, paths[f - first], ordered_positions(ring, paths[f - first], u[f] / len(ring)))
+            u[f] = cast_on_ring(ring, paths[f - first], idx, across[f - first])
+    u = _towards_placed(u, placed, {f: len(r) for f, r in rings.items()}, first, n_frames, observed)
+    on = np.zeros((n_frames, n, 2))
     for f, ring in rings.items():
-        nrm = ring_normals(ring, idx[f])
-        offset[f - first] = ((ring[idx[f] % len(ring)] - anchors[f - first]) * nrm).sum(-1)[:, None] * nrm
-    if options.edge_smoothing > 0:
-        offset = smooth_series(offset, observed, options.edge_smoothing)
-    return anchors + offset, idx
+        on[f - first] = ring_at(ring, u[f])
+    # Within edge_tolerance of the outline, the smooth path wins: flicker smaller than that is
+    # ridden over, anything larger followed.
+    off = ((paths - on) * across).sum(-1, keepdims=True)
+    anchors = on + np.clip(off, -options.edge_tolerance, options.edge_tolerance) * across
+    return anchors, on, corner, {f: _nearest_samples(v, len(rings[f])) for f, v in u.items()}
 
 
-def _follow(ring: np.ndarray, points: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Expected sample positions for re-projecting ``points``: where each is closest on the ring,
-    when that keeps the anchors' order and lies within a tenth of the ring of where it was;
-    otherwise where it was. Re-projection then follows the smoothed paths instead of pinning
-    anchors to their old windows (which would squeeze them together)."""
-    from scipy.spatial import cKDTree
-
-    m = len(ring)
-    near = cKDTree(ring).query(points)[1]
-    step = (near - idx + m // 2) % m - m // 2
-    expected = np.where(np.abs(step) <= m // 10, idx + step, idx).astype(np.float64)
-    bad = np.diff(np.append(expected, expected[0] + m)) <= 0
-    bad |= np.roll(bad, 1)
-    return np.where(bad, idx, expected).astype(np.float64)
+#: Temporal smoothing of the pull back towards the followed places (see ``_towards_placed``):
+#: strong, so it corrects the paths' slow drift along the outline without adding the followed
+#: places' frame-to-frame noise.
+DRIFT_SMOOTHING = 10.0
 
 
-def _spans_to_split(rings, idx, seen, errors, options) -> np.ndarray:
-    """Spans (by their first anchor) that miss the outline on more than a tenth of the frames.
+def _towards_placed(u: dict, placed: dict, sizes: dict, first: int, n_frames: int, observed) -> dict:
+    """``u`` {frame: positions (N,)} (where the smooth paths meet each frame's outline) moved along
+    the outline by the slowly varying part of their distance to ``placed`` (the same anchors as
+    followed and evenly spread, ``placement.follow``), in units of the local spacing.
 
-    Only spans at least 4 ring samples (2 px) long on every frame: one that shrinks to nothing
-    somewhere (a gap closing, a limb detaching) would pile its new anchor onto its neighbours
-    there, and stacked anchors fold the outline into loops.
+    Left to the paths, anchors drift along the outline where a part moves fast or deforms (their
+    along-edge data term is weak), bunch up and leave a stretch of outline to one cubic; pulled
+    onto the followed places frame by frame, they would crawl with those places' noise.
     """
-    spans = np.array([np.diff(np.append(idx[f], idx[f][0] + len(rings[f]))) for f in seen])
-    bad = (errors > options.refine_error) & (spans >= 8)
-    return np.flatnonzero((bad.mean(0) > 0.1) & (spans.min(0) >= 4))
+    n = len(next(iter(u.values())))
+    share = np.zeros((n_frames, n, 1))
+    for f, m in sizes.items():
+        spacing = np.diff(np.append(placed[f], placed[f][0] + m))
+        local = 0.5 * (spacing + np.roll(spacing, 1))
+        share[f - first, :, 0] = np.clip(((placed[f] - u[f] + m / 2) % m - m / 2) / np.maximum(local, 1.0), -1, 1)
+    share = smooth_series(share, observed, DRIFT_SMOOTHING)
+    out = {}
+    for f, m in sizes.items():
+        spacing = np.diff(np.append(placed[f], placed[f][0] + m))
+        local = 0.5 * (spacing + np.roll(spacing, 1))
+        out[f] = increasing(u[f] + share[f - first, :, 0] * np.maximum(local, 1.0), m)
+    return out
 
 
-def _insert_midpoints(idx: np.ndarray, spans: np.ndarray, m: int) -> np.ndarray:
-    nxt = np.append(idx[1:], idx[0] + m)
-    return np.insert(idx, spans + 1, (idx[spans] + nxt[spans]) // 2)
+def _nearest_samples(u: np.ndarray, m: int) -> np.ndarray:
+    """Increasing unwrapped sample indices nearest to the continuous positions ``u``."""
+    idx = np.round(u).astype(np.int64)
+    idx = np.where(idx < idx[0], idx + m, idx)
+    return np.maximum.accumulate(idx)
+
+
+def point_count(rings: list, options: TrackOptions) -> int:
+    """Anchors for a shape seen as ``rings``: what nine frames in ten need, fitted on their own
+    (Schneider, within ``anchor_tolerance``, less on small parts as the vectorizer does, see
+    ``vectorize.ring_tolerance``), at least 4."""
+    step = max(1, len(rings) // 24)  # a sample of the frames is enough to know the count
+    sample = rings[::step]
+    tolerance = ring_tolerance(options.anchor_tolerance, float(np.median([abs(polygon_area(r)) for r in sample])))
+    fits = fit_rings(sample, tolerance, [find_corners(r, options.corner_angle) for r in sample])
+    return max(4, int(np.ceil(np.percentile([len(p) for p in fits], 90))))
+
+
+def _blend_gaps(points: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Frames not observed get the linear blend of the observed frames around them."""
+    if observed.all():
+        return points
+    seen = np.flatnonzero(observed)
+    frames = np.arange(len(points))
+    out = points.copy()
+    flat = points.reshape(len(points), -1)
+    for k in range(flat.shape[1]):
+        out.reshape(len(points), -1)[:, k] = np.interp(frames, seen, flat[seen, k])
+    return out
 
 
 def _person_priors(tracks) -> dict:
@@ -269,21 +365,29 @@ def track_contours(per_frame: dict, options: TrackOptions = TrackOptions(), prog
     ``mapper``: ``mapper(fn, *iterables)`` yielding results in order, run instead of the
     process pool (e.g. :func:`m2fp_roto.farm.cluster.cluster_map` of a Dask client).
     """
+    frames = sorted(int(f) for f in per_frame)
     per_frame = {int(f): c for f, c in per_frame.items() if c}
     if not per_frame:
         return []
+    skipped = set(range(frames[0], frames[-1] + 1)) - set(frames)
+    if skipped:
+        log.warning("%d frame(s) between %d and %d have no parse: shapes are interpolated through them, "
+                    "not keyed there", len(skipped), frames[0], frames[-1])
     people = identify_people(per_frame, options.max_gap)
-    tracks = component_tracks(per_frame, people, options.max_gap)
+    tracks = component_tracks(per_frame, people, options.max_gap, options.min_frames)
     priors = _person_priors(tracks)
     shapes = []
     with Progress(sum(len(t.rings) for t in tracks), "track", enabled=progress) as bar:
-        solved = _solve_tracks([(t.rings, priors[t.person]) for t in tracks], options, workers, mapper)
-        for t, (first, points) in zip(tracks, solved):
-            kept = reduce_keys(points, options.key_tolerance, options.key_measure)
+        solved = _solve_tracks([(t.rings, priors[t.person], skipped) for t in tracks], options, workers, mapper)
+        holes = {}
+        for t, (first, points, observed, kept) in zip(tracks, solved):
             keys = [Key(first + int(k), points[k]) for k in kept]
             shapes.append(Shape(t.name, t.person, t.part, (first, first + len(points) - 1), keys,
                                 component=t.component, hole=bool(t.hole), parent=t.parent))
+            if t.hole:
+                holes[t.name] = (first, points, observed)
             bar.advance(len(t.rings))
+    keep_inside(shapes, holes, options, skipped)
     return shapes
 
 
@@ -292,18 +396,26 @@ _PARALLEL_FROM = 200
 
 
 def _solve_tracks(jobs: list, options: TrackOptions, workers: int, mapper=None):
-    """``track_shape`` of every ``(rings, person motions)`` job, in order (see :mod:`.pool` for
+    """``_solve_track`` of every ``(rings, person motions, skipped frames)`` job, in order (see :mod:`.pool` for
     how the worker processes start and stop)."""
     if mapper is not None and jobs:
         yield from mapper(_solve_track, *zip(*jobs), [options] * len(jobs))
         return
-    if workers <= 1 or len(jobs) < 2 or sum(len(rings) for rings, _ in jobs) < _PARALLEL_FROM:
-        yield from (_solve_track(rings, motions, options) for rings, motions in jobs)
+    if workers <= 1 or len(jobs) < 2 or sum(len(job[0]) for job in jobs) < _PARALLEL_FROM:
+        yield from (_solve_track(*job, options) for job in jobs)
         return
     from ..workers import ordered_map
 
-    yield from ordered_map(_solve_track, [(rings, motions, options) for rings, motions in jobs], workers)
+    yield from ordered_map(_solve_track, [(*job, options) for job in jobs], workers)
 
 
-def _solve_track(rings: dict, motions: dict, options: TrackOptions):
-    return track_shape(rings, options, lambda a, b: motions.get((a, b)))
+def _solve_track(rings: dict, motions: dict, skipped: set, options: TrackOptions):
+    """(first frame, points (F, N, 6), observed frames (F,), key indices) of one track.
+
+    Keys are reduced over the frames the shape was seen on; where the blend between two keys
+    would cross itself, a frame of the shot that has a parse becomes a key too (``skipped``
+    frames, which have none, never do)."""
+    first, points, observed = track_shape(rings, options, lambda a, b: motions.get((a, b)))
+    kept = reduce_keys(points, options.key_tolerance, options.key_measure, observed)
+    may_key = np.array([first + i not in skipped for i in range(len(points))])
+    return first, points, observed, keep_simple(points, kept, may_key | observed)

@@ -1,0 +1,92 @@
+"""Holes stay inside their shape: a hole outline never crosses or leaves its parent's.
+
+Holes and their parents are tracked separately, each within its own tolerance of its own
+outline; where the wall between them is thinner than that (an arm akimbo closing, a strap),
+the two curves can cross, and the matte gets a fold or a stray cut. ``keep_inside`` checks
+every frame of every hole against its parent *as the document draws them* (keys blended) and
+shrinks a crossing hole towards its centroid on those frames until it is inside, then keys the
+hole again (with every repaired frame a key where the blend would still cross).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..bezier import sample_spaced
+from ..document import Key
+from .keys import keep_simple, reduce_keys
+
+SHRINK = (0.97, 0.93, 0.87, 0.8, 0.7, 0.5)  # scales tried, in turn, on a crossing hole
+SPECK = 0.01  # the scale of a hole left outside its parent's curve
+
+
+def inside(hole: np.ndarray, parent: np.ndarray) -> bool:
+    """Whether the curve of ``hole`` (N, 6) lies strictly inside the curve of ``parent``."""
+    from shapely.geometry import LinearRing, Polygon
+
+    outer = sample_spaced(parent)
+    ring = LinearRing(sample_spaced(hole))
+    return not LinearRing(outer).intersects(ring) and Polygon(outer).buffer(0).contains(ring)
+
+
+def shrink_into(hole: np.ndarray, parent: np.ndarray) -> np.ndarray:
+    """``hole`` scaled towards its centroid (anchors and handles) until it is inside ``parent``;
+    a hole that the parent's curve leaves outside altogether (it cuts nothing there) becomes a
+    speck inside the parent, next to where it was."""
+    from shapely.geometry import Point, Polygon
+    from shapely.ops import nearest_points
+
+    if inside(hole, parent):
+        return hole
+    centre = hole[:, :2].mean(0)
+    for s in SHRINK:
+        out = _scaled(hole, centre, s)
+        if inside(out, parent):
+            return out
+    room = Polygon(sample_spaced(parent)).buffer(0).buffer(-0.5)
+    if room.is_empty:
+        return _scaled(hole, centre, 0.0)
+    spot = nearest_points(room, Point(centre))[0]
+    return _scaled(hole, centre, SPECK) + np.r_[spot.x - centre[0], spot.y - centre[1], 0, 0, 0, 0]
+
+
+def _scaled(hole: np.ndarray, centre: np.ndarray, s: float) -> np.ndarray:
+    out = hole.copy()
+    out[:, :2] = centre + s * (hole[:, :2] - centre)
+    out[:, 2:] = s * hole[:, 2:]
+    return out
+
+
+def keep_inside(shapes: list, dense: dict, options, skipped=frozenset()) -> None:
+    """Repair, in place, every hole shape that crosses its parent on some frame.
+
+    ``dense``: {hole name: (first frame, points (F, N, 6) on every frame, observed (F,))}.
+    A repaired frame that the blend of the keys still draws crossing becomes a key, even where
+    the hole itself was not seen (it is drawn there all the same), but never on a frame of the
+    shot that has no parse (``skipped``).
+    """
+    by_name = {s.name: s for s in shapes}
+    for s in shapes:
+        if not s.hole or s.parent not in by_name or s.name not in dense:
+            continue
+        parent = by_name[s.parent]
+        frames = np.arange(s.frames[0], s.frames[1] + 1)
+        drawn, around = s.points_over(frames), parent.points_over(frames)
+        bad = [i for i, f in enumerate(frames) if parent.alive(f) and not inside(drawn[i], around[i])]
+        if not bad:
+            continue
+        first, points, observed = dense[s.name]
+        points = points.copy()
+        for i in range(len(points)):
+            if parent.alive(first + i):
+                points[i] = shrink_into(points[i], around[i])
+        kept = set(keep_simple(points, reduce_keys(points, options.key_tolerance, options.key_measure, observed),
+                               observed).tolist())
+        for _ in range(len(points)):  # a repaired frame the blend still gets wrong is a key of its own
+            s.keys = [Key(first + k, points[k]) for k in sorted(kept)]
+            drawn = s.points_over(frames)
+            still = {i for i, f in enumerate(frames)
+                     if parent.alive(f) and f not in skipped and i not in kept and not inside(drawn[i], around[i])}
+            if not still:
+                break
+            kept |= still

@@ -1,0 +1,73 @@
+"""Where a shape's anchors sit along each frame's outline: followed, then evenly spread.
+
+A fixed number of anchors has to fit every frame of a shot, however the outline stretches,
+bends and grows a hand. ``follow`` carries the anchors from frame to frame, from the reference
+frame outwards: each goes where its own arc of the outline moves to (the person's motion, then
+the arc's, ``spacetime.local_motion``), in the outline's order (``spacetime.ordered_positions``).
+That keeps them on the same place of a part that moves rigidly; but wherever the outline
+stretches, shrinks or changes shape, the anchors that only follow would bunch up here and
+leave a swinging hand with none there.
+
+So every frame's places are ``regularize``-d towards even spacing, after de Boor's
+*equidistribution principle* for the knots of spline approximation (C. de Boor, "Good
+approximation by splines with variable knots", 1973): a least squares that keeps each anchor
+near where it was followed to while the second difference of the spacing along the outline
+is pulled towards zero, so collapsed anchors spread out and a stretch of outline that grows
+between two anchors draws its neighbours in. Arc length is the measure: weighting it by
+curvature placed anchors better on one frame, but moved them with every wobble of a mask's
+outline (measured on DAVIS ``lucia``: twice the jitter for 5 % less fit error).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .spacetime import local_motion, ordered_positions, ring_motion
+
+#: Weight of even spacing against following each anchor's own arc (see ``regularize``).
+STIFFNESS = 10.0
+
+
+def regularize(u: np.ndarray, m: int, stiffness: float = STIFFNESS) -> np.ndarray:
+    """Positions ``u`` (N,) on a ring of ``m`` samples (increasing, unwrapped) moved towards
+    even spacing along it.
+
+    Minimises sum_i (s_i - s0_i)^2 + stiffness * sum_i (s_{i+1} - 2 s_i + s_{i-1})^2 over the
+    anchors' places s in turns (cyclic: s_N = s_0 + 1), s0 = u / m.
+    """
+    n = len(u)
+    if stiffness <= 0 or n < 3:
+        return u
+    i = np.arange(n)
+    c = np.zeros((n, n))
+    c[i, (i - 1) % n] += 1.0
+    c[i, i] -= 2.0
+    c[i, (i + 1) % n] += 1.0
+    e = np.zeros(n)
+    e[0], e[-1] = -1.0, 1.0  # s_{-1} = s_{N-1} - 1 and s_N = s_0 + 1
+    s = np.linalg.solve(np.eye(n) + stiffness * c.T @ c, u / m - stiffness * c.T @ e)
+    return np.maximum.accumulate(s) * m
+
+
+def even(start: float, n: int, m: int) -> np.ndarray:
+    """``n`` evenly spaced positions on a ring of ``m`` samples from sample ``start``."""
+    return start + np.arange(n) * m / n
+
+
+def follow(rings: dict, reference: int, u_ref: np.ndarray, prior=None, stiffness: float = STIFFNESS) -> dict:
+    """{frame: continuous positions (N,)} of the anchors on every ring, from the reference
+    frame's ``u_ref`` outwards (see the module docstring)."""
+    frames = sorted(rings)
+    out = {reference: u_ref}
+    pos = frames.index(reference)
+    for sequence in (frames[pos + 1:], frames[:pos][::-1]):
+        prev = reference
+        for frame in sequence:
+            src, dst = rings[prev], rings[frame]
+            u = out[prev]
+            lin, shift = ring_motion(src, dst, start=prior(prev, frame) if prior else None)
+            target = local_motion(src, np.round(u).astype(np.int64), dst, lin, shift)
+            placed = ordered_positions(dst, target, u / len(src))
+            out[frame] = regularize(placed - np.floor(placed[0] / len(dst)) * len(dst), len(dst), stiffness)
+            prev = frame
+    return out

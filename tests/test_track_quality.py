@@ -1,0 +1,73 @@
+"""Tracked shapes an artist would keep, measured as an outsider would (m2fp_roto.qa.track_metrics):
+outlines that never cross themselves, holes inside their parents, one shape per region that stays
+one piece, every option value working. Short shots: the full-sequence figures are in
+benchmarks/bench_track.py."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import shared_path
+from m2fp_roto.cli.demo import write_label_maps
+from m2fp_roto.pipeline import build_document
+from m2fp_roto.qa.metrics import drop_specks
+from m2fp_roto.qa.track_metrics import constant_counts, crossing_share, frame_iou, hole_crossings, self_crossings
+from m2fp_roto.sources.labelmaps import LabelMapSource
+from m2fp_roto.vectorize import VectorizeOptions
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    labels, people = write_label_maps(tmp_path_factory.mktemp("demo"), 24)
+    source = LabelMapSource(labels, people)
+    return source, build_document(source)
+
+
+def test_demo_outlines_never_cross(demo):
+    _, doc = demo
+    assert self_crossings(doc.shapes) == []
+    assert hole_crossings(doc.shapes) == []
+    assert constant_counts(doc.shapes) == 1.0
+
+
+def test_a_region_in_one_piece_is_one_shape(demo):
+    """A part region that is one connected component on every frame it is seen on is one shape
+    for the whole shot (the demo's shoes, face, hair ...), whatever its flicker."""
+    import cv2
+
+    source, doc = demo
+    pieces: dict = {}
+    min_area = VectorizeOptions().min_area
+    for f in source.frames:
+        parsing = source.parse(f)
+        names = source.label_set.parts
+        for region in parsing.regions():
+            mask = drop_specks(region.frame_mask(parsing.shape), min_area)
+            n = cv2.connectedComponents(mask.view(np.uint8), connectivity=4)[0] - 1
+            if n:
+                pieces.setdefault((region.person, names[region.part]), []).append(n)
+    whole = [key for key, counts in pieces.items() if max(counts) == 1]
+    assert len(whole) >= 12
+    for person, part in whole:
+        shapes = [s.name for s in doc.shapes if s.person == person and s.part == part and not s.hole]
+        assert len(shapes) == 1, f"p{person} {part}: {shapes}"
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.001, 5.0])
+def test_every_smoothing_value_works(tmp_path, smoothing):
+    """--smoothing accepts any value >= 0; each must give finite, simple outlines on the mask
+    (0 once failed with a singular solve on lucia)."""
+    folder = shared_path("data", "davis", "Annotations", "lucia")
+    for p in sorted(folder.glob("*.png"))[:8]:
+        shutil.copy(p, tmp_path / p.name)
+    source = LabelMapSource(str(tmp_path / "#####.png"), label_set="matte")
+    from m2fp_roto.tracking.track import TrackOptions
+
+    doc = build_document(source, track_options=TrackOptions(smoothing=smoothing))
+    assert all(np.isfinite(k.points).all() for s in doc.shapes for k in s.keys)
+    assert crossing_share(doc.shapes) == 0.0
+    masks = {f: drop_specks(source.parse(f).parts > 0, VectorizeOptions().min_area) for f in source.frames}
+    assert min(frame_iou(doc.shapes, f, m) for f, m in masks.items()) >= 0.93
