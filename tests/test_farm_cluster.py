@@ -83,7 +83,7 @@ def model_source(model_shot, cache):
 @pytest.fixture(scope="module")
 def model_expected(model_shot, tmp_path_factory):
     doc = build_document(model_source(model_shot, tmp_path_factory.mktemp("one process cache")))
-    assert len(doc.shapes) > 10
+    assert len(doc.shapes) >= 5  # the random model's parts seen on fewer than 3 frames are flicker, left out
     return doc.to_json()
 
 

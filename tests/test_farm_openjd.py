@@ -98,7 +98,7 @@ def test_plate_job_runs_every_chunk_and_retries(model_plate, tiny_model, tmp_pat
     source = PlateParsingSource.open(open_plate(str(broken / "shot.####.png"), "1001-1003"),
                                      M2FPParser(tiny_model, resolution=128, threads=1), tmp_path / "one process")
     doc = build_document(source)
-    assert len(doc.shapes) > 3
+    assert len(doc.shapes) >= 2  # the random model's parts seen on fewer than 3 frames are flicker, left out
     assert written == single_process(doc, tmp_path / "one process.json")
 
 

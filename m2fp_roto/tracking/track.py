@@ -365,8 +365,9 @@ def track_contours(per_frame: dict, options: TrackOptions = TrackOptions(), prog
     ``mapper``: ``mapper(fn, *iterables)`` yielding results in order, run instead of the
     process pool (e.g. :func:`m2fp_roto.farm.cluster.cluster_map` of a Dask client).
     """
-    frames = sorted(int(f) for f in per_frame)
-    per_frame = {int(f): c for f, c in per_frame.items() if c}
+    per_frame = {int(f): c for f, c in per_frame.items()}
+    frames = sorted(per_frame)
+    per_frame = {f: per_frame[f] for f in frames if per_frame[f]}  # in frame order, however it arrived
     if not per_frame:
         return []
     skipped = set(range(frames[0], frames[-1] + 1)) - set(frames)
@@ -414,7 +415,11 @@ def _solve_track(rings: dict, motions: dict, skipped: set, options: TrackOptions
 
     Keys are reduced over the frames the shape was seen on; where the blend between two keys
     would cross itself, a frame of the shot that has a parse becomes a key too (``skipped``
-    frames, which have none, never do)."""
+    frames, which have none, never do).
+
+    The rings are copied first: delivered by a Dask worker as views into its network buffer,
+    the same values gave outlines up to 0.05 px apart; copies give the same result anywhere."""
+    rings = {f: np.array(r, dtype=np.float64) for f, r in rings.items()}
     first, points, observed = track_shape(rings, options, lambda a, b: motions.get((a, b)))
     kept = reduce_keys(points, options.key_tolerance, options.key_measure, observed)
     may_key = np.array([first + i not in skipped for i in range(len(points))])
