@@ -59,8 +59,10 @@ def interrupts(restore: bool = True):
     yields the handler, whose ``finish()`` says the command's work is over.
 
     ``restore``: put the previous handlers back afterwards (the CLI also runs inside test
-    processes and inside other tools' Python); a process about to exit keeps ours, so that a
-    signal arriving as it exits changes nothing. Outside the main thread this does nothing.
+    processes and inside other tools' Python); a process about to exit ignores both signals
+    instead, so that one arriving as it exits changes nothing (Python's shutdown puts the
+    default action back in place of any handler of ours, which would end it killed after its
+    work was done). Outside the main thread this does nothing.
     """
     import threading
 
@@ -73,6 +75,5 @@ def interrupts(restore: bool = True):
         yield handler
     finally:
         handler.finish()
-        if restore:
-            for s, old in previous.items():
-                signal.signal(s, signal.SIG_DFL if old is None else old)
+        for s, old in previous.items():
+            signal.signal(s, (signal.SIG_DFL if old is None else old) if restore else signal.SIG_IGN)

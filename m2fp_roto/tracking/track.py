@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import closing
 from dataclasses import dataclass
 
 import numpy as np
@@ -378,8 +379,9 @@ def track_contours(per_frame: dict, options: TrackOptions = TrackOptions(), prog
     tracks = component_tracks(per_frame, people, options.max_gap, options.min_frames)
     priors = _person_priors(tracks)
     shapes = []
-    with Progress(sum(len(t.rings) for t in tracks), "track", enabled=progress) as bar:
-        solved = _solve_tracks([(t.rings, priors[t.person], skipped) for t in tracks], options, workers, mapper)
+    solved = _solve_tracks([(t.rings, priors[t.person], skipped) for t in tracks], options, workers, mapper)
+    # closing: the pool stops here, not whenever the suspended generator is collected
+    with Progress(sum(len(t.rings) for t in tracks), "track", enabled=progress) as bar, closing(solved):
         holes = {}
         for t, (first, points, observed, kept) in zip(tracks, solved):
             keys = [Key(first + int(k), points[k]) for k in kept]
