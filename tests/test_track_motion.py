@@ -17,7 +17,7 @@ from m2fp_roto.qa.track_metrics import constant_counts, key_ratio
 from m2fp_roto.sources.labelmaps import LabelMapSource
 from m2fp_roto.tracking.track import TrackOptions
 
-FRAMES = 30
+FRAMES = 20
 FIRST = 1001
 PAD = 40
 

@@ -10,10 +10,9 @@ from conftest import shared_path
 from m2fp_roto.pipeline import build_document
 from m2fp_roto.qa.track_metrics import (
     constant_counts,
+    crossing_share,
     frame_iou,
     jitter,
-    key_ratio,
-    crossing_share,
     naive_outline_paths,
     path_jitter,
     stacked_anchors,
