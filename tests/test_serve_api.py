@@ -199,6 +199,12 @@ def test_label_map_job_runs_and_every_output_reads_back(client, walk, tmp_path):
         assert len(previews.namelist()) == 3
 
 
+def test_temporal_clean_up_of_the_parse_is_a_job_option(client):
+    status = run_job(client, label_zip(3), temporal_window="3", targets="json")
+    doc = RotoDocument.from_json(fetch(client, status, "shot.json").decode())
+    assert doc.metadata["settings"]["temporal_window"] == 3 and doc.shapes
+
+
 def test_matte_png_becomes_one_shape(client):
     matte = np.zeros((120, 160), np.uint8)
     matte[30:90, 40:110] = 255
@@ -218,6 +224,7 @@ def test_selection_targets_and_their_options(client):
     doc = RotoDocument.from_json(fetch(client, status, "shot.json").decode())
     assert {(s.person, s.part) for s in doc.shapes} == {(1, "hair"), (1, "face")}
     assert all(s.name.endswith(("_f1001", "_f1002")) for s in doc.shapes)  # track=false: one shape per frame
+    assert "temporal_window" not in doc.metadata["settings"]  # off unless asked for
     nodes = nk_reader.roto_nodes(fetch(client, status, "shot_roto.nk").decode())
     assert len(nodes) == 1  # group=all: one Roto node
 
@@ -413,6 +420,7 @@ def test_bad_fields_are_400(client):
     error(submit(client, zipped, group="everyone"), 400, "group")
     error(submit(client, zipped, part="tail"), 400, "tail")
     error(submit(client, zipped, frames="ten"), 400, "frame range")
+    error(submit(client, zipped, temporal_window="4"), 400, "temporal_window", "odd")
     error(client.post("/api/jobs", data={"tolerance": "1"}), 400, "no file")
 
 

@@ -20,7 +20,8 @@ from .errors import ApiError
 INPUTS = ("auto", "pictures", "labels", "mattes")
 _NUMBERS = {"tolerance": (float, 0.0, True), "min_area": (float, 0.0, False), "smooth": (float, 0.0, False),
             "key_tolerance": (float, 0.0, True), "smoothing": (float, 0.0, False), "max_gap": (int, 0, False),
-            "fps": (float, 0.0, True), "pixel_aspect": (float, 0.0, True), "first_frame": (int, None, False)}
+            "temporal_window": (int, 1, False), "fps": (float, 0.0, True), "pixel_aspect": (float, 0.0, True),
+            "first_frame": (int, None, False)}
 BASE_FIELDS = {"file", "image", "input", "label_set", "frames", "colorspace", "person", "part", "targets", "track",
                "plate", "labels", "people", *_NUMBERS}
 
@@ -111,9 +112,9 @@ def job_request(form: dict, upload_kind: str | None, zip_kind: str | None, serve
     unknown = sorted(set(form) - BASE_FIELDS - used)
     if unknown:
         raise ApiError(400, f"unknown field(s) {', '.join(unknown)}; a job takes the export options of the CLI "
-                            "(tolerance, min_area, smooth, track, key_tolerance, smoothing, max_gap, person, part, "
-                            "frames, first_frame, fps, pixel_aspect, label_set, input, targets) and the targets' "
-                            "own options ('m2fp-roto targets' lists them)")
+                            "(tolerance, min_area, smooth, track, key_tolerance, smoothing, max_gap, temporal_window, "
+                            "person, part, frames, first_frame, fps, pixel_aspect, label_set, input, targets) and "
+                            "the targets' own options ('m2fp-roto targets' lists them)")
     kind = form.get("input", "auto")
     if kind not in INPUTS:
         raise ApiError(400, f"input must be one of {', '.join(INPUTS)}, not {kind!r}")
@@ -132,6 +133,8 @@ def job_request(form: dict, upload_kind: str | None, zip_kind: str | None, serve
     if upload_kind == "movie" and mode == "labels":
         raise ApiError(415, "a movie cannot hold label maps (its compression changes the ids); send a zip of PNGs")
     numbers = {name: _number(name, form[name]) for name in _NUMBERS if form.get(name, "") != ""}
+    if numbers.get("temporal_window", 1) % 2 == 0:
+        raise ApiError(400, f"temporal_window must be odd (1, 3, 5 ...), not {numbers['temporal_window']}")
     vectorize = {f.name: numbers.get(f.name, getattr(VectorizeOptions(), f.name)) for f in fields(VectorizeOptions)}
     track_defaults = asdict(TrackOptions())
     track_options = {k: numbers.get(k, v) for k, v in track_defaults.items() if k in ("key_tolerance", "smoothing", "max_gap")}
@@ -149,5 +152,6 @@ def job_request(form: dict, upload_kind: str | None, zip_kind: str | None, serve
             "first_frame": numbers.get("first_frame"), "fps": numbers.get("fps"),
             "pixel_aspect": numbers.get("pixel_aspect"), "colorspace": form.get("colorspace") or None,
             "vectorize": vectorize, "track": parse_bool("track", form.get("track", "true")),
-            "track_options": track_options, "people": people, "parts": parts, "targets": targets,
+            "track_options": track_options, "temporal_window": numbers.get("temporal_window", 1),
+            "people": people, "parts": parts, "targets": targets,
             "target_options": target_options}

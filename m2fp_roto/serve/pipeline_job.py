@@ -115,6 +115,7 @@ class JobRun:
         rep.stage("vectorize")
         doc = build_document(source, options=VectorizeOptions(**r["vectorize"]), track=r["track"],
                              track_options=TrackOptions(**r["track_options"]),
+                             temporal_window=r.get("temporal_window", 1),
                              progress=Progress(len(frames), "vectorize", stream=self.sink), workers=1)
         doc.source = r["input"]["name"]
         if r["mode"] == "pictures" and r["input"]["kind"] != "server":
