@@ -11,6 +11,7 @@ from PIL import Image
 from m2fp_roto.cli.demo import write_label_maps
 from m2fp_roto.cli.main import main
 from m2fp_roto.document import RotoDocument
+from support.procs import PARENT, processes
 
 
 @pytest.fixture(scope="module")
@@ -124,18 +125,6 @@ def test_import_stays_light():
     assert json.loads(out.replace("'", '"')) == []
 
 
-def _children(pid: int) -> list[int]:
-    kids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            kids.append(int(stat.parent.name))
-    return kids
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; workers follow their parent on Linux")
 def test_killed_export_leaves_no_tracking_workers(tmp_path):
     """Cancelling an export mid-track (Nuke's Cancel, a farm kill) must not orphan its workers."""
@@ -150,7 +139,7 @@ def test_killed_export_leaves_no_tracking_workers(tmp_path):
         for line in proc.stderr:  # the first tracked shape is back: the workers are running
             if line.startswith("PROGRESS") and line.rstrip().endswith(" track") and " 0% " not in line:
                 break
-        workers = [k for k in _children(proc.pid) if "multiprocessing" in Path(f"/proc/{k}/cmdline").read_text()]
+        workers = [k for k in processes(PARENT, proc.pid) if "multiprocessing" in Path(f"/proc/{k}/cmdline").read_text()]
         assert workers, "no worker processes while tracking"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()

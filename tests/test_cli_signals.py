@@ -27,6 +27,7 @@ import pytest
 from m2fp_roto.document import RotoDocument
 from support.ae_node import synthetic_document
 from support.nk_reader import roto_nodes
+from support.procs import SESSION, processes
 from support.tiny_shot import write_shot
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc for the process session")
@@ -74,15 +75,7 @@ class Cli:
 
     def session(self) -> list[int]:
         """Live processes of the command's session (it and everything it started)."""
-        live = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == self.proc.pid and fields[0] != "Z":
-                live.append(int(stat.parent.name))
-        return live
+        return processes(SESSION, self.proc.pid)
 
     def finish(self, timeout=30) -> int:
         """The exit status; the command must end within ``timeout`` s and leave no process behind."""
