@@ -46,6 +46,7 @@ class Cli:
                                      start_new_session=True)
         self.lines: list[str] = []
         self._queue: queue.Queue = queue.Queue()
+        self._ended = False  # the reader's end-of-stderr mark was taken from the queue
         self.stdout: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
         threading.Thread(target=lambda: self.stdout.extend(self.proc.stdout), daemon=True).start()
@@ -65,6 +66,7 @@ class Cli:
             except queue.Empty:
                 continue
             if line is None:
+                self._ended = True
                 return False
             if wanted(line):
                 return True
@@ -89,7 +91,9 @@ class Cli:
         while self.session() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not self.session(), f"processes outlived the command: {self.session()}"
-        self._queue.get(timeout=5)  # the reader saw the end of stderr
+        deadline = time.monotonic() + 5
+        while not self._ended:  # take the lines not read yet: all are in self.lines at the end mark
+            self._ended = self._queue.get(timeout=max(deadline - time.monotonic(), 0.01)) is None
         return rc
 
     @property
