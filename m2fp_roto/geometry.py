@@ -48,7 +48,10 @@ def bridge_rings(a: np.ndarray, b: np.ndarray, width: float = 1.0, spacing: floa
 
     d, j = cKDTree(a).query(b)
     k = int(np.argmin(d))
-    corridor = LineString([a[j[k]], b[k]]).buffer(width / 2.0, cap_style="flat")
+    # The corridor reaches ``width`` px into both rings: ending exactly on them, it would touch
+    # each at one point and the union would stay in pieces.
+    step = unit(b[k] - a[j[k]]) * width if d[k] > 0 else np.zeros(2)
+    corridor = LineString([a[j[k]] - step, b[k] + step]).buffer(width / 2.0, cap_style="flat")
     union = Polygon(a).buffer(0).union(Polygon(b).buffer(0)).union(corridor)
     if union.geom_type != "Polygon":
         return a

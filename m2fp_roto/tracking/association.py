@@ -4,7 +4,8 @@ Per-frame detectors number people arbitrarily on every frame, and a body part ca
 vanish and come back. ``associate`` links blobs frame to frame with the Hungarian method
 (``scipy.optimize.linear_sum_assignment``) on a cost mixing mask IoU and centroid distance,
 both taken after moving the track's last blob by its own velocity (a fast foot overlaps where
-it will be, not where it was). A track that is not seen for more than ``max_gap`` frames ends;
+it will be, not where it was) or where it was, whichever fits better (a parser's flicker makes
+velocities unreliable). A track that is not seen for more than ``max_gap`` frames ends;
 a blob that matches no live track starts a new one. Masks are rasterized from the traced rings
 on a coarse grid, which is enough to tell overlaps apart and keeps association cheap.
 
@@ -119,9 +120,12 @@ def associate(frames: dict, max_gap: int, width: int = 0) -> list[Track]:
         live = [t for t in tracks if frame - t.last_frame <= max_gap + 1]
         assigned: dict[int, Track] = {}
         if live and blobs:
-            cost = np.array([[match_cost(t.last, b, frame - t.last_frame, t.velocity, width) for b in blobs]
-                             for t in live])
-            finite = np.where(np.isfinite(cost), cost, 1e6)
+            cost = np.array([[_cost(t, b, frame, width) for b in blobs] for t in live])
+            # Each link weighs by the blob's size: a body part matched well matters more than a
+            # speck beside it (unweighted, a speck taken by the part's track can cost less in sum
+            # than the part going to a far track).
+            size = np.sqrt([max(b.area, 1.0) for b in blobs])[None]
+            finite = np.where(np.isfinite(cost), cost * size, 1e12)
             rows, cols = linear_sum_assignment(finite)
             for r, c in zip(rows, cols):
                 if np.isfinite(cost[r, c]):
@@ -133,6 +137,18 @@ def associate(frames: dict, max_gap: int, width: int = 0) -> list[Track]:
                 tracks.append(track)
             track.see(frame, b)
     return tracks
+
+
+def _cost(track: Track, new: Blob, frame: int, width: int) -> float:
+    """``match_cost`` of continuing ``track`` with ``new``: moved by its velocity for one frame,
+    or where it was, whichever fits better. A velocity measured from one flickering frame to the
+    next (a limb half missing for a frame moves its centroid far) can point anywhere, and carried
+    on over a gap it would reach a speck far away."""
+    gap = frame - track.last_frame
+    moved = match_cost(track.last, new, gap, track.velocity / max(gap, 1), width)
+    if not track.velocity.any():
+        return moved
+    return min(moved, match_cost(track.last, new, gap, (0.0, 0.0), width))
 
 
 def _person_blobs(per_frame: dict, width: int) -> dict:

@@ -35,6 +35,7 @@ from ..geometry import bridge_rings, polygon_area, simple_ring, unit
 from ..progress import Progress
 from ..vectorize import ring_tolerance
 from .association import associate, blob, grid_width, identify_people
+from .fragments import joins, ring_gap, settle
 from .holes import keep_inside
 from .keys import keep_simple, reduce_keys
 from .outline import cast_on_ring, curves, increasing, ring_at, take_corners
@@ -59,6 +60,9 @@ class TrackOptions:
     min_frames: the temporal clean-up of the parse: a region seen on fewer frames than this is
         flicker, not a shape - joined to another piece of its part seen on the same frame, or
         left out - unless its person's part is seen that briefly in the whole shot (1: off).
+    min_share: a component of a part is a shape of its own only where it covers at least this
+        share of the part's area (median over the frames it is seen); smaller ones are the
+        parse's slivers, joined to the part's shape where they touch it (0: off).
     robust: px/frame^2 above which an acceleration counts as real motion, not flicker (Huber knee;
         0 smooths every acceleration alike).
     edge_tolerance: px an anchor may sit off its frame's outline, towards its smooth path: the
@@ -79,6 +83,7 @@ class TrackOptions:
     key_measure: str = "max"
     smoothing: float = 0.5
     min_frames: int = 3
+    min_share: float = 0.15
     robust: float = 2.0
     edge_tolerance: float = 0.5
     max_gap: int = 5
@@ -109,15 +114,17 @@ class RingTrack:
         return shape_name(self.person, self.part, self.component) if self.hole else None
 
 
-def component_tracks(per_frame: dict, people: dict, max_gap: int, min_frames: int = 1) -> list[RingTrack]:
+def component_tracks(per_frame: dict, people: dict, max_gap: int, min_frames: int = 1,
+                     min_share: float = 0.0) -> list[RingTrack]:
     """Link every (person, part) component and hole over the shot into ring tracks.
 
-    Brief pieces do not become shapes (``_lasting``): a component seen for fewer than
-    ``max_gap`` frames while another component of the same region is seen (a part briefly
-    split: a wrist hidden for two frames) or on fewer than ``min_frames`` frames (a parser's
-    flicker) is joined, on the frames where another lasting component is seen, to the nearest
-    one's outline by a thin corridor (``geometry.bridge_rings``), and left out on the others;
-    its holes are dropped.
+    The linked components of each region are sorted by ``fragments.settle``: lasting, large
+    ones are shapes (a track seen beside a shape's for fewer than ``max_gap`` frames, touching
+    it, continues that shape); on the frames a shape has several pieces, its outline is their
+    union by thin corridors (``geometry.bridge_rings``). Fragments (seen on fewer than
+    ``min_frames`` frames, or under ``min_share`` of the region's area) are joined to the
+    nearest shape where they nearly touch it and left out elsewhere; their holes are dropped,
+    as are holes seen on fewer than ``min_frames`` frames of a shape that lives longer.
     """
     width = grid_width(per_frame)
     regions: dict = {}  # (person, part) -> {frame: {component: {hole: ring}}}
@@ -128,40 +135,41 @@ def component_tracks(per_frame: dict, people: dict, max_gap: int, min_frames: in
             regions.setdefault((who, c.part), {}).setdefault(frame, {}).setdefault(c.component, {})[c.hole] = ring
     tracks = []
     for (person, part), frames in sorted(regions.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        comps = {f: [blob(k, [h[0]], width) for k, h in comp.items() if 0 in h] for f, comp in frames.items()}
-        kept, pieces = _lasting(associate(comps, max_gap, width), max_gap, min_frames, len(frames))
-        outer = [{f: frames[f][c][0] for f, c in ct.members.items()} for ct in kept]
+        outer = {f: {k: h[0] for k, h in comp.items() if 0 in h} for f, comp in frames.items()}
+        comps = {f: [blob(k, [r], width) for k, r in rings.items()] for f, rings in outer.items()}
+        cells = {f: {b.key: b.cells for b in blobs} for f, blobs in comps.items()}
+        shapes, pieces = settle(associate(comps, max_gap, width), outer, cells, max_gap, min_frames, min_share)
+        drawn, main = [], []  # per shape: {frame: outer ring}, {frame: component its holes come from}
+        for shape in shapes:
+            seen = {}
+            for t in shape:
+                for f, c in t.members.items():
+                    seen.setdefault(f, []).append(c)
+            main.append({f: max(cs, key=lambda c: abs(polygon_area(outer[f][c]))) for f, cs in seen.items()})
+            rings = {}
+            for f, cs in seen.items():
+                ring = outer[f][main[-1][f]]
+                for c in sorted(cs, key=lambda c: -abs(polygon_area(outer[f][c]))):
+                    if c != main[-1][f]:
+                        ring = bridge_rings(ring, outer[f][c])
+                rings[f] = ring
+            drawn.append(rings)
         for piece in pieces:
             for f, c in piece.members.items():
-                hosts = [k for k, ct in enumerate(kept) if f in ct.members]
+                hosts = [k for k, rings in enumerate(drawn) if f in rings]
                 if hosts:
-                    host = min(hosts, key=lambda k: np.hypot(*(outer[k][f].mean(0) - frames[f][c][0].mean(0))))
-                    outer[host][f] = bridge_rings(outer[host][f], frames[f][c][0])
-        for k, ct in enumerate(kept):
-            tracks.append(RingTrack(person, part, k, 0, outer[k]))
-            holes = {f: [blob(j, [r], width) for j, r in frames[f][c].items() if j] for f, c in ct.members.items()}
+                    host = min(hosts, key=lambda k: ring_gap(drawn[k][f], outer[f][c]))
+                    if joins(outer[f][c], drawn[host][f]):
+                        drawn[host][f] = bridge_rings(drawn[host][f], outer[f][c])
+        for k, rings in enumerate(drawn):
+            tracks.append(RingTrack(person, part, k, 0, rings))
+            holes = {f: [blob(j, [r], width) for j, r in frames[f][c].items() if j] for f, c in main[k].items()}
             for ht in associate(holes, max_gap, width):
-                rings = {f: frames[f][ct.members[f]][j] for f, j in ht.members.items()}
-                tracks.append(RingTrack(person, part, k, ht.label, rings))
+                if len(ht.members) < min_frames <= len(rings):
+                    continue  # a hole that blinks open is flicker too
+                hole_rings = {f: frames[f][main[k][f]][j] for f, j in ht.members.items()}
+                tracks.append(RingTrack(person, part, k, ht.label, hole_rings))
     return tracks
-
-
-def _lasting(found: list, max_gap: int, min_frames: int, seen: int) -> tuple[list, list]:
-    """(tracks that become shapes, brief pieces to join to them or leave out).
-
-    A piece lives fewer than ``max_gap`` frames while another track is seen on every frame it
-    is (a split), or is seen on fewer than ``min_frames`` frames of a region ``seen`` on at
-    least that many (flicker). The longest-lived track always stays.
-    """
-    order = sorted(found, key=lambda t: -len(t.members))
-    kept, pieces = order[:1], []
-    for t in order[1:]:
-        frames = sorted(t.members)
-        split = frames[-1] - frames[0] + 1 < max_gap and all(any(f in o.members for o in kept) for f in frames)
-        flicker = len(frames) < min_frames <= seen
-        (pieces if split or flicker else kept).append(t)
-    kept.sort(key=lambda t: t.label)  # components numbered in order of first appearance
-    return kept, pieces
 
 
 def track_shape(rings: dict, options: TrackOptions, prior=None) -> tuple[int, np.ndarray, np.ndarray]:
@@ -376,7 +384,7 @@ def track_contours(per_frame: dict, options: TrackOptions = TrackOptions(), prog
         log.warning("%d frame(s) between %d and %d have no parse: shapes are interpolated through them, "
                     "not keyed there", len(skipped), frames[0], frames[-1])
     people = identify_people(per_frame, options.max_gap)
-    tracks = component_tracks(per_frame, people, options.max_gap, options.min_frames)
+    tracks = component_tracks(per_frame, people, options.max_gap, options.min_frames, options.min_share)
     priors = _person_priors(tracks)
     shapes = []
     solved = _solve_tracks([(t.rings, priors[t.person], skipped) for t in tracks], options, workers, mapper)

@@ -1,0 +1,106 @@
+"""Which linked components of one (person, part) become shapes, and what becomes of the rest.
+
+A parser's output flickers: a speck of a part appears for a frame, a sliver of it lingers
+along a neighbour's edge for a dozen frames, a limb is cut in two by a patch of another part
+and the halves trade places in the frame-to-frame linking (``association.associate``). Taken
+as they come, each would be a shape an artist deletes by hand. ``settle`` sorts the linked
+components (tracks) of one region:
+
+- **shapes**: the track covering most area over the shot, and any other that lasts (seen on at
+  least ``min_frames`` frames) and is large (a median share of at least ``min_share`` of the
+  region's area on the frames it is seen);
+- **continuations**: a large, lasting track seen beside one shape's tracks on fewer than
+  ``max_gap`` frames, touching it there, is the same region under another link (a split and
+  re-merge, a hand-over): it joins that shape, whose outline on the frames both are seen is
+  their union by a thin corridor (``geometry.bridge_rings``);
+- **fragments**: the rest (flicker, slivers). On each frame a fragment is joined to the
+  nearest shape of its part by a corridor when the corridor is short for its size (no spike
+  across the part), and left out otherwise.
+
+This is the temporal clean-up the tracker itself does (``TrackOptions.min_frames``,
+``min_share``); ``sources.temporal.Majority`` (``--temporal-window``) cleans the parse before.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..geometry import polygon_area
+
+#: px between two rings that still count as touching (the sliver of another part that cuts a
+#: region in two is a few px wide once the parse is traced).
+TOUCH = 6.0
+#: A fragment is joined by a corridor at most this many times its size (sqrt of its area) long.
+JOIN = 1.0
+
+
+def settle(found: list, outer: dict, cells: dict, max_gap: int, min_frames: int,
+           min_share: float) -> tuple[list, list]:
+    """([shape, ...] with each shape a list of tracks, fragment tracks) of one region.
+
+    ``found``: the region's component tracks (``association.Track``, ``members`` {frame:
+    component}); ``outer`` {frame: {component: outer ring}}; ``cells`` {frame: {component:
+    its cells on the association grid}} (``association.Blob.cells``). A shape's first track is the one
+    it is named after; its tracks are in order of area over the shot. Shapes come in order of
+    first appearance.
+    """
+    area = {f: {c: abs(polygon_area(r)) for c, r in comps.items()} for f, comps in outer.items()}
+    total = {f: sum(a.values()) or 1.0 for f, a in area.items()}
+    seen = len(outer)
+
+    def weight(t):
+        return sum(area[f][c] for f, c in t.members.items())
+
+    order = sorted(found, key=lambda t: -weight(t))
+    shapes, fragments = [[order[0]]], []
+    for t in order[1:]:
+        frames = sorted(t.members)
+        share = float(np.median([area[f][t.members[f]] / total[f] for f in frames]))
+        if len(frames) < min_frames <= seen or share < min_share:
+            fragments.append(t)
+            continue
+        for shape in shapes:
+            both = [f for f in frames if any(f in o.members for o in shape)]
+            if 0 < len(both) < max_gap and (any(_gap(outer, f, t, shape) <= TOUCH for f in both)
+                                            or _inside(cells, t, shape)):
+                shape.append(t)
+                break
+        else:
+            shapes.append([t])
+    shapes.sort(key=lambda s: (min(min(t.members) for t in s), -weight(s[0])))
+    return shapes, fragments
+
+
+def _gap(outer: dict, frame: int, t, shape) -> float:
+    """px between ``t``'s ring and the nearest of ``shape``'s rings on ``frame``."""
+    ring = outer[frame][t.members[frame]]
+    return min(ring_gap(ring, outer[frame][o.members[frame]]) for o in shape if frame in o.members)
+
+
+def _inside(cells: dict, t, shape, share: float = 0.5) -> bool:
+    """Whether, on some frame ``t`` is seen, at least ``share`` of it lies inside ``shape`` on
+    the next or previous frame, where ``t`` is not seen and the shape is (a piece of a region
+    that is whole a frame away)."""
+    for f, c in t.members.items():
+        mine = cells[f][c]
+        for g in (f - 1, f + 1):
+            if g in t.members:
+                continue
+            theirs = [cells[g][o.members[g]] for o in shape if g in o.members]
+            if theirs and len(np.intersect1d(mine, np.concatenate(theirs))) >= share * len(mine):
+                return True
+    return False
+
+
+def ring_gap(a: np.ndarray, b: np.ndarray) -> float:
+    """Least distance (px) between the samples of two rings."""
+    from scipy.spatial import cKDTree
+
+    return float(cKDTree(a).query(b)[0].min())
+
+
+def joins(piece: np.ndarray, host: np.ndarray) -> bool:
+    """Whether a fragment's ring is joined to a shape's ring by a corridor (rather than left
+    out): the corridor is no longer than half the fragment's size (the square root of its
+    area), so it never draws a spike across its part to reach a far speck."""
+    return ring_gap(piece, host) <= max(TOUCH, JOIN * np.sqrt(abs(polygon_area(piece))))
