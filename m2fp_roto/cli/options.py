@@ -60,10 +60,11 @@ vectorize_options = option_group("vectorize", [
 ], VectorizeOptions)
 
 
-def _tracking(track, key_tolerance, smoothing, max_gap, temporal_window, workers) -> dict:
+def _tracking(track, key_tolerance, smoothing, max_gap, min_share, temporal_window, workers) -> dict:
     """``build_document``'s tracking arguments."""
     return {"track": track, "workers": workers, "temporal_window": temporal_window,
-            "track_options": TrackOptions(key_tolerance=key_tolerance, smoothing=smoothing, max_gap=max_gap)}
+            "track_options": TrackOptions(key_tolerance=key_tolerance, smoothing=smoothing, max_gap=max_gap,
+                                          min_share=min_share)}
 
 
 def _odd(value: int) -> int:
@@ -83,6 +84,9 @@ track_options = option_group("tracking", [
                  help="Temporal smoothing of the points' paths; 0 follows every frame's mask."),
     click.option("--max-gap", type=click.IntRange(min=0), default=_TRACK.max_gap, show_default=True,
                  help="Frames a person or part may be missing and still keep its shape and number."),
+    click.option("--min-share", type=click.FloatRange(0.0, 1.0), default=_TRACK.min_share, show_default=True,
+                 help="A piece of a part is a shape of its own only if it lasts and covers at least this share of "
+                 "the part; smaller pieces (a parser's slivers) join the part's shape where they touch it (0 = off)."),
     click.option("--temporal-window", type=click.IntRange(min=1), default=1, show_default=True,
                  callback=lambda ctx, param, v: _odd(v),
                  help="Temporal clean-up of the parse: each pixel's part is the majority over this many frames "

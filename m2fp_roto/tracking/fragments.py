@@ -8,7 +8,8 @@ components (tracks) of one region:
 
 - **shapes**: the track covering most area over the shot, and any other that lasts (seen on at
   least ``min_frames`` frames) and is large (a median share of at least ``min_share`` of the
-  region's area on the frames it is seen);
+  region's area on the frames it is seen) or lies apart from its person's other parts (a piece
+  of a matte: a hand apart from the body, however small, is real);
 - **continuations**: a large, lasting track seen beside one shape's tracks on fewer than
   ``max_gap`` frames, touching it there, is the same region under another link (a split and
   re-merge, a hand-over): it joins that shape, whose outline on the frames both are seen is
@@ -26,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..geometry import polygon_area
+from .association import REACH
 
 #: px between two rings that still count as touching (the sliver of another part that cuts a
 #: region in two is a few px wide once the parse is traced).
@@ -34,15 +36,16 @@ TOUCH = 6.0
 JOIN = 1.0
 
 
-def settle(found: list, outer: dict, cells: dict, max_gap: int, min_frames: int,
-           min_share: float) -> tuple[list, list]:
+def settle(found: list, outer: dict, cells: dict, max_gap: int, min_frames: int, min_share: float,
+           others: dict | None = None, width: int = 0) -> tuple[list, list]:
     """([shape, ...] with each shape a list of tracks, fragment tracks) of one region.
 
     ``found``: the region's component tracks (``association.Track``, ``members`` {frame:
     component}); ``outer`` {frame: {component: outer ring}}; ``cells`` {frame: {component:
-    its cells on the association grid}} (``association.Blob.cells``). A shape's first track is the one
-    it is named after; its tracks are in order of area over the shot. Shapes come in order of
-    first appearance.
+    its cells on the association grid ``width`` cells wide}} (``association.Blob.cells``);
+    ``others`` {frame: cells of the person's other parts}. A shape's first track is the one it
+    is named after; its tracks are in order of area over the shot. Shapes come in order of first
+    appearance.
     """
     area = {f: {c: abs(polygon_area(r)) for c, r in comps.items()} for f, comps in outer.items()}
     total = {f: sum(a.values()) or 1.0 for f, a in area.items()}
@@ -56,13 +59,12 @@ def settle(found: list, outer: dict, cells: dict, max_gap: int, min_frames: int,
     for t in order[1:]:
         frames = sorted(t.members)
         share = float(np.median([area[f][t.members[f]] / total[f] for f in frames]))
-        if len(frames) < min_frames <= seen or share < min_share:
+        if len(frames) < min_frames <= seen or share < min_share and _within(t, cells, others or {}, width):
             fragments.append(t)
             continue
         for shape in shapes:
             both = [f for f in frames if any(f in o.members for o in shape)]
-            if 0 < len(both) < max_gap and (any(_gap(outer, f, t, shape) <= TOUCH for f in both)
-                                            or _inside(cells, t, shape)):
+            if 0 < len(both) < max_gap and (any(_near(outer, f, t, shape) for f in both) or _inside(cells, t, shape)):
                 shape.append(t)
                 break
         else:
@@ -71,10 +73,31 @@ def settle(found: list, outer: dict, cells: dict, max_gap: int, min_frames: int,
     return shapes, fragments
 
 
-def _gap(outer: dict, frame: int, t, shape) -> float:
-    """px between ``t``'s ring and the nearest of ``shape``'s rings on ``frame``."""
+def _within(t, cells: dict, others: dict, width: int, share: float = 0.5) -> bool:
+    """Whether ``t`` lies within its person: on most frames, at least ``share`` of the cells
+    around it are the person's other parts. A sliver of the parse sits between other parts; a
+    piece of a matte with background around it (a hand apart from the body) is a piece of the
+    body, however small."""
+    around = []
+    for f, c in t.members.items():
+        mine = cells[f][c]
+        ring = np.setdiff1d(np.concatenate([mine - 1, mine + 1, mine - width, mine + width]), mine)
+        around.append(np.isin(ring, others[f]).mean() if f in others and len(ring) else 0.0)
+    return float(np.median(around)) >= share
+
+
+def _near(outer: dict, frame: int, t, shape) -> bool:
+    """Whether ``t``'s ring on ``frame`` touches one of ``shape``'s rings there (``TOUCH``), or
+    their centroids are less than ``association.REACH`` times the size of the two together
+    apart (a part cut in two by an occluder or by a patch of another part)."""
     ring = outer[frame][t.members[frame]]
-    return min(ring_gap(ring, outer[frame][o.members[frame]]) for o in shape if frame in o.members)
+    for o in shape:
+        if frame in o.members:
+            other = outer[frame][o.members[frame]]
+            size = np.sqrt(abs(polygon_area(ring)) + abs(polygon_area(other)))
+            if ring_gap(ring, other) <= TOUCH or np.hypot(*(ring.mean(0) - other.mean(0))) <= REACH * size:
+                return True
+    return False
 
 
 def _inside(cells: dict, t, shape, share: float = 0.5) -> bool:

@@ -118,11 +118,11 @@ def component_tracks(per_frame: dict, people: dict, max_gap: int, min_frames: in
                      min_share: float = 0.0) -> list[RingTrack]:
     """Link every (person, part) component and hole over the shot into ring tracks.
 
-    The linked components of each region are sorted by ``fragments.settle``: lasting, large
-    ones are shapes (a track seen beside a shape's for fewer than ``max_gap`` frames, touching
+    The linked components of each region are sorted by ``fragments.settle``: lasting ones,
+    large or apart from the person's other parts, are shapes (a track seen beside a shape's for fewer than ``max_gap`` frames, touching
     it, continues that shape); on the frames a shape has several pieces, its outline is their
     union by thin corridors (``geometry.bridge_rings``). Fragments (seen on fewer than
-    ``min_frames`` frames, or under ``min_share`` of the region's area) are joined to the
+    ``min_frames`` frames, or under ``min_share`` of the region's area amid other parts) are joined to the
     nearest shape where they nearly touch it and left out elsewhere; their holes are dropped,
     as are holes seen on fewer than ``min_frames`` frames of a shape that lives longer.
     """
@@ -133,12 +133,18 @@ def component_tracks(per_frame: dict, people: dict, max_gap: int, min_frames: in
             who = people[frame].get(c.person, c.person)
             ring = simple_ring(c.ring)  # no simple curve can follow a ring that touches itself
             regions.setdefault((who, c.part), {}).setdefault(frame, {}).setdefault(c.component, {})[c.hole] = ring
+    outers, blobs = {}, {}
+    for region, frames in regions.items():
+        outers[region] = {f: {k: h[0] for k, h in comp.items() if 0 in h} for f, comp in frames.items()}
+        blobs[region] = {f: [blob(k, [r], width) for k, r in rings.items()] for f, rings in outers[region].items()}
     tracks = []
     for (person, part), frames in sorted(regions.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        outer = {f: {k: h[0] for k, h in comp.items() if 0 in h} for f, comp in frames.items()}
-        comps = {f: [blob(k, [r], width) for k, r in rings.items()] for f, rings in outer.items()}
-        cells = {f: {b.key: b.cells for b in blobs} for f, blobs in comps.items()}
-        shapes, pieces = settle(associate(comps, max_gap, width), outer, cells, max_gap, min_frames, min_share)
+        outer, comps = outers[(person, part)], blobs[(person, part)]
+        cells = {f: {b.key: b.cells for b in found} for f, found in comps.items()}
+        others = {f: np.concatenate([b.cells for (who, p), by_frame in blobs.items() if who == person and p != part
+                                     for b in by_frame.get(f, [])] or [np.zeros(0, np.int64)]) for f in comps}
+        shapes, pieces = settle(associate(comps, max_gap, width), outer, cells, max_gap, min_frames, min_share,
+                                others, width)
         drawn, main = [], []  # per shape: {frame: outer ring}, {frame: component its holes come from}
         for shape in shapes:
             seen = {}
