@@ -10,13 +10,17 @@ components (tracks) of one region:
   least ``min_frames`` frames) and is large (a median share of at least ``min_share`` of the
   region's area on the frames it is seen) or lies apart from its person's other parts (a piece
   of a matte: a hand apart from the body, however small, is real);
-- **continuations**: a large, lasting track seen beside one shape's tracks on fewer than
-  ``max_gap`` frames, touching it there, is the same region under another link (a split and
-  re-merge, a hand-over): it joins that shape, whose outline on the frames both are seen is
-  their union by a thin corridor (``geometry.bridge_rings``);
-- **fragments**: the rest (flicker, slivers). On each frame a fragment is joined to the
-  nearest shape of its part by a corridor when the corridor is short for its size (no spike
-  across the part), and left out otherwise.
+- **continuations**: any other such track seen beside one shape's tracks on fewer than
+  ``max_gap`` frames, near it there (``_near``) or lying inside it on a frame next to one it is
+  not seen on (``_inside``), is the same region under another link (a limb cut in two by an
+  occluder or a patch of another part, whole again a frame later; the halves trading places in
+  the linking): it joins that shape, whose outline on the frames both are seen is their union
+  by a thin corridor (``geometry.bridge_rings``);
+- **fragments**: the rest (flicker, slivers). On each frame a fragment amid the person's other
+  parts (a fifth of its border on them) (a sliver of the parse) is joined to the nearest shape of its part by a corridor when
+  the corridor is short for its size (no spike across the part), and left out otherwise; one
+  with little of the person's other parts around it (a matte's speck blinking for a frame) is
+  left out: joined, it would change the silhouette's outline where the mask has none.
 
 This is the temporal clean-up the tracker itself does (``TrackOptions.min_frames``,
 ``min_share``); ``sources.temporal.Majority`` (``--temporal-window``) cleans the parse before.
@@ -59,7 +63,7 @@ def settle(found: list, outer: dict, cells: dict, max_gap: int, min_frames: int,
     for t in order[1:]:
         frames = sorted(t.members)
         share = float(np.median([area[f][t.members[f]] / total[f] for f in frames]))
-        if len(frames) < min_frames <= seen or share < min_share and _within(t, cells, others or {}, width):
+        if len(frames) < min_frames <= seen or share < min_share and within(t, cells, others or {}, width):
             fragments.append(t)
             continue
         for shape in shapes:
@@ -73,7 +77,7 @@ def settle(found: list, outer: dict, cells: dict, max_gap: int, min_frames: int,
     return shapes, fragments
 
 
-def _within(t, cells: dict, others: dict, width: int, share: float = 0.5) -> bool:
+def within(t, cells: dict, others: dict, width: int, share: float = 0.5) -> bool:
     """Whether ``t`` lies within its person: on most frames, at least ``share`` of the cells
     around it are the person's other parts. A sliver of the parse sits between other parts; a
     piece of a matte with background around it (a hand apart from the body) is a piece of the
@@ -122,8 +126,20 @@ def ring_gap(a: np.ndarray, b: np.ndarray) -> float:
     return float(cKDTree(a).query(b)[0].min())
 
 
-def joins(piece: np.ndarray, host: np.ndarray) -> bool:
+def joins(piece: np.ndarray, host: np.ndarray, holes=()) -> bool:
     """Whether a fragment's ring is joined to a shape's ring by a corridor (rather than left
-    out): the corridor is no longer than half the fragment's size (the square root of its
-    area), so it never draws a spike across its part to reach a far speck."""
-    return ring_gap(piece, host) <= max(TOUCH, JOIN * np.sqrt(abs(polygon_area(piece))))
+    out): the corridor is no longer than ``JOIN`` times the fragment's size (the square root of
+    its area), so it never draws a spike across its part to reach a far speck, and neither it nor
+    the corridor comes within 1 px of the shape's ``holes`` (rings: an island in a hole stays
+    out, the hole stays inside the outline)."""
+    from scipy.spatial import cKDTree
+    from shapely.geometry import LineString, Polygon
+
+    d, j = cKDTree(host).query(piece)
+    k = int(np.argmin(d))
+    if d[k] > max(TOUCH, JOIN * np.sqrt(abs(polygon_area(piece)))):
+        return False
+    reach = Polygon(piece).buffer(0)
+    if d[k] > 0:
+        reach = reach.union(LineString([host[j[k]], piece[k]]).buffer(0.5))
+    return all(reach.distance(Polygon(h).buffer(0)) >= 1.0 for h in holes)

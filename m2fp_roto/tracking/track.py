@@ -4,9 +4,9 @@ The stages (see :mod:`.association`, :mod:`.spacetime`, :mod:`.keys`):
 
 1. ``identify_people`` - shot-wide person ids, whatever the per-frame numbering.
 2. ``component_tracks`` - per (person, part), connected components linked frame to frame
-   (IoU and centroid, Hungarian); a split starts a new track for the smaller piece (``_k``
-   names), a merge ends the smaller one, a track unseen for more than ``max_gap`` frames ends.
-   Holes are linked the same way inside their component's track.
+   (IoU and centroid, Hungarian); which links become shapes (``_k`` names for a part's second
+   piece) and which are the parse's fragments, joined or left out, is :mod:`.fragments`'.
+   Holes are linked the same way inside their shape's main piece.
 3. ``track_shape`` - per track: the point count most frames need (``point_count``), anchors
    followed from the reference frame (the largest sighting) and spread along each outline
    (:mod:`.placement`), their paths smoothed in spacetime and put back on each outline
@@ -35,7 +35,7 @@ from ..geometry import bridge_rings, polygon_area, simple_ring, unit
 from ..progress import Progress
 from ..vectorize import ring_tolerance
 from .association import associate, blob, grid_width, identify_people
-from .fragments import joins, ring_gap, settle
+from .fragments import joins, ring_gap, settle, within
 from .holes import keep_inside
 from .keys import keep_simple, reduce_keys
 from .outline import cast_on_ring, curves, increasing, ring_at, take_corners
@@ -119,12 +119,13 @@ def component_tracks(per_frame: dict, people: dict, max_gap: int, min_frames: in
     """Link every (person, part) component and hole over the shot into ring tracks.
 
     The linked components of each region are sorted by ``fragments.settle``: lasting ones,
-    large or apart from the person's other parts, are shapes (a track seen beside a shape's for fewer than ``max_gap`` frames, touching
-    it, continues that shape); on the frames a shape has several pieces, its outline is their
-    union by thin corridors (``geometry.bridge_rings``). Fragments (seen on fewer than
-    ``min_frames`` frames, or under ``min_share`` of the region's area amid other parts) are joined to the
-    nearest shape where they nearly touch it and left out elsewhere; their holes are dropped,
-    as are holes seen on fewer than ``min_frames`` frames of a shape that lives longer.
+    large or apart from the person's other parts, are shapes (one seen beside a shape's for
+    fewer than ``max_gap`` frames, near it, continues that shape); on the frames a shape has
+    several pieces, its outline is their union by thin corridors (``geometry.bridge_rings``).
+    Fragments (seen on fewer than ``min_frames`` frames, or under ``min_share`` of the region's
+    area amid the person's other parts) are joined to the nearest shape where they nearly touch
+    it and left out elsewhere; their holes are dropped, as are holes seen on fewer than
+    ``min_frames`` frames of a shape that lives longer.
     """
     width = grid_width(per_frame)
     regions: dict = {}  # (person, part) -> {frame: {component: {hole: ring}}}
@@ -161,11 +162,14 @@ def component_tracks(per_frame: dict, people: dict, max_gap: int, min_frames: in
                 rings[f] = ring
             drawn.append(rings)
         for piece in pieces:
+            if not within(piece, cells, others, width, 0.2):
+                continue  # a matte's speck, with little of the person's other parts around it: left out
             for f, c in piece.members.items():
                 hosts = [k for k, rings in enumerate(drawn) if f in rings]
                 if hosts:
                     host = min(hosts, key=lambda k: ring_gap(drawn[k][f], outer[f][c]))
-                    if joins(outer[f][c], drawn[host][f]):
+                    holes = [r for j, r in frames[f][main[host][f]].items() if j]
+                    if joins(outer[f][c], drawn[host][f], holes):
                         drawn[host][f] = bridge_rings(drawn[host][f], outer[f][c])
         for k, rings in enumerate(drawn):
             tracks.append(RingTrack(person, part, k, 0, rings))
