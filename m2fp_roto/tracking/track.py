@@ -13,7 +13,8 @@ The stages (see :mod:`.association`, :mod:`.spacetime`, :mod:`.keys`):
    (``_on_outline``, :mod:`.outline`), handles fitted per frame; where spans stay worse than
    ``refine_error`` on many frames the shape gets more anchors (on every frame); every frame
    made simple (``_simple``, :mod:`m2fp_roto.crossings`).
-4. keys reduced (:mod:`.keys`), holes kept inside their parents (:mod:`.holes`).
+4. keys reduced (:mod:`.keys`), holes kept inside their parents (:mod:`.holes`); a shape is
+   hidden on the frames of its lifetime where its region is not seen (``Shape.hidden``).
 
 Over 400 lines: the stages share TrackOptions and the per-track data layout, and splitting
 ``track_shape``'s helpers from it would scatter one algorithm over two modules.
@@ -170,7 +171,8 @@ def track_shape(rings: dict, options: TrackOptions, prior=None) -> tuple[int, np
 
     ``prior(a, b)``: optional motion of the whole person from frame a to b (see ``track_start``).
     Frames without a ring (a part hidden, a frame with no label map) get the linear blend of
-    their observed neighbours: what a compositing package draws between keys.
+    their observed neighbours, so the points go on smoothly; ``track_contours`` hides the shape
+    on those frames, except where the shot has no parse.
     """
     seen = sorted(rings)
     first, last = seen[0], seen[-1]
@@ -341,6 +343,14 @@ def _blend_gaps(points: np.ndarray, observed: np.ndarray) -> np.ndarray:
     return out
 
 
+def frame_runs(frames) -> list[tuple[int, int]]:
+    """``[(first, last), ...]``: the runs of consecutive numbers in ``frames``, in order."""
+    frames = sorted(frames)
+    starts = [f for i, f in enumerate(frames) if not i or frames[i - 1] != f - 1]
+    ends = [f for i, f in enumerate(frames) if i == len(frames) - 1 or frames[i + 1] != f + 1]
+    return list(zip(starts, ends))
+
+
 def _person_priors(tracks) -> dict:
     """{person: {(a, b): motion}} from the outer rings of all of a person's parts."""
     samples: dict = {}
@@ -382,11 +392,15 @@ def track_contours(per_frame: dict, options: TrackOptions = TrackOptions(), prog
     solved = _solve_tracks([(t.rings, priors[t.person], skipped) for t in tracks], options, workers, mapper)
     # closing: the pool stops here, not whenever the suspended generator is collected
     with Progress(sum(len(t.rings) for t in tracks), "track", enabled=progress) as bar, closing(solved):
-        holes = {}
+        holes, hidden = {}, {}
         for t, (first, points, observed, kept) in zip(tracks, solved):
             keys = [Key(first + int(k), points[k]) for k in kept]
-            shapes.append(Shape(t.name, t.person, t.part, (first, first + len(points) - 1), keys,
-                                component=t.component, hole=bool(t.hole), parent=t.parent))
+            last = first + len(points) - 1
+            hidden[t.name] = {first + int(i) for i in np.flatnonzero(~observed)} - skipped
+            if t.hole:  # a hole drawn without its shape would cut whatever lies below
+                hidden[t.name] |= {f for f in hidden[t.parent] if first <= f <= last}
+            shapes.append(Shape(t.name, t.person, t.part, (first, last), keys, component=t.component,
+                                hole=bool(t.hole), parent=t.parent, hidden=frame_runs(hidden[t.name])))
             if t.hole:
                 holes[t.name] = (first, points, observed)
             bar.advance(len(t.rings))
