@@ -12,7 +12,8 @@ The stages (see :mod:`.association`, :mod:`.spacetime`, :mod:`.keys`):
    (:mod:`.placement`), their paths smoothed in spacetime and put back on each outline
    (``_on_outline``, :mod:`.outline`), handles fitted per frame; where spans stay worse than
    ``refine_error`` on many frames the shape gets more anchors (on every frame); every frame
-   made simple (``_simple``, :mod:`m2fp_roto.crossings`).
+   made simple (``_simple``, :mod:`m2fp_roto.crossings`); a frame the smoothing pulled off its
+   outline (``_unfaithful``: 0.5 px on average, or IoU under 0.8) fitted on its own instead.
 4. keys reduced (:mod:`.keys`), holes kept inside their parents (:mod:`.holes`); a shape is
    hidden on the frames of its lifetime where its region is not seen (``Shape.hidden``).
 
@@ -196,7 +197,14 @@ def track_shape(rings: dict, options: TrackOptions, prior=None) -> tuple[int, np
             break
         n += bad
     for f in seen:
-        points[f - first] = _simple(points[f - first], rings[f], idx[f], on[f - first], corner[f - first])
+        i = f - first
+        points[i] = _simple(points[i], rings[f], idx[f], on[i], corner[i])
+        off = _unfaithful(points[i], rings[f])
+        if off > 1.0:  # the smoothing in time cost this frame its shape: fitted on its own
+            own = _simple(curves({0: rings[f]}, {0: idx[f]}, on[i][None], corner[i][None], 0, np.ones(1, bool),
+                                 0.0)[0][0], rings[f], idx[f], on[i], corner[i])
+            if _unfaithful(own, rings[f]) < off:
+                points[i] = own
     points = _blend_gaps(points, observed)
     seen_at = np.flatnonzero(observed)
     for i in np.flatnonzero(~observed):  # a blend that crosses itself holds the nearest sighting
@@ -204,6 +212,28 @@ def track_shape(rings: dict, options: TrackOptions, prior=None) -> tuple[int, np
         if not simple:
             points[i] = points[seen_at[np.argmin(np.abs(seen_at - i))]]
     return first, points, observed
+
+
+#: A tracked frame whose curve strays farther than this (px) from its own outline on average
+#: along it, or overlaps it less than this (IoU; small parts), is fitted on its own instead:
+#: the smoothing in time cost it its shape there.
+FAITHFUL_PX, FAITHFUL_IOU = 0.5, 0.8
+
+
+def _unfaithful(points: np.ndarray, ring: np.ndarray) -> float:
+    """How far the closed curve of ``points`` is from the polygon ``ring``, as a multiple of
+    what is allowed (> 1: too far): its mean distance (the pixel centres inside one and not
+    the other, per px of the ring's length) over ``FAITHFUL_PX``, or its IoU's shortfall."""
+    from ..bezier import fill_polygons, flatten
+
+    curve = flatten(points)
+    lo = np.floor(np.minimum(curve.min(0), ring.min(0))) - 1
+    size = tuple(np.ceil(np.maximum(curve.max(0), ring.max(0)) - lo + 1).astype(int)[::-1])
+    a, b = fill_polygons([curve - lo], size), fill_polygons([ring - lo], size)
+    apart, union = np.count_nonzero(a ^ b), np.count_nonzero(a | b)
+    length = max(np.linalg.norm(np.diff(ring, axis=0, append=ring[:1]), axis=1).sum(), 1.0)
+    iou = 1.0 - apart / union if union else 1.0
+    return max(apart / length / FAITHFUL_PX, (1.0 - iou) / (1.0 - FAITHFUL_IOU))
 
 
 def _simple(points: np.ndarray, ring: np.ndarray, idx: np.ndarray, on: np.ndarray, corner: np.ndarray) -> np.ndarray:
