@@ -54,20 +54,39 @@ def even(start: float, n: int, m: int) -> np.ndarray:
     return start + np.arange(n) * m / n
 
 
-def follow(rings: dict, reference: int, u_ref: np.ndarray, prior=None, stiffness: float = STIFFNESS) -> dict:
+def follow(rings: dict, reference: int, u_ref: np.ndarray, prior=None, stiffness: float = STIFFNESS,
+           motions: dict | None = None) -> dict:
     """{frame: continuous positions (N,)} of the anchors on every ring, from the reference
-    frame's ``u_ref`` outwards (see the module docstring)."""
-    frames = sorted(rings)
+    frame's ``u_ref`` outwards (see the module docstring). ``motions``: ``ring_motions(rings,
+    reference, prior)`` when already known (they do not depend on the anchors)."""
+    from scipy.spatial import cKDTree
+
+    motions = ring_motions(rings, reference, prior) if motions is None else motions
     out = {reference: u_ref}
+    for prev, frame in outwards(rings, reference):
+        src, dst = rings[prev], rings[frame]
+        u = out[prev]
+        lin, shift = motions[prev, frame]
+        tree = cKDTree(dst)
+        target = local_motion(src, np.round(u).astype(np.int64), dst, lin, shift, tree=tree)
+        placed = ordered_positions(dst, target, u / len(src), tree=tree)
+        out[frame] = regularize(placed - np.floor(placed[0] / len(dst)) * len(dst), len(dst), stiffness)
+    return out
+
+
+def outwards(rings: dict, reference: int):
+    """The (previous, next) frame pairs of ``rings`` from the reference frame outwards, both ways."""
+    frames = sorted(rings)
     pos = frames.index(reference)
     for sequence in (frames[pos + 1:], frames[:pos][::-1]):
         prev = reference
         for frame in sequence:
-            src, dst = rings[prev], rings[frame]
-            u = out[prev]
-            lin, shift = ring_motion(src, dst, start=prior(prev, frame) if prior else None)
-            target = local_motion(src, np.round(u).astype(np.int64), dst, lin, shift)
-            placed = ordered_positions(dst, target, u / len(src))
-            out[frame] = regularize(placed - np.floor(placed[0] / len(dst)) * len(dst), len(dst), stiffness)
+            yield prev, frame
             prev = frame
-    return out
+
+
+def ring_motions(rings: dict, reference: int, prior=None) -> dict:
+    """{(previous, next): (s*R, t)} ``ring_motion`` of every step ``follow`` takes, each starting
+    from the person's motion ``prior(previous, next)`` when given."""
+    return {(a, b): ring_motion(rings[a], rings[b], start=prior(a, b) if prior else None)
+            for a, b in outwards(rings, reference)}

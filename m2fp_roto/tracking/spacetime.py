@@ -20,6 +20,8 @@ when no smoothing is asked for).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..geometry import polygon_area, unit
@@ -57,15 +59,22 @@ def smooth_series(values: np.ndarray, weights: np.ndarray, strength: float) -> n
     strength = max(strength, MIN_STRENGTH)
     if f < 3:
         return values.copy()
-    # Upper banded form of diag(w) + strength * D2^T D2 (bandwidth 2).
-    d2 = second_difference(f)
-    a = (d2.T @ d2).tocsr() * strength
-    ab = np.zeros((3, f))
-    for k in range(3):
-        ab[2 - k, k:] = a.diagonal(k)
+    ab = _second_difference_band(f) * strength  # diag(w) + strength * D2^T D2, upper banded
     ab[2] += w
     out = solveh_banded(ab, w[:, None] * flat)
     return out.reshape(values.shape)
+
+
+def _second_difference_band(f: int) -> np.ndarray:
+    """D2^T D2 of ``second_difference(f)`` (f >= 3) in LAPACK's upper banded form (3, f): row
+    2 - j holds the j-th superdiagonal, right-aligned. Sums of products of the stencil
+    (1, -2, 1) as it slides down the rows: small integers, so exactly what a sparse product gives."""
+    stencil = (1.0, -2.0, 1.0)
+    ab = np.zeros((3, f))
+    for j in range(3):  # entry (t, t + j) gathers every row whose stencil covers both columns
+        for i in range(3 - j):
+            ab[2 - j, i + j:f - 2 + i + j] += stencil[i] * stencil[i + j]
+    return ab
 
 
 def spacetime_solve(q: np.ndarray, normals: np.ndarray, observed: np.ndarray, strength: float,
@@ -92,7 +101,7 @@ def solve_blocks(w: np.ndarray, b: np.ndarray, strength: float, robust: float = 
     (units of x per frame^2), by reweighting: small accelerations (flicker) are smoothed away,
     large ones (a limb swinging back) are kept, so the paths do not lag behind real motion.
     """
-    from scipy.sparse import coo_matrix, diags, identity, kron
+    from scipy.sparse import coo_matrix, diags
     from scipy.sparse.linalg import spsolve
 
     f, n = w.shape[:2]
@@ -102,15 +111,27 @@ def solve_blocks(w: np.ndarray, b: np.ndarray, strength: float, robust: float = 
     rows = np.broadcast_to(base + np.arange(2)[None, :, None], (n * f, 2, 2)).ravel()
     cols = np.broadcast_to(base + np.arange(2)[None, None, :], (n * f, 2, 2)).ravel()
     data = coo_matrix((wt.reshape(-1), (rows, cols)), shape=(2 * n * f, 2 * n * f))
-    d2 = kron(identity(n), kron(second_difference(f), identity(2))).tocsr()
+    d2, d2t, gram = _block_second_difference(n, f)
     rhs = np.transpose(b, (1, 0, 2)).ravel()
-    weights = np.ones(d2.shape[0])
+    weights = None  # all 1 until the robust loss reweights
     for _ in range(iterations if robust > 0 else 1):
-        x = spsolve((data + strength * (d2.T @ diags(weights) @ d2)).tocsc(), rhs)
+        smooth = gram if weights is None else d2t @ diags(weights) @ d2
+        x = spsolve((data + strength * smooth).tocsc(), rhs)
         if robust > 0:
             acc = np.repeat(np.hypot(*(d2 @ x).reshape(-1, 2).T), 2)
             weights = np.minimum(1.0, robust / np.maximum(acc, 1e-9))
     return np.transpose(x.reshape(n, f, 2), (1, 0, 2))
+
+
+@functools.lru_cache(maxsize=32)
+def _block_second_difference(n: int, f: int):
+    """(D2, D2^T, D2^T D2) of ``n`` items' 2-vectors over ``f`` frames (``solve_blocks``' layout):
+    the same for every solve of a track's size, so made once. Read-only (shared)."""
+    from scipy.sparse import diags, identity, kron
+
+    d2 = kron(identity(n), kron(second_difference(f), identity(2))).tocsr()
+    d2t = d2.T
+    return d2, d2t, d2t @ diags(np.ones(d2.shape[0])) @ d2
 
 
 # -- correspondence --------------------------------------------------------------------------
@@ -174,12 +195,13 @@ def ring_motion(src: np.ndarray, dst: np.ndarray, iterations: int = 8, start=Non
 
 
 def local_motion(src: np.ndarray, idx: np.ndarray, dst: np.ndarray, lin: np.ndarray, shift: np.ndarray,
-                 reach: int = 48, iterations: int = 4) -> np.ndarray:
+                 reach: int = 48, iterations: int = 4, tree=None) -> np.ndarray:
     """Where the anchors ``src[idx]`` go on ``dst``: each follows the rigid motion of its own arc.
 
     Starting from the whole ring's motion (``lin``, ``shift``), the arc of +-``reach`` samples
     around every anchor is registered to ``dst`` by closest points and a 2-D Procrustes fit, all
     anchors at once. Limbs that swing relative to the body carry their anchors with them.
+    ``tree``: ``cKDTree(dst)`` when the caller has one.
     """
     from scipy.spatial import cKDTree
 
@@ -189,7 +211,7 @@ def local_motion(src: np.ndarray, idx: np.ndarray, dst: np.ndarray, lin: np.ndar
     anchors = src[idx % m]
     moved = arcs @ lin.T + shift
     centre = anchors @ lin.T + shift
-    tree = cKDTree(dst)
+    tree = cKDTree(dst) if tree is None else tree
     for _ in range(iterations):
         target = dst[tree.query(moved.reshape(-1, 2))[1]].reshape(moved.shape)
         pm, qm = moved.mean(1, keepdims=True), target.mean(1, keepdims=True)
@@ -232,7 +254,7 @@ def snap(ring: np.ndarray, predicted: np.ndarray, expected: np.ndarray) -> np.nd
     return idx - (idx[0] // m) * m
 
 
-def ordered_positions(ring: np.ndarray, points: np.ndarray, fractions: np.ndarray) -> np.ndarray:
+def ordered_positions(ring: np.ndarray, points: np.ndarray, fractions: np.ndarray, tree=None) -> np.ndarray:
     """Increasing (unwrapped) sample positions on ``ring`` near where ``points`` (N, 2) are.
 
     ``fractions`` (N,) are where the points were along their previous outline (in turns, from
@@ -240,13 +262,14 @@ def ordered_positions(ring: np.ndarray, points: np.ndarray, fractions: np.ndarra
     the two first places every point's closest sample on its turn. The positions are then
     made increasing with a minimum gap by isotonic regression (pool adjacent violators): where
     points arrive out of order (both sides of a thin limb), they share the place between
-    them instead of one being dragged along the whole outline.
+    them instead of one being dragged along the whole outline. ``tree``: ``cKDTree(ring)`` when
+    the caller has one.
     """
     from scipy.optimize import isotonic_regression
     from scipy.spatial import cKDTree
 
     m, n = len(ring), len(points)
-    nearest = cKDTree(ring).query(points)[1]
+    nearest = (cKDTree(ring) if tree is None else tree).query(points)[1]
     guess = (fractions + _circular_offset(nearest / m, fractions)) * m
     local = nearest + m * np.round((guess - nearest) / m)
     gap = min(2.0, 0.25 * m / n)
