@@ -70,7 +70,9 @@ def cast_on_ring(ring: np.ndarray, points: np.ndarray, idx: np.ndarray, directio
     j = np.argmin(score, axis=1)
     rows = np.arange(len(idx))
     found = np.isfinite(score[rows, j])
-    u = np.where(found, k[rows, j] + np.clip(t[rows, j], 0.0, 1.0), project_on_ring(ring, points, idx))
+    u = k[rows, j] + np.clip(t[rows, j], 0.0, 1.0)
+    if not found.all():
+        u = np.where(found, u, project_on_ring(ring, points, idx))
     return increasing(u, m)
 
 

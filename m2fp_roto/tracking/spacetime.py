@@ -200,8 +200,9 @@ def ring_motion(src: np.ndarray, dst: np.ndarray, iterations: int = 8, start=Non
         lin, shift = start
         rot = lin / max(np.sqrt(abs(np.linalg.det(lin))), 1e-9)
     tree_b = cKDTree(b)
+    scaled = scale * a
     for _ in range(iterations):
-        moved = scale * a @ rot.T + shift
+        moved = scaled @ rot.T + shift
         d_ab, i_ab = tree_b.query(moved)
         d_ba, i_ba = cKDTree(moved).query(b)
         p = np.vstack([a, a[i_ba]])
@@ -214,7 +215,7 @@ def ring_motion(src: np.ndarray, dst: np.ndarray, iterations: int = 8, start=Non
         angle = np.arctan2((pc[:, 0] * qc[:, 1] - pc[:, 1] * qc[:, 0]).sum(), (pc * qc).sum())
         new_rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
         new_shift = qm - scale * pm @ new_rot.T
-        moved_by = np.abs(scale * a @ (new_rot - rot).T + (new_shift - shift)).max()
+        moved_by = np.abs(scaled @ (new_rot - rot).T + (new_shift - shift)).max()
         rot, shift = new_rot, new_shift
         if moved_by < 0.01:
             break
@@ -275,8 +276,9 @@ def snap(ring: np.ndarray, predicted: np.ndarray, expected: np.ndarray) -> np.nd
     offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     k = start[anchor] + offsets
     d = ((ring[k % m] - predicted[anchor]) ** 2).sum(1)
-    order = np.lexsort((d, anchor))
-    first = order[np.cumsum(counts) - counts]
+    starts = np.cumsum(counts) - counts
+    closest = np.flatnonzero(d == np.repeat(np.minimum.reduceat(d, starts), counts))
+    first = closest[np.searchsorted(anchor[closest], np.arange(n))]  # the first of equals in each window
     idx = np.maximum.accumulate(k[first])  # equal only where windows collapsed (tiny rings)
     return idx - (idx[0] // m) * m
 
