@@ -18,8 +18,9 @@ centre tangent there (so the join stays G1).
   tracking, which is why the module runs a little past 400 lines.)
 - ``fit_rings`` fits closed rings: breaks at the corners ``find_corners`` finds (handles free
   there), a ring without corners opened at its top-most sample and the opposite one.
-- ``fit_handles`` is the paper's handle solve and reparameterization alone, for anchors that
-  are already placed (tracking places them on every frame): every segment of a ring at once.
+- ``fit_frame_handles`` is the paper's handle solve and reparameterization alone, for anchors
+  that are already placed (tracking places them on every frame): every segment of every frame
+  of a shape at once.
 """
 
 from __future__ import annotations
@@ -370,12 +371,12 @@ def fit_ring(xy: np.ndarray, tolerance: float, corners: np.ndarray, start: int |
 # -- handles of placed anchors -----------------------------------------------------------------
 @dataclass
 class HandleFit:
-    """Least-squares handles of every segment of one closed ring with given anchors.
+    """Least-squares handles of every segment of closed rings (one per frame) with given anchors.
 
-    ``len_out[i]`` / ``len_in[i]``: handle lengths out of anchor i and into anchor i+1;
-    ``error[i]``: segment i's largest distance from its samples; ``normal[i]`` (2, 2) and
-    ``rhs[i]`` (2,): segment i's normal equations in its two lengths, for solving the lengths
-    jointly over time.
+    ``len_out[k, i]`` / ``len_in[k, i]``: handle lengths out of anchor i and into anchor i+1 on
+    frame k; ``error[k, i]``: segment i's largest distance from its samples; ``normal[k, i]``
+    (2, 2) and ``rhs[k, i]`` (2,): segment i's normal equations in its two lengths, for solving
+    the lengths jointly over time.
     """
 
     len_out: np.ndarray
@@ -385,27 +386,18 @@ class HandleFit:
     rhs: np.ndarray
 
 
-def fit_handles(ring: np.ndarray, idx: np.ndarray, anchors: np.ndarray, t_out: np.ndarray,
-                t_in: np.ndarray, newton: int = 3) -> HandleFit:
-    """Handle lengths of every segment of one frame, all segments at once.
-
-    Segment i runs from ``anchors[i]`` to ``anchors[i+1]`` through the ring samples between
-    ``idx[i]`` and ``idx[i+1]``; its handles lie along ``t_out[i]`` and ``t_in[i+1]``. The
-    paper's stages, per segment: chord-length parameterization, the 2x2 handle solve (Wu-Barsky
-    where it is ill-posed, and on segments of fewer than 4 samples), ``newton`` rounds of
-    reparameterization and solving again.
-    """
-    fit = fit_frame_handles([ring], [idx], anchors[None], t_out[None], t_in[None], newton)
-    return HandleFit(*(v[0] for v in (fit.len_out, fit.len_in, fit.error, fit.normal, fit.rhs)))
-
-
 def fit_frame_handles(rings: list, idx: list, anchors: np.ndarray, t_out: np.ndarray, t_in: np.ndarray,
                       newton: int = 3) -> HandleFit:
-    """``fit_handles`` of many frames at once: ``rings[k]``, ``idx[k]`` (N,) and ``anchors``,
-    ``t_out``, ``t_in`` (F, N, 2) per frame; the fit's fields get a leading frame axis.
+    """Handle lengths of every segment of many frames, all at once: ``rings[k]``, ``idx[k]``
+    (N,) and ``anchors``, ``t_out``, ``t_in`` (F, N, 2) per frame; the fit's fields (F, N, ...).
 
-    Every sum runs over the same samples in the same order as frame by frame (the chord
-    lengths restart on every frame), so the result is the same to the bit.
+    Segment i of a frame runs from ``anchors[i]`` to ``anchors[i+1]`` through the ring samples
+    between ``idx[i]`` and ``idx[i+1]``; its handles lie along ``t_out[i]`` and ``t_in[i+1]``.
+    The paper's stages, per segment: chord-length parameterization, the 2x2 handle solve
+    (Wu-Barsky where it is ill-posed, and on segments of fewer than 4 samples), ``newton``
+    rounds of reparameterization and solving again. Every sum runs over the same samples in the
+    same order as a frame fitted on its own (the chord lengths restart on every frame), so the
+    batch changes no bit of any frame's fit.
     """
     f, n = anchors.shape[:2]
     sizes = np.array([len(r) for r in rings])

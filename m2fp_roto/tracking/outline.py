@@ -3,8 +3,9 @@
 The spacetime solve (:mod:`.spacetime`) gives every anchor a smooth path in the plane; here each
 path point is put back *on* its frame's outline, in order (``project_on_ring``): the anchor's
 place along the outline keeps the path's smoothness, its distance to the mask is zero. Handles
-are then fitted per frame (``fitting.fit_handles``, Schneider's least squares along the ring's
-tangents), so the curve between anchors follows the outline as the per-frame vectorizer's does.
+are then fitted per frame (``fitting.fit_frame_handles``, Schneider's least squares along the
+ring's tangents), so the curve between anchors follows the outline as the per-frame vectorizer's
+does.
 A corner anchor sits on the frame's own corner (``snap_corners``): the tip of a crescent or the
 point of a collar is not rounded off by the smoothing.
 """

@@ -140,25 +140,20 @@ def _normal_matrix(w: np.ndarray, weights: np.ndarray, strength: float):
     k = np.zeros((n, f + 2, 2))  # the weight of D2's row t - 2 at k[:, t] (zero off its ends)
     if f >= 3:
         k[:, 2:f] = weights.reshape(n, f - 2, 2)
-    before2, before1, at = k[:, :f], k[:, 1:f + 1], k[:, 2:]
-    after1 = np.append(at[:, 1:], np.zeros((n, 1, 2)), axis=1)
+    before2, before1, at = k[:, :f], k[:, 1:f + 1], k[:, 2:]  # the rows that start at t - 2, t - 1, t
     data = np.transpose(w, (1, 0, 2, 3))  # (n, f, 2, 2)
     diag = np.einsum("itcc->itc", data) + strength * ((before2 + 4 * before1) + at)
     values = np.stack([strength * before2, strength * (-2 * before2 + -2 * before1),
-                       np.where([True, False], diag, data[..., 0, :]),  # column c's row (t, 0)
-                       np.where([False, True], diag, data[..., 1, :]),  # and row (t, 1)
+                       np.where([True, False], diag, data[..., 0, :]),  # row (t, 0) of columns (t, 0), (t, 1)
+                       np.where([False, True], diag, data[..., 1, :]),  # row (t, 1)
                        strength * (-2 * before1 + -2 * at), strength * at], -1)  # (n, f, 2, 6)
-    t = np.arange(f)[None, :, None, None]
-    c = np.arange(2)[None, None, :, None]
-    row_t = t + np.array([-2, -1, 0, 0, 1, 2])
-    row_c = np.where(np.array([False, False, True, True, False, False]), np.array([0, 0, 0, 1, 0, 0]), c)
-    rows = (np.arange(n)[:, None, None, None] * f + row_t) * 2 + row_c
+    row_t = np.arange(f)[None, :, None, None] + np.array([-2, -1, 0, 0, 1, 2])
+    row_c = np.where([False, False, True, True, False, False], [0, 0, 0, 1, 0, 0], np.arange(2)[:, None])
+    rows = np.broadcast_to((np.arange(n)[:, None, None, None] * f + row_t) * 2 + row_c, values.shape)
     keep = (row_t >= 0) & (row_t < f) & (values != 0)
-    keep = np.broadcast_to(keep, values.shape)
-    counts = keep.reshape(-1, 6).sum(1)
-    indptr = np.concatenate([[0], np.cumsum(counts)])
+    indptr = np.concatenate([[0], np.cumsum(keep.reshape(-1, 6).sum(1))])
     size = 2 * n * f
-    return csc_matrix((values[keep], np.broadcast_to(rows, values.shape)[keep], indptr), shape=(size, size))
+    return csc_matrix((values[keep], rows[keep], indptr), shape=(size, size))
 
 
 # -- correspondence --------------------------------------------------------------------------

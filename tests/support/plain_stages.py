@@ -239,8 +239,8 @@ def fit_runs(runs, t1, t2, tolerance, iterations: int = 4, *, free1=None, free2=
 
 # -- tracking ------------------------------------------------------------------------------------
 def fit_handles(ring, idx, anchors, t_out, t_in, newton: int = 3):
-    """``fitting.fit_handles`` on one frame, on (N, 2) arrays with per-sample gathers:
-    (len_out, len_in, error, normal, rhs)."""
+    """``fitting.fit_frame_handles`` of one frame on its own, on (N, 2) arrays with per-sample
+    gathers: (len_out, len_in, error, normal, rhs)."""
     m, n = len(ring), len(idx)
     nxt = np.append(idx[1:], idx[0] + m)
     counts = np.maximum(nxt - idx + 1, 2)
