@@ -2,7 +2,8 @@
 (``support.plain_stages``), bit for bit:
 
 - handle lengths fitted for many frames in one batch against each frame on its own;
-- the spacetime solve's normal matrix written entry by entry against sparse algebra;
+- the spacetime solve's normal matrix written entry by entry, and the robust solve with it,
+  against sparse algebra;
 - the order-keeping snap (a reduceat per window) against sorting by (distance, anchor);
 - the crossing search (box pairs, then shapely's predicate on the non-adjacent ones) against
   the tree's predicate on every pair.
@@ -51,13 +52,28 @@ def test_normal_matrix_matches_the_sparse_algebra():
         w[rng.random(f) < 0.3] = 0.0  # frames without data
         axis = rng.random((f, n)) < 0.3  # normals along an axis: no cross term
         w[axis, 0, 1] = w[axis, 1, 0] = 0.0
-        rows = spacetime._block_second_difference(n, f).shape[0]
+        rows = n * max(f - 2, 0) * 2  # one weight per row of D2
         weights = np.ones(rows) if trial % 2 else np.minimum(1.0, 2.0 / rng.uniform(0.01, 6.0, rows))
         strength = float(rng.choice([1e-6, 0.1, 0.5, 10.0]))
         got = spacetime._normal_matrix(w, weights, strength)
         want = plain_stages.normal_matrix(w, weights, strength)
         for part in ("indptr", "indices", "data"):
             assert np.array_equal(getattr(got, part), getattr(want, part)), (trial, part)
+
+
+def test_robust_solve_matches_the_sparse_algebra():
+    rng = np.random.default_rng(4)
+    for trial in range(60):
+        f, n = int(rng.integers(1, 30)), int(rng.integers(1, 6))
+        normals = rng.normal(size=(f, n, 2))
+        normals /= np.linalg.norm(normals, axis=-1, keepdims=True)
+        w = 0.05 * np.eye(2) + 0.95 * normals[..., :, None] * normals[..., None, :]
+        w[rng.random(f) < 0.2] = 0.0
+        w[: min(f, 2)] = np.eye(2)  # data on at least two frames
+        path = np.cumsum(rng.normal(0, 3.0, (f, n, 2)), axis=0)  # swings above the Huber knee
+        b = np.einsum("tncd,tnd->tnc", w, path)
+        got = spacetime.solve_blocks(w, b, 0.5, robust=2.0)
+        assert np.array_equal(got, plain_stages.solve_blocks(w, b, 0.5, robust=2.0)), trial
 
 
 def test_snap_matches_the_sorted_formulation():

@@ -20,25 +20,12 @@ when no smoothing is asked for).
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from ..geometry import polygon_area, unit
 
 
 # -- smoothing in time -------------------------------------------------------------------------
-def second_difference(n: int):
-    """(n-2, n) sparse second-difference operator."""
-    from scipy.sparse import diags
-
-    if n < 3:
-        from scipy.sparse import csr_matrix
-
-        return csr_matrix((0, n))
-    return diags([1.0, -2.0, 1.0], [0, 1, 2], shape=(n - 2, n))
-
-
 #: The least smoothing a solve uses: rows without data (a part hidden for a few frames) stay
 #: defined (filled in linearly) even when no smoothing is asked for.
 MIN_STRENGTH = 1e-6
@@ -66,9 +53,10 @@ def smooth_series(values: np.ndarray, weights: np.ndarray, strength: float) -> n
 
 
 def _second_difference_band(f: int) -> np.ndarray:
-    """D2^T D2 of ``second_difference(f)`` (f >= 3) in LAPACK's upper banded form (3, f): row
-    2 - j holds the j-th superdiagonal, right-aligned. Sums of products of the stencil
-    (1, -2, 1) as it slides down the rows: small integers, so exactly what a sparse product gives."""
+    """D2^T D2 (D2: the (f - 2, f) second difference, f >= 3) in LAPACK's upper banded form
+    (3, f): row 2 - j holds the j-th superdiagonal, right-aligned. Sums of products of the
+    stencil (1, -2, 1) as it slides down the rows: small integers, exactly what a sparse product
+    gives."""
     stencil = (1.0, -2.0, 1.0)
     ab = np.zeros((3, f))
     for j in range(3):  # entry (t, t + j) gathers every row whose stencil covers both columns
@@ -105,24 +93,15 @@ def solve_blocks(w: np.ndarray, b: np.ndarray, strength: float, robust: float = 
 
     f, n = w.shape[:2]
     strength = max(strength, MIN_STRENGTH)
-    d2 = _block_second_difference(n, f)
     rhs = np.transpose(b, (1, 0, 2)).ravel()  # unknown (i, t, c) at (i*F + t)*2 + c
-    weights = np.ones(d2.shape[0])
+    weights = np.ones(n * max(f - 2, 0) * 2)  # one per row of D2: item i, frame t < F - 2, coordinate c
     for _ in range(iterations if robust > 0 else 1):
         x = spsolve(_normal_matrix(w, weights, strength), rhs)
         if robust > 0:
-            acc = np.repeat(np.hypot(*(d2 @ x).reshape(-1, 2).T), 2)
-            weights = np.minimum(1.0, robust / np.maximum(acc, 1e-9))
+            y = x.reshape(n, f, 2)
+            acc = (y[:, :-2] + -2 * y[:, 1:-1]) + y[:, 2:]  # D2 x, summed in the sparse product's order
+            weights = np.minimum(1.0, robust / np.maximum(np.repeat(np.hypot(*acc.reshape(-1, 2).T), 2), 1e-9))
     return np.transpose(x.reshape(n, f, 2), (1, 0, 2))
-
-
-@functools.lru_cache(maxsize=32)
-def _block_second_difference(n: int, f: int):
-    """D2 of ``n`` items' 2-vectors over ``f`` frames in ``solve_blocks``' layout (one row per
-    item, frame t < f - 2 and coordinate): the same for every solve of a size. Read-only."""
-    from scipy.sparse import identity, kron
-
-    return kron(identity(n), kron(second_difference(f), identity(2))).tocsr()
 
 
 def _normal_matrix(w: np.ndarray, weights: np.ndarray, strength: float):

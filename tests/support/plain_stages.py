@@ -278,11 +278,23 @@ def fit_handles(ring, idx, anchors, t_out, t_in, newton: int = 3):
     return l1, l2, np.maximum.reduceat(err, starts), normal, np.stack([x0, x1], -1)
 
 
+def second_difference(f: int):
+    """(f - 2, f) sparse second-difference operator (no rows when f < 3)."""
+    from scipy.sparse import csr_matrix, diags
+
+    return diags([1.0, -2.0, 1.0], [0, 1, 2], shape=(f - 2, f)) if f >= 3 else csr_matrix((0, f))
+
+
+def block_second_difference(n: int, f: int):
+    """D2 of ``n`` items' 2-vectors over ``f`` frames in ``solve_blocks``' layout."""
+    from scipy.sparse import identity, kron
+
+    return kron(identity(n), kron(second_difference(f), identity(2))).tocsr()
+
+
 def normal_matrix(w, weights, strength):
     """``spacetime._normal_matrix`` by sparse algebra: data + strength * D2' diag(weights) D2."""
-    from scipy.sparse import coo_matrix, diags, identity, kron
-
-    from m2fp_roto.tracking.spacetime import second_difference
+    from scipy.sparse import coo_matrix, diags
 
     f, n = w.shape[:2]
     wt = np.transpose(w, (1, 0, 2, 3))
@@ -290,8 +302,25 @@ def normal_matrix(w, weights, strength):
     rows = np.broadcast_to(base + np.arange(2)[None, :, None], (n * f, 2, 2)).ravel()
     cols = np.broadcast_to(base + np.arange(2)[None, None, :], (n * f, 2, 2)).ravel()
     data = coo_matrix((wt.reshape(-1), (rows, cols)), shape=(2 * n * f, 2 * n * f))
-    d2 = kron(identity(n), kron(second_difference(f), identity(2))).tocsr()
+    d2 = block_second_difference(n, f)
     return (data + strength * (d2.T @ diags(weights) @ d2)).tocsc()
+
+
+def solve_blocks(w, b, strength, robust: float = 0.0, iterations: int = 3):
+    """``spacetime.solve_blocks`` by sparse algebra throughout."""
+    from scipy.sparse.linalg import spsolve
+
+    f, n = w.shape[:2]
+    strength = max(strength, 1e-6)
+    d2 = block_second_difference(n, f)
+    rhs = np.transpose(b, (1, 0, 2)).ravel()
+    weights = np.ones(d2.shape[0])
+    for _ in range(iterations if robust > 0 else 1):
+        x = spsolve(normal_matrix(w, weights, strength), rhs)
+        if robust > 0:
+            acc = np.repeat(np.hypot(*(d2 @ x).reshape(-1, 2).T), 2)
+            weights = np.minimum(1.0, robust / np.maximum(acc, 1e-9))
+    return np.transpose(x.reshape(n, f, 2), (1, 0, 2))
 
 
 def snap(ring, predicted, expected):
