@@ -45,7 +45,7 @@ def regularize(u: np.ndarray, m: int, stiffness: float = STIFFNESS) -> np.ndarra
     return np.maximum.accumulate(s) * m
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=16)
 def _even_spacing(n: int, stiffness: float) -> tuple[np.ndarray, np.ndarray]:
     """``regularize``'s normal matrix and the constant part of its right side: the same for
     every frame of a shape (made once, read-only)."""
