@@ -40,7 +40,7 @@ from .association import associate, blob, grid_width, identify_people
 from .holes import keep_inside
 from .keys import keep_simple, reduce_keys
 from .outline import cast_on_ring, curves, increasing, ring_at, take_corners
-from .placement import even, follow
+from .placement import even, follow, ring_motions, ring_trees
 from .spacetime import ordered_positions, person_motions, ring_normals, smooth_series, snap, spacetime_solve
 
 log = logging.getLogger("m2fp_roto")
@@ -187,9 +187,10 @@ def track_shape(rings: dict, options: TrackOptions, prior=None) -> tuple[int, np
         return first, untangle(fitted)[0][None], observed
     top = int(np.lexsort((ring[:, 0], ring[:, 1]))[0])  # where the per-frame fit starts too
     n = point_count([rings[f] for f in seen], options)
+    motions, trees = ring_motions(rings, reference, prior), ring_trees(rings)  # whatever the anchors: once
     for round_ in range(options.refine_rounds + 1):
-        u = follow(rings, reference, even(top, n, len(ring)), prior)
-        anchors, on, corner, idx = _on_outline(rings, u, first, n_frames, observed, options)
+        u = follow(rings, reference, even(top, n, len(ring)), motions=motions, trees=trees)
+        anchors, on, corner, idx = _on_outline(rings, u, first, n_frames, observed, options, trees)
         corner = np.broadcast_to(corner, (n_frames, n))
         points, errors = curves(rings, idx, anchors, corner, first, observed, HANDLE_SMOOTHING * options.smoothing)
         bad = int(((errors > options.refine_error).mean(0) > 0.1).sum())
@@ -272,7 +273,7 @@ def _simple(points: np.ndarray, ring: np.ndarray, idx: np.ndarray, on: np.ndarra
     return curve if simple else points
 
 
-def _on_outline(rings, u, first, n_frames, observed, options):
+def _on_outline(rings, u, first, n_frames, observed, options, trees):
     """(anchors (F, N, 2), the same exactly on the outline, corner flags (N,), their nearest
     sample indices {frame: (N,)}): the anchors' paths smoothed in spacetime and put back on each
     observed frame's outline in order, then let off it by at most ``edge_tolerance`` towards
@@ -281,25 +282,27 @@ def _on_outline(rings, u, first, n_frames, observed, options):
     An anchor that sits nearest one of the outline's corners on most frames is a corner
     anchor: its data on every frame is the corner nearest it, held along the outline as firmly
     as across it, so it stays on the corner, smoothly; the others never take a corner (no
-    anchor hops between corners that come and go).
+    anchor hops between corners that come and go). ``trees``: ``placement.ring_trees(rings)``.
     """
     n = len(next(iter(u.values())))
     placed, u = u, dict(u)
-    found = np.array([take_corners(ring, u[f], options.corner_angle)[1] for f, ring in rings.items()])
+    corners = {f: find_corners(ring, options.corner_angle) for f, ring in rings.items()}
+    found = np.array([take_corners(u[f], corners[f], len(ring))[1] for f, ring in rings.items()])
     corner = found.mean(0) > 0.5
     slide = np.where(corner, CORNER_SLIDE, options.slide)
     for _ in range(max(options.iterations, 1)):
         q = np.zeros((n_frames, n, 2))
         normals = np.zeros((n_frames, n, 2))
         for f, ring in rings.items():
-            at = take_corners(ring, u[f], options.corner_angle, corner)[0]
+            at = take_corners(u[f], corners[f], len(ring), corner)[0]
             q[f - first] = ring_at(ring, at)
             normals[f - first] = ring_normals(ring, np.round(at).astype(np.int64))
         paths = spacetime_solve(q, normals, observed, options.smoothing, slide, options.robust)
         # Back across the outline along the paths' own (smoothed) normals.
         across = unit(smooth_series(normals, observed, options.smoothing))
         for f, ring in rings.items():
-            idx = snap(ring, paths[f - first], ordered_positions(ring, paths[f - first], u[f] / len(ring)))
+            expected = ordered_positions(ring, paths[f - first], u[f] / len(ring), tree=trees[f])
+            idx = snap(ring, paths[f - first], expected)
             u[f] = cast_on_ring(ring, paths[f - first], idx, across[f - first])
     u = _towards_placed(u, placed, {f: len(r) for f, r in rings.items()}, first, n_frames, observed)
     on = np.zeros((n_frames, n, 2))
