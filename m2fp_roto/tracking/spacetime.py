@@ -24,7 +24,6 @@ import numpy as np
 
 from ..geometry import polygon_area, unit
 
-
 # -- smoothing in time -------------------------------------------------------------------------
 #: The least smoothing a solve uses: rows without data (a part hidden for a few frames) stay
 #: defined (filled in linearly) even when no smoothing is asked for.

@@ -12,8 +12,8 @@ The stages (see :mod:`.association`, :mod:`.spacetime`, :mod:`.keys`):
    (:mod:`.placement`), their paths smoothed in spacetime and put back on each outline
    (``_on_outline``, :mod:`.outline`), handles fitted per frame; where spans stay worse than
    ``refine_error`` on many frames the shape gets more anchors (on every frame); every frame
-   made simple (``_simple``, :mod:`m2fp_roto.crossings`); a frame the smoothing pulled off its
-   outline (``_unfaithful``: 0.5 px on average, or IoU under 0.8) fitted on its own instead.
+   made simple and, where the smoothing pulled it off its outline (0.5 px on average, or IoU
+   under 0.8), fitted on its own instead (:mod:`.frame_repair`).
 4. keys reduced (:mod:`.keys`), holes kept inside their parents (:mod:`.holes`); a shape is
    hidden on the frames of its lifetime where its region is not seen (``Shape.hidden``).
 
@@ -30,13 +30,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..crossings import crossing_segments, untangle
+from ..crossings import untangle
 from ..document import Key, Shape, shape_name
 from ..fitting import CORNER_ANGLE, find_corners, fit_ring, fit_rings
 from ..geometry import bridge_rings, polygon_area, simple_ring, unit
 from ..progress import Progress
 from ..vectorize import ring_tolerance
 from .association import associate, blob, grid_width, identify_people
+from .frame_repair import fit_alone, make_simple, nearest_samples, unfaithful
 from .holes import keep_inside
 from .keys import keep_simple, reduce_keys
 from .outline import cast_on_ring, curves, increasing, ring_at, take_corners
@@ -199,12 +200,11 @@ def track_shape(rings: dict, options: TrackOptions, prior=None) -> tuple[int, np
         n += bad
     for f in seen:
         i = f - first
-        points[i] = _simple(points[i], rings[f], idx[f], on[i], corner[i])
-        off = _unfaithful(points[i], rings[f])
+        points[i] = make_simple(points[i], rings[f], idx[f], on[i], corner[i])
+        off = unfaithful(points[i], rings[f])
         if off > 1.0:  # the smoothing in time cost this frame its shape: fitted on its own
-            own = _simple(curves({0: rings[f]}, {0: idx[f]}, on[i][None], corner[i][None], 0, np.ones(1, bool),
-                                 0.0)[0][0], rings[f], idx[f], on[i], corner[i])
-            if _unfaithful(own, rings[f]) < off:
+            own = make_simple(fit_alone(rings[f], idx[f], on[i], corner[i]), rings[f], idx[f], on[i], corner[i])
+            if unfaithful(own, rings[f]) < off:
                 points[i] = own
     points = _blend_gaps(points, observed)
     seen_at = np.flatnonzero(observed)
@@ -213,64 +213,6 @@ def track_shape(rings: dict, options: TrackOptions, prior=None) -> tuple[int, np
         if not simple:
             points[i] = points[seen_at[np.argmin(np.abs(seen_at - i))]]
     return first, points, observed
-
-
-#: A tracked frame whose curve strays farther than this (px) from its own outline on average
-#: along it, or overlaps it less than this (IoU; small parts), is fitted on its own instead:
-#: the smoothing in time cost it its shape there.
-FAITHFUL_PX, FAITHFUL_IOU = 0.5, 0.8
-
-
-def _unfaithful(points: np.ndarray, ring: np.ndarray) -> float:
-    """How far the closed curve of ``points`` is from the polygon ``ring``, as a multiple of
-    what is allowed (> 1: too far): its mean distance (the pixel centres inside one and not
-    the other, per px of the ring's length) over ``FAITHFUL_PX``, or its IoU's shortfall."""
-    from ..bezier import fill_polygons, flatten
-
-    curve = flatten(points)
-    lo = np.floor(np.minimum(curve.min(0), ring.min(0))) - 1
-    size = tuple(np.ceil(np.maximum(curve.max(0), ring.max(0)) - lo + 1).astype(int)[::-1])
-    a, b = fill_polygons([curve - lo], size), fill_polygons([ring - lo], size)
-    apart, union = np.count_nonzero(a ^ b), np.count_nonzero(a | b)
-    length = max(np.linalg.norm(np.diff(ring, axis=0, append=ring[:1]), axis=1).sum(), 1.0)
-    iou = 1.0 - apart / union if union else 1.0
-    return max(apart / length / FAITHFUL_PX, (1.0 - iou) / (1.0 - FAITHFUL_IOU))
-
-
-def _simple(points: np.ndarray, ring: np.ndarray, idx: np.ndarray, on: np.ndarray, corner: np.ndarray) -> np.ndarray:
-    """One frame's points made simple: handles shrunk where the curve crosses itself
-    (``crossings.untangle``); where the anchors themselves cross (a notch narrower than their
-    spacing), the anchors exactly on the outline with this frame's own handles, then the few
-    anchors around each crossing spread evenly along the outline between their neighbours."""
-    points, simple = untangle(points)
-    if simple:
-        return points
-    m, n = len(ring), len(idx)
-    u = idx.astype(np.float64)
-    anchors = on
-    for _ in range(4):
-        curve, simple = untangle(curves({0: ring}, {0: _nearest_samples(u, m)}, anchors[None], corner[None], 0,
-                                        np.ones(1, bool), 0.0)[0][0])
-        if simple:
-            return curve
-        for i, j in crossing_segments(curve):
-            if (j - i) % n > n // 2:
-                i, j = j, i
-            lo, hi = i - 1, i + (j - i) % n + 2  # anchors lo+1 .. hi-1 move; lo and hi stay
-            if hi - lo >= n:
-                continue
-            start = u[lo % n] - m * (lo < 0)
-            span = (u[hi % n] + m * (hi >= n) - start) % m
-            for k in range(lo + 1, hi):
-                u[k % n] = start + span * (k - lo) / (hi - lo) + m * ((k < 0) - (k >= n))
-        u = increasing(u, m)
-        anchors = ring_at(ring, u)
-        corner = np.zeros(n, bool)
-    # Last resort: the anchors evenly spread along this frame's outline from the first one.
-    u = u[0] + np.arange(n) * m / n
-    curve, simple = untangle(curves({0: ring}, {0: _nearest_samples(u, m)}, ring_at(ring, u)[None],
-                                    np.zeros((1, n), bool), 0, np.ones(1, bool), 0.0)[0][0])
-    return curve if simple else points
 
 
 def _on_outline(rings, u, first, n_frames, observed, options, trees):
@@ -312,7 +254,7 @@ def _on_outline(rings, u, first, n_frames, observed, options, trees):
     # ridden over, anything larger followed.
     off = ((paths - on) * across).sum(-1, keepdims=True)
     anchors = on + np.clip(off, -options.edge_tolerance, options.edge_tolerance) * across
-    return anchors, on, corner, {f: _nearest_samples(v, len(rings[f])) for f, v in u.items()}
+    return anchors, on, corner, {f: nearest_samples(v, len(rings[f])) for f, v in u.items()}
 
 
 #: Temporal smoothing of the pull back towards the followed places (see ``_towards_placed``):
@@ -343,13 +285,6 @@ def _towards_placed(u: dict, placed: dict, sizes: dict, first: int, n_frames: in
         local = 0.5 * (spacing + np.roll(spacing, 1))
         out[f] = increasing(u[f] + share[f - first, :, 0] * np.maximum(local, 1.0), m)
     return out
-
-
-def _nearest_samples(u: np.ndarray, m: int) -> np.ndarray:
-    """Increasing unwrapped sample indices nearest to the continuous positions ``u``."""
-    idx = np.round(u).astype(np.int64)
-    idx = np.where(idx < idx[0], idx + m, idx)
-    return np.maximum.accumulate(idx)
 
 
 def point_count(rings: list, options: TrackOptions) -> int:
