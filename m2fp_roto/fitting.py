@@ -30,7 +30,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import maximum_filter1d
 
-from .bezier import bernstein
 from .geometry import unit
 
 #: Turning angle (degrees) above which an anchor stays a sharp corner.
