@@ -121,7 +121,7 @@ def _mask_literal(shape: Shape, mode: str, scale: float) -> str:
     keys = ",\n  ".join(js_int_list(row) for row in ints)
     color = ",".join(js_number(round(c, 4)) for c in part_color(shape.part))
     return (f"{{name:{js_string(shape.name)},mode:{js_string(mode)},color:[{color}],"
-            f"points:{shape.n_points},life:[{int(shape.frames[0])},{int(shape.frames[1])}],"
+            f"points:{shape.n_points},visible:[{','.join(js_int_list(run) for run in shape.drawn_runs())}],"
             f"frames:{js_int_list(shape.key_frames)},\n keys:[{keys}]}}")
 
 

@@ -10,7 +10,10 @@ named ``p{person}``; in it one ``curvegroup`` per shape, named as in the documen
 point is three entries (left tangent relative to the centre, centre, right tangent), animated
 with one shared key-time list per shape; points are in Nuke's pixel space, origin at the
 bottom-left corner, so ``y_nuke = height - y`` and tangent y components change sign. Shapes are
-visible only inside their lifetime (``ltt`` 4 = frame range). A hole is drawn directly above the
+visible only inside their lifetime (``ltt`` 4 = frame range); on the frames where a shape is
+hidden (``Shape.hidden``: its part is behind something) all its points sit on its centre, keyed
+on the frames either side so it is whole up to the cut (the text form of animated opacity is not
+documented, animated points are). A hole is drawn directly above the
 shape it is cut from with the ``minus`` blend (``bm`` 12); shapes that have holes go below the
 others, smaller ones first, so a hole cuts only its own shape. (A blend acts on everything below
 it in the node, so with ``group="all"`` a hole of one person also cuts a person in a layer below
@@ -194,13 +197,28 @@ def _track(doc: RotoDocument, shape: Shape, bake: str) -> _Track:
     times = shape.key_frames
     if bake == "frames" and len(times) > 1:
         times = np.arange(times[0], times[-1] + 1)
-    stack = shape.points_over(times)  # (K, N, 6)
+    if shape.hidden:  # keyed either side of each hidden run: whole up to it, a point inside it
+        lo, hi = shape.frames
+        times = np.union1d(times, [f for a, b in shape.hidden for f in (a - 1, a, b, b + 1) if lo <= f <= hi])
+    stack = _collapse_hidden(shape, times, shape.points_over(times))  # (K, N, 6)
     n, npts = stack.shape[:2]
     entries = np.empty((n, npts, 3, 2))
     entries[:, :, 0, 0], entries[:, :, 0, 1] = stack[:, :, 2], -stack[:, :, 3]       # left = incoming
     entries[:, :, 1, 0], entries[:, :, 1, 1] = stack[:, :, 0], doc.height - stack[:, :, 1]
     entries[:, :, 2, 0], entries[:, :, 2, 1] = stack[:, :, 4], -stack[:, :, 5]       # right = outgoing
     return _Track(shape, times, entries.reshape(n, npts * 3, 2))
+
+
+def _collapse_hidden(shape: Shape, times: np.ndarray, stack: np.ndarray) -> np.ndarray:
+    """``stack`` with every anchor at the centre of its shape and no handles at the hidden
+    ``times``: a shape of no area, which draws nothing."""
+    hidden = ~np.isin(times, shape.drawn_frames())
+    if not hidden.any():
+        return stack
+    stack = stack.copy()
+    stack[hidden, :, :2] = stack[hidden, :, :2].mean(axis=1, keepdims=True)
+    stack[hidden, :, 2:] = 0.0
+    return stack
 
 
 def _dimcurve(tokens: list[str], bits: np.ndarray) -> str:

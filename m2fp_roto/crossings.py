@@ -38,7 +38,11 @@ def is_simple(points: np.ndarray, spacing: float = SPACING) -> bool:
 
 def crossing_segments(points: np.ndarray, spacing: float = SPACING) -> np.ndarray:
     """(K, 2) pairs of curve segments (i <= j) that cross or touch each other; (i, i) is a loop
-    within one segment. Adjacent sample edges, which share their end, do not count."""
+    within one segment. Adjacent sample edges, which share their end, do not count.
+
+    The tree finds the edges whose boxes meet (a few per edge on a curve, most of them its
+    neighbours); shapely's exact predicate then tests only the non-adjacent ones, not every
+    pair the boxes give."""
     import shapely
 
     edges, seg = _edges(points, spacing)
@@ -46,9 +50,11 @@ def crossing_segments(points: np.ndarray, spacing: float = SPACING) -> np.ndarra
     if e < 4:
         return np.zeros((0, 2), np.int64)
     lines = shapely.linestrings(edges)
-    a, b = shapely.STRtree(lines).query(lines, predicate="intersects")
+    a, b = shapely.STRtree(lines).query(lines)
     gap = (b - a) % e
-    hit = (a < b) & (gap > 1) & (gap < e - 1)
+    near = (a < b) & (gap > 1) & (gap < e - 1)
+    a, b = a[near], b[near]
+    hit = shapely.intersects(lines[a], lines[b])
     pairs = np.sort(np.column_stack([seg[a[hit]], seg[b[hit]]]), axis=1)
     return np.unique(pairs, axis=0) if len(pairs) else np.zeros((0, 2), np.int64)
 

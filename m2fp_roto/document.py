@@ -90,7 +90,12 @@ class Key:
 
 @dataclass
 class Shape:
-    """One roto shape over its lifetime ``frames = (first, last)``."""
+    """One roto shape over its lifetime ``frames = (first, last)``.
+
+    ``hidden``: frame ranges ``(first, last)`` inside the lifetime where the shape is not drawn
+    (its part is hidden behind something, or out of the parse); its points go on through them,
+    interpolated like any other frame, so it comes back where it left.
+    """
 
     name: str
     person: int
@@ -100,6 +105,10 @@ class Shape:
     component: int = 0
     hole: bool = False
     parent: str | None = None  # for holes: the name of the shape they are cut out of
+    hidden: tuple[tuple[int, int], ...] = ()
+
+    def __post_init__(self):
+        self.hidden = tuple((int(a), int(b)) for a, b in self.hidden)
 
     @classmethod
     def static(cls, name, person, part, first, last, points, **kw) -> Shape:
@@ -114,7 +123,24 @@ class Shape:
         return np.array([k.frame for k in self.keys], dtype=np.int64)
 
     def alive(self, frame: int) -> bool:
-        return self.frames[0] <= frame <= self.frames[1]
+        """Whether the shape is drawn at ``frame``: inside its lifetime and not hidden."""
+        return self.frames[0] <= frame <= self.frames[1] and not any(a <= frame <= b for a, b in self.hidden)
+
+    def drawn_runs(self) -> list[tuple[int, int]]:
+        """``[(first, last), ...]``: the runs of frames where the shape is drawn, in order."""
+        runs, start = [], self.frames[0]
+        for a, b in self.hidden:
+            if a > start:
+                runs.append((start, a - 1))
+            start = b + 1
+        return runs + [(start, self.frames[1])] if start <= self.frames[1] else runs
+
+    def drawn_frames(self) -> np.ndarray:
+        """The frames of the lifetime where the shape is drawn (see ``hidden``)."""
+        frames = np.arange(self.frames[0], self.frames[1] + 1)
+        for a, b in self.hidden:
+            frames = frames[(frames < a) | (frames > b)]
+        return frames
 
     def points_at(self, frame: float) -> np.ndarray:
         """Points at ``frame``, linearly interpolated between keys, held outside them."""
@@ -149,6 +175,8 @@ class Shape:
         }
         if self.parent:
             d["parent"] = self.parent
+        if self.hidden:
+            d["hidden"] = [[a, b] for a, b in self.hidden]
         return d
 
     @classmethod
@@ -172,12 +200,17 @@ class Shape:
             parent = d.get("parent")
             if parent is not None and not isinstance(parent, str):
                 raise DocumentError(f"{where}: parent must be a shape name, got {parent!r}"[:200])
+            hidden = d.get("hidden", [])
+            if not isinstance(hidden, list) or not all(isinstance(r, list) and len(r) == 2 for r in hidden):
+                raise DocumentError(f"{where}: hidden must be a list of [first, last] frame ranges, "
+                                    f"got {hidden!r}"[:200])
             return cls(
                 name=_text(d["name"], "a shape's name"), person=_whole(d["person"], f"{where}: person"),
                 part=_text(d["part"], f"{where}: part"),
                 frames=(_whole(frames[0], f"{where}: frames"), _whole(frames[1], f"{where}: frames")),
                 keys=[_key_from_dict(k, where) for k in keys],
-                component=_whole(d.get("component", 0), f"{where}: component"), hole=hole, parent=parent)
+                component=_whole(d.get("component", 0), f"{where}: component"), hole=hole, parent=parent,
+                hidden=[(_whole(a, f"{where}: hidden"), _whole(b, f"{where}: hidden")) for a, b in hidden])
         except KeyError as exc:
             raise DocumentError(f"shape {name!r}: missing the field {exc.args[0]!r}"[:300]) from None
 
@@ -253,6 +286,7 @@ class RotoDocument:
         return sorted({s.person for s in self.shapes})
 
     def shapes_at(self, frame: int) -> list[Shape]:
+        """The shapes drawn at ``frame``."""
         return [s for s in self.shapes if s.alive(frame)]
 
     def part_names(self) -> list[str]:
@@ -300,7 +334,8 @@ class RotoDocument:
         """A copy covering only frames ``first``-``last`` (inside the document's range).
 
         Shapes are cut to that range, with keys added where a cut falls between keys, so every
-        kept frame looks exactly as before; shapes that live outside it go (with their holes).
+        kept frame looks exactly as before; shapes not drawn on any of its frames go (with their
+        holes).
         """
         if not (self.first_frame <= first <= last <= self.last_frame):
             raise InputError(f"frames {first}-{last} are not inside the document's range "
@@ -315,7 +350,10 @@ class RotoDocument:
                 keys.insert(0, Key(lo, s.points_at(lo)))
             if keys[-1].frame != hi and s.key_frames.max() > hi:
                 keys.append(Key(hi, s.points_at(hi)))
-            shapes.append(Shape(s.name, s.person, s.part, (lo, hi), keys, s.component, s.hole, s.parent))
+            hidden = [(max(a, lo), min(b, hi)) for a, b in s.hidden if a <= hi and b >= lo]
+            cut = Shape(s.name, s.person, s.part, (lo, hi), keys, s.component, s.hole, s.parent, hidden)
+            if len(cut.drawn_frames()):  # hidden on every kept frame: nothing to draw
+                shapes.append(cut)
         names = {s.name for s in shapes}
         shapes = [s for s in shapes if not s.hole or s.parent in names]
         return RotoDocument(**{**self.__dict__, "first_frame": first, "last_frame": last, "shapes": shapes,
@@ -359,6 +397,10 @@ class RotoDocument:
             if parent.hole or (parent.person, parent.part) != (s.person, s.part):
                 raise DocumentError(f"hole {s.name!r}: its parent {s.parent!r} must be an outer shape of the "
                                     f"same person and part ({s.person}, {s.part!r})")
+            orphaned = np.setdiff1d(s.drawn_frames(), parent.drawn_frames())
+            if len(orphaned):  # in Nuke a hole drawn without its shape would cut its neighbours
+                raise DocumentError(f"hole {s.name!r}, frame {orphaned[0]}: drawn where its parent {s.parent!r} "
+                                    "is not (hide it there too)")
         return self
 
     def _validate_shape(self, s: Shape) -> None:
@@ -368,6 +410,14 @@ class RotoDocument:
         if lo < self.first_frame or hi > self.last_frame:
             raise DocumentError(f"shape {s.name!r}: lifetime {lo}-{hi} is outside the document's frame range "
                                 f"{self.first_frame}-{self.last_frame}")
+        previous = lo - 1
+        for a, b in s.hidden:
+            if not previous < a <= b <= hi:
+                raise DocumentError(f"shape {s.name!r}: hidden frames {a}-{b} must lie inside its lifetime "
+                                    f"{lo}-{hi}, in order and apart from other hidden ranges")
+            previous = b + 1
+        if s.hidden and not len(s.drawn_frames()):
+            raise DocumentError(f"shape {s.name!r} is hidden on every frame of its lifetime {lo}-{hi}")
         if not s.keys:
             raise DocumentError(f"shape {s.name!r} has no keys")
         n = s.n_points

@@ -18,8 +18,9 @@ centre tangent there (so the join stays G1).
   tracking, which is why the module runs a little past 400 lines.)
 - ``fit_rings`` fits closed rings: breaks at the corners ``find_corners`` finds (handles free
   there), a ring without corners opened at its top-most sample and the opposite one.
-- ``fit_handles`` is the paper's handle solve and reparameterization alone, for anchors that
-  are already placed (tracking places them on every frame): every segment of a ring at once.
+- ``fit_frame_handles`` is the paper's handle solve and reparameterization alone, for anchors
+  that are already placed (tracking places them on every frame): every segment of every frame
+  of a shape at once.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import maximum_filter1d
 
-from .bezier import bernstein
 from .geometry import unit
 
 #: Turning angle (degrees) above which an anchor stays a sharp corner.
@@ -37,16 +37,17 @@ CORNER_ANGLE = 70.0
 
 
 def chord_length_parameterize(d: np.ndarray, starts: np.ndarray, counts: np.ndarray,
-                              span: np.ndarray) -> np.ndarray:
+                              span: np.ndarray, restart=()) -> np.ndarray:
     """Parameters in [0, 1] of the samples ``d`` (flattened spans) by cumulative chord length.
 
     Span k holds ``d[starts[k]:starts[k] + counts[k]]``; ``span`` names each sample's span. A
-    span of zero length is parameterized evenly.
+    span of zero length is parameterized evenly. The running length starts again from zero at
+    the samples ``restart`` (the first of each batch of spans that was once fitted on its own).
     """
     step = np.zeros(len(d))
     step[1:] = np.hypot(*np.diff(d, axis=0).T)
     step[starts] = 0.0
-    cum = np.cumsum(step)
+    cum = np.concatenate([np.cumsum(part) for part in np.split(step, restart)])
     cum -= cum[starts][span]
     length = cum[starts + counts - 1]
     local = np.arange(len(d)) - starts[span]
@@ -369,12 +370,12 @@ def fit_ring(xy: np.ndarray, tolerance: float, corners: np.ndarray, start: int |
 # -- handles of placed anchors -----------------------------------------------------------------
 @dataclass
 class HandleFit:
-    """Least-squares handles of every segment of one closed ring with given anchors.
+    """Least-squares handles of every segment of closed rings (one per frame) with given anchors.
 
-    ``len_out[i]`` / ``len_in[i]``: handle lengths out of anchor i and into anchor i+1;
-    ``error[i]``: segment i's largest distance from its samples; ``normal[i]`` (2, 2) and
-    ``rhs[i]`` (2,): segment i's normal equations in its two lengths, for solving the lengths
-    jointly over time.
+    ``len_out[k, i]`` / ``len_in[k, i]``: handle lengths out of anchor i and into anchor i+1 on
+    frame k; ``error[k, i]``: segment i's largest distance from its samples; ``normal[k, i]``
+    (2, 2) and ``rhs[k, i]`` (2,): segment i's normal equations in its two lengths, for solving
+    the lengths jointly over time.
     """
 
     len_out: np.ndarray
@@ -384,48 +385,62 @@ class HandleFit:
     rhs: np.ndarray
 
 
-def fit_handles(ring: np.ndarray, idx: np.ndarray, anchors: np.ndarray, t_out: np.ndarray,
-                t_in: np.ndarray, newton: int = 3) -> HandleFit:
-    """Handle lengths of every segment of one frame, all segments at once.
+def fit_frame_handles(rings: list, idx: list, anchors: np.ndarray, t_out: np.ndarray, t_in: np.ndarray,
+                      newton: int = 3) -> HandleFit:
+    """Handle lengths of every segment of many frames, all at once: ``rings[k]``, ``idx[k]``
+    (N,) and ``anchors``, ``t_out``, ``t_in`` (F, N, 2) per frame; the fit's fields (F, N, ...).
 
-    Segment i runs from ``anchors[i]`` to ``anchors[i+1]`` through the ring samples between
-    ``idx[i]`` and ``idx[i+1]``; its handles lie along ``t_out[i]`` and ``t_in[i+1]``. The
-    paper's stages, per segment: chord-length parameterization, the 2x2 handle solve (Wu-Barsky
-    where it is ill-posed, and on segments of fewer than 4 samples), ``newton`` rounds of
-    reparameterization and solving again.
+    Segment i of a frame runs from ``anchors[i]`` to ``anchors[i+1]`` through the ring samples
+    between ``idx[i]`` and ``idx[i+1]``; its handles lie along ``t_out[i]`` and ``t_in[i+1]``.
+    The paper's stages, per segment: chord-length parameterization, the 2x2 handle solve
+    (Wu-Barsky where it is ill-posed, and on segments of fewer than 4 samples), ``newton``
+    rounds of reparameterization and solving again. Every sum runs over the same samples in the
+    same order as a frame fitted on its own (the chord lengths restart on every frame), so the
+    batch changes no bit of any frame's fit.
     """
-    m, n = len(ring), len(idx)
-    nxt = np.append(idx[1:], idx[0] + m)
+    f, n = anchors.shape[:2]
+    sizes = np.array([len(r) for r in rings])
+    offset = np.repeat(np.cumsum(sizes) - sizes, n)  # each frame's first sample in the stacked rings
+    m = np.repeat(sizes, n)
+    idx = np.stack(idx)
+    nxt = np.concatenate([idx[:, 1:], idx[:, :1] + sizes[:, None]], axis=1).ravel()
+    idx = idx.ravel()
     counts = np.maximum(nxt - idx + 1, 2)
-    seg = np.repeat(np.arange(n), counts)
+    seg = np.repeat(np.arange(f * n), counts)  # segment i of frame k is number k * n + i
     starts = np.cumsum(counts) - counts
     local = np.arange(int(counts.sum())) - starts[seg]
-    d = ring[(idx[seg] + local) % m]
-    p0, p3 = anchors, np.roll(anchors, -1, axis=0)
+    d = np.concatenate(rings)[offset[seg] + (idx[seg] + local) % m[seg]]
+    p0, p3 = anchors.reshape(-1, 2), np.roll(anchors, -1, axis=1).reshape(-1, 2)
     d[starts] = p0
     d[starts + counts - 1] = p3
-    u = chord_length_parameterize(d, starts, counts, seg)
-    t1, t2 = t_out, np.roll(t_in, -1, axis=0)
+    u = chord_length_parameterize(d, starts, counts, seg, restart=starts[::n])
+    t1, t2 = t_out.reshape(-1, 2), np.roll(t_in, -1, axis=1).reshape(-1, 2)
     chord = np.hypot(*(p3 - p0).T)
+    few = counts < 4
+    k = f * n
+    dx, dy = d[:, 0].copy(), d[:, 1].copy()  # per-sample work on contiguous coordinates, as in fit_runs
+    t1x, t1y, t2x, t2y, p0x, p0y, p3x, p3y = np.repeat(np.vstack([t1.T, t2.T, p0.T, p3.T]), counts, axis=1)
     for it in range(newton + 1):
-        b = bernstein(u)
-        a1 = b[:, 1:2] * t1[seg]
-        a2 = b[:, 2:3] * t2[seg]
-        tmp = d - (b[:, 0:1] + b[:, 1:2]) * p0[seg] - (b[:, 2:3] + b[:, 3:4]) * p3[seg]
-        c00 = np.bincount(seg, (a1 * a1).sum(1), n)
-        c01 = np.bincount(seg, (a1 * a2).sum(1), n)
-        c11 = np.bincount(seg, (a2 * a2).sum(1), n)
-        x0 = np.bincount(seg, (a1 * tmp).sum(1), n)
-        x1 = np.bincount(seg, (a2 * tmp).sum(1), n)
+        s = 1.0 - u
+        w0, w1, w2, w3 = s**3, 3 * s * s * u, 3 * s * u * u, u**3  # bernstein(u)
+        a1x, a1y, a2x, a2y = w1 * t1x, w1 * t1y, w2 * t2x, w2 * t2y
+        rx = dx - (w0 + w1) * p0x - (w2 + w3) * p3x
+        ry = dy - (w0 + w1) * p0y - (w2 + w3) * p3y
+        c00 = np.bincount(seg, a1x * a1x + a1y * a1y, k)
+        c01 = np.bincount(seg, a1x * a2x + a1y * a2y, k)
+        c11 = np.bincount(seg, a2x * a2x + a2y * a2y, k)
+        x0 = np.bincount(seg, a1x * rx + a1y * ry, k)
+        x1 = np.bincount(seg, a2x * rx + a2y * ry, k)
         l1, l2 = solve_handle_lengths(c00, c01, c11, x0, x1, chord)
-        few = counts < 4
         l1, l2 = np.where(few, chord / 3.0, l1), np.where(few, chord / 3.0, l2)
-        cps = np.stack([p0, p0 + l1[:, None] * t1, p3 + l2[:, None] * t2, p3], axis=1)  # (N, 4, 2)
+        cps = np.stack([p0, p0 + l1[:, None] * t1, p3 + l2[:, None] * t2, p3], axis=1)  # (k, 4, 2)
         if it == newton:
             break
-        u = newton_step(cps[seg], d, u)
+        u = _newton_spans(cps, counts, dx, dy, u)
         u[starts], u[starts + counts - 1] = 0.0, 1.0
+    b = np.column_stack([w0, w1, w2, w3])
     q = np.einsum("sk,skd->sd", b, cps[seg])
     err = np.sqrt(((q - d) ** 2).sum(1))
     normal = np.stack([np.stack([c00, c01], -1), np.stack([c01, c11], -1)], -2)
-    return HandleFit(l1, l2, np.maximum.reduceat(err, starts), normal, np.stack([x0, x1], -1))
+    return HandleFit(l1.reshape(f, n), l2.reshape(f, n), np.maximum.reduceat(err, starts).reshape(f, n),
+                     normal.reshape(f, n, 2, 2), np.stack([x0, x1], -1).reshape(f, n, 2))

@@ -12,10 +12,12 @@ from .bezier import flatten
 from .errors import InputError
 from .labelsets import LabelSet, display_palette, get_label_set
 from .progress import Progress
+from .qc import frame_findings
 from .sources.frames import PADDING, find_sequence, format_frames, frame_path, parse_frames
 from .sources.labelmaps import read_index_image
 
 OUTER, HOLE, ANCHOR, HANDLE = (60, 255, 60), (255, 80, 200), (255, 255, 0), (120, 200, 255)
+CROSSING, OFF_PERSON, QC_GREY, QC_TEXT = (255, 40, 40), (255, 160, 0), (170, 170, 170), (255, 255, 255)
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
 
 
@@ -61,8 +63,25 @@ def _background(doc, frame, sequence, label_set: LabelSet):
         raise InputError(f"cannot read the preview background {path}: {exc}") from None
 
 
-def draw_frame(doc, frame: int, background: np.ndarray, indices: bool = True) -> np.ndarray:
-    """Outlines, anchors (with their index) and tangent handles of every shape alive at ``frame``."""
+def _person_map(doc, frame: int, sequence) -> np.ndarray | None:
+    """The person map of ``frame`` (ids), None where there is none."""
+    if sequence is None or frame not in sequence.paths:
+        return None
+    ids = read_index_image(sequence.path(frame))
+    if ids.shape != (doc.height, doc.width):
+        raise InputError(f"person map {sequence.path(frame)} is {ids.shape[1]}x{ids.shape[0]}, but the document "
+                         f"is {doc.width}x{doc.height}")
+    return ids
+
+
+def draw_frame(doc, frame: int, background: np.ndarray, indices: bool = True, findings=None) -> np.ndarray:
+    """Outlines, anchors (with their index) and tangent handles of every shape drawn at ``frame``.
+
+    ``findings`` (:func:`m2fp_roto.qc.frame_findings`): marked too - a crossing outline in red
+    with its crossing segments thick, a shape off its person in orange, a hidden shape's
+    outline dotted in grey, where a shape starts or ends its name beside it, and every finding
+    listed in the top-left corner.
+    """
     import cv2
 
     img = np.ascontiguousarray(background[..., ::-1])  # OpenCV draws BGR
@@ -71,10 +90,18 @@ def draw_frame(doc, frame: int, background: np.ndarray, indices: bool = True) ->
     def fx(xy):
         return np.round((np.asarray(xy) - 0.5) * s).astype(np.int32)
 
+    marks: dict = {}
+    for f in findings or ():
+        marks.setdefault(f.shape, {})[f.kind] = f
     for shape in doc.shapes_at(frame):
         pts = shape.points_at(frame)
-        colour = (HOLE if shape.hole else OUTER)[::-1]
-        cv2.polylines(img, [fx(flatten(pts))], True, colour, 1, cv2.LINE_AA, shift=4)
+        mark = marks.get(shape.name, {})
+        colour = CROSSING if "crosses" in mark else OFF_PERSON if "off-person" in mark else HOLE if shape.hole else OUTER
+        cv2.polylines(img, [fx(flatten(pts))], True, colour[::-1], 1, cv2.LINE_AA, shift=4)
+        for i, j in mark["crosses"].segments if "crosses" in mark else ():
+            for k in {i, j}:
+                segment = np.stack([pts[k], pts[(k + 1) % len(pts)]])
+                cv2.polylines(img, [fx(flatten(segment)[:-1])], False, CROSSING[::-1], 3, cv2.LINE_AA, shift=4)
         for i, p in enumerate(pts):
             a = fx(p[:2])
             for h in (p[2:4], p[4:6]):
@@ -84,17 +111,52 @@ def draw_frame(doc, frame: int, background: np.ndarray, indices: bool = True) ->
             if indices:
                 cv2.putText(img, str(i), (int(p[0]) + 3, int(p[1]) - 3), cv2.FONT_HERSHEY_PLAIN, 0.7,
                             (255, 255, 255), 1, cv2.LINE_AA)
+    if findings:
+        _mark_lifetimes(img, doc, frame, marks, fx)
+        _list_findings(img, findings)
     return img[..., ::-1]
 
 
+def _mark_lifetimes(img, doc, frame: int, marks: dict, fx) -> None:
+    """Hidden shapes dotted in grey; the names of shapes that start or end here beside them."""
+    import cv2
+
+    for shape in doc.shapes:
+        mark = marks.get(shape.name, {})
+        if not mark.keys() & {"hidden", "starts", "ends"}:
+            continue
+        outline = flatten(shape.points_at(frame))
+        if "hidden" in mark:
+            for a, b in zip(outline[::4], np.roll(outline, -2, axis=0)[::4]):
+                cv2.line(img, tuple(fx(a)), tuple(fx(b)), QC_GREY[::-1], 1, cv2.LINE_AA, shift=4)
+        for kind in ("starts", "ends"):
+            if kind in mark:
+                x, y = outline.mean(0)
+                cv2.putText(img, f"{shape.name} {kind}", (int(x), int(y)), cv2.FONT_HERSHEY_PLAIN, 0.8,
+                            QC_TEXT[::-1], 1, cv2.LINE_AA)
+
+
+def _list_findings(img, findings, most: int = 12) -> None:
+    """The findings as lines of text on a dark box in the top-left corner."""
+    import cv2
+
+    lines = [str(f) for f in findings[:most]] + ([f"+{len(findings) - most} more"] if len(findings) > most else [])
+    width = max(cv2.getTextSize(t, cv2.FONT_HERSHEY_PLAIN, 1.0, 1)[0][0] for t in lines)
+    img[4:10 + 14 * len(lines), 4:12 + width] //= 3
+    for i, text in enumerate(lines):
+        cv2.putText(img, text, (8, 18 + 14 * i), cv2.FONT_HERSHEY_PLAIN, 1.0, QC_TEXT[::-1], 1, cv2.LINE_AA)
+
+
 def write_previews(doc, output, over=None, label_set=None, frames=None, indices=True,
-                   progress: bool = False) -> list[Path]:
+                   progress: bool = False, qc: list | None = None, people=None) -> list[Path]:
     """Write one image per frame to the ``output`` pattern (see :func:`output_pattern`); returns
     the paths.
 
     ``over``: a sequence to draw on (label maps or pictures); ``label_set``: the label set of
     grey label maps among them (default: the document's). ``frames`` must lie in the
     document's range. ``progress``: report each image (``PROGRESS n% preview``).
+    ``qc``: a list to fill with every frame's findings (:mod:`m2fp_roto.qc`), which are then
+    drawn too; ``people``: person maps (a pattern) that tell shapes lying off their person.
     """
     from PIL import Image
 
@@ -109,12 +171,20 @@ def write_previews(doc, output, over=None, label_set=None, frames=None, indices=
     if over:  # one image (its own frame number) or a sequence covering the frames
         single = Path(os.fspath(over)).expanduser().is_file()
         sequence = find_sequence(over, None if single else frames, skip_missing=True, what="preview background")
+    person_maps = None
+    if people:
+        single = Path(os.fspath(people)).expanduser().is_file()
+        person_maps = find_sequence(people, None if single else frames, skip_missing=True, what="person map")
     labels = get_label_set(label_set or doc.label_set)
     image_format = FORMATS[Path(PADDING.sub("", output.name)).suffix.lower()]
     written = []
     with Progress(len(frames), "preview", enabled=progress) as bar:
         for frame in frames:
-            img = draw_frame(doc, frame, _background(doc, frame, sequence, labels), indices)
+            findings = None
+            if qc is not None:
+                findings = frame_findings(doc, frame, _person_map(doc, frame, person_maps))
+                qc += findings
+            img = draw_frame(doc, frame, _background(doc, frame, sequence, labels), indices, findings)
             path = frame_path(output, frame)
             with atomic_path(path) as tmp:
                 Image.fromarray(img).save(tmp, format=image_format)

@@ -153,6 +153,17 @@ def test_short_lifetime_is_keyed_on_mask_opacity(jsx, tmp_path):
     assert by_name["p1_hair"]["opacity"]["keys"] == [] and by_name["p1_hair"]["opacity"]["value"] == 100
 
 
+def test_hidden_frames_are_keyed_off_on_mask_opacity(jsx, tmp_path):
+    """A part out of sight for a few frames: opacity 0 on exactly those frames (hold keys)."""
+    doc = synthetic_document(people=1, frames=(1001, 1012))
+    hair = next(s for s in doc.shapes if s.name == "p1_hair")
+    hair.hidden = ((1004, 1005), (1012, 1012))
+    masks = {m["name"]: m for m in masks_of(jsx.run([write_script(doc, tmp_path / "s.jsx")]))}
+    keys = masks["p1_hair"]["opacity"]["keys"]
+    assert [(round(k["time"] * 24) + 1001, k["value"], k["out"]) for k in keys] == [
+        (1001, 100, "HOLD"), (1004, 0, "HOLD"), (1006, 100, "HOLD"), (1012, 0, "HOLD")]
+
+
 def test_keys_are_made_linear_when_ae_defaults_differ(jsx, tmp_path):
     doc = synthetic_document(people=1)
     report = jsx.run([write_script(doc, tmp_path / "s.jsx")], setup={"defaultInterpolation": "BEZIER"})

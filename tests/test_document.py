@@ -44,12 +44,33 @@ def test_linear_interpolation_between_keys_and_hold_outside():
     (lambda d: d["shapes"][1].update(parent="nope"), "parent shape 'nope'"),
     (lambda d: d.pop("width"), "missing the field 'width'"),
     (lambda d: d["shapes"][0]["keys"][0]["points"][0].__setitem__(0, float("nan")), "non-finite"),
+    (lambda d: d["shapes"][0].update(hidden=[[1009, 1011]]), "p1_face': hidden frames 1009-1011 must lie inside"),
+    (lambda d: d["shapes"][0].update(hidden=[[1005, 1006], [1006, 1007]]), "hidden frames 1006-1007"),
+    (lambda d: d["shapes"][0].update(hidden=[[1001, 1010]]), "hidden on every frame of its lifetime"),
+    (lambda d: d["shapes"][0].update(hidden=[1005]), "hidden must be a list of \\[first, last\\]"),
+    (lambda d: d["shapes"][0].update(hidden=[[1004, 1004]]), "hole 'p1_face_hole1', frame 1004: drawn where"),
 ])
 def test_validation_names_the_shape_and_frame(mutate, message):
     data = make_doc().to_dict()
     mutate(data)
     with pytest.raises(DocumentError, match=message.replace("(", r"\(").replace(")", r"\)")):
         RotoDocument.from_json(json.dumps(data))
+
+
+def test_hidden_frames_are_not_drawn_and_survive_json_and_trim(tmp_path):
+    doc = make_doc()
+    face, hole = doc.shapes
+    face.hidden, hole.hidden = ((1004, 1005), (1008, 1008)), ((1004, 1004),)
+    back = RotoDocument.load(doc.save(tmp_path / "hidden.json"))
+    assert back.to_dict() == doc.to_dict() and back.shapes[0].hidden == ((1004, 1005), (1008, 1008))
+    assert [f for f in doc.frames if face.alive(f)] == [1001, 1002, 1003, 1006, 1007, 1009, 1010]
+    assert face.drawn_runs() == [(1001, 1003), (1006, 1007), (1009, 1010)]
+    assert [s.name for s in doc.shapes_at(1004)] == [] and [s.name for s in doc.shapes_at(1003)] == [s.name for s in doc.shapes]
+    # the points go on through hidden frames: the interpolation ignores them
+    assert np.allclose(face.points_at(1005), make_doc().shapes[0].points_at(1005))
+    cut = doc.trim(1005, 1009)
+    assert cut.shapes[0].hidden == ((1005, 1005), (1008, 1008)) and [s.name for s in cut.shapes] == ["p1_face"]
+    assert [s.name for s in doc.trim(1004, 1005).shapes] == []  # hidden on every kept frame
 
 
 def test_load_reports_the_file_for_bad_json(tmp_path):

@@ -129,7 +129,7 @@ def test_hole_without_its_parent_cuts_nothing():
                                   bezier_coverage(a.points_at(1), size).to_array(size))
 
 
-def test_document_parts_follow_lifetimes_and_interpolation():
+def test_document_parts_follow_lifetimes_hidden_frames_and_interpolation():
     doc = synthetic_document()
     size = (doc.height, doc.width)
     tiles = part_coverages(doc, 1001)
@@ -142,6 +142,8 @@ def test_document_parts_follow_lifetimes_and_interpolation():
     for key, tile in part_coverages(doc, 1003).items():
         shapes = [s for s in doc.shapes if (s.person, s.part) == key]
         np.testing.assert_allclose(tile.to_array(size), supersampled(shapes, 1003, size), atol=0.07)
+    hair.hidden = ((1002, 1002),)  # out of sight on 1002: no matte there, back on 1003
+    assert part_coverages(doc, 1002)[(1, "hair")] is None and part_coverages(doc, 1003)[(1, "hair")] is not None
 
 
 def clip_to_frame(xy, size):

@@ -40,10 +40,12 @@ def synthetic_document() -> RotoDocument:
             doc.shapes.append(Shape(f"p{person}_{part}", person, part, (1001, 1040), keys))
         # a coat with a hole; inside the hole a smaller scarf that itself has a hole
         coat = [Key(f, ring(x0, 800, 200, 12)) for f in (1005, 1020)]
-        doc.shapes.append(Shape(f"p{person}_coat", person, "coat", (1003, 1030), coat))
+        # out of sight on 1003-1004 (before its first key) and 1010-1012: hidden, its hole too
+        hidden = ((1003, 1004), (1010, 1012))
+        doc.shapes.append(Shape(f"p{person}_coat", person, "coat", (1003, 1030), coat, hidden=hidden))
         doc.shapes.append(Shape(f"p{person}_coat_hole1", person, "coat", (1003, 1030),
                                 [Key(f, ring(x0, 800, 80, 8)) for f in (1005, 1020)], hole=True,
-                                parent=f"p{person}_coat"))
+                                parent=f"p{person}_coat", hidden=hidden))
         doc.shapes.append(Shape.static(f"p{person}_scarf", person, "scarf", 1010, 1012, ring(x0, 800, 60, 8)))
         doc.shapes.append(Shape.static(f"p{person}_scarf_hole1", person, "scarf", 1010, 1012, ring(x0, 800, 20, 6),
                                        hole=True, parent=f"p{person}_scarf"))
@@ -72,10 +74,16 @@ def assert_round_trip(doc: RotoDocument, text: str, bake: str) -> int:
         _, got = shapes[s.name]
         frames = s.key_frames
         want_times = np.arange(frames[0], frames[-1] + 1) if bake == "frames" else frames
+        edges = [f for a, b in s.hidden for f in (a - 1, a, b, b + 1) if s.frames[0] <= f <= s.frames[1]]
+        want_times = np.union1d(want_times, edges)  # hidden runs are keyed on both sides
         np.testing.assert_array_equal(got.times, want_times)
         assert got.values.shape == (len(want_times), 3 * s.n_points, 2)
         for i, t in enumerate(want_times):
-            np.testing.assert_allclose(got.values[i], nuke_entries(doc, s.points_at(t)), atol=1e-3, rtol=0)
+            if s.alive(t):
+                np.testing.assert_allclose(got.values[i], nuke_entries(doc, s.points_at(t)), atol=1e-3, rtol=0)
+            else:  # hidden: every point on one spot, no handles - nothing is drawn
+                entries = got.values[i].reshape(-1, 3, 2)
+                assert np.ptp(entries[:, 1], axis=0).max() < 1e-3 and not entries[:, [0, 2]].any()
             checked += 1
         assert (got.attrs["ltt"], got.attrs["ltn"], got.attrs["ltm"]) == (4.0, *s.frames)
         assert got.feather == "idem" and got.flags == 512
@@ -159,7 +167,7 @@ def test_nuke_segments_are_the_documents_bezier_segments():
     shapes = read_back(nuke.write_to_string(doc))
     for s in doc.shapes:
         got = shapes[s.name][1]
-        for i in range(0, len(got.times), 7):
+        for i in [i for i in range(len(got.times)) if s.alive(got.times[i])][::7]:
             left, centre, right = got.values[i].reshape(-1, 3, 2).transpose(1, 0, 2)
             nxt = np.roll(centre, -1, axis=0)
             ctrl = np.stack([centre, centre + right, nxt + np.roll(left, -1, axis=0), nxt], axis=1)

@@ -14,7 +14,14 @@ from conftest import shared_path
 from m2fp_roto.cli.demo import write_label_maps
 from m2fp_roto.pipeline import build_document
 from m2fp_roto.qa.metrics import drop_specks
-from m2fp_roto.qa.track_metrics import constant_counts, crossing_share, frame_iou, hole_crossings, self_crossings
+from m2fp_roto.qa.track_metrics import (
+    constant_counts,
+    crossing_share,
+    frame_iou,
+    frame_regions,
+    hole_crossings,
+    self_crossings,
+)
 from m2fp_roto.sources.labelmaps import LabelMapSource
 from m2fp_roto.vectorize import VectorizeOptions
 
@@ -54,6 +61,18 @@ def test_a_region_in_one_piece_is_one_shape(demo):
     for person, part in whole:
         shapes = [s.name for s in doc.shapes if s.person == person and s.part == part and not s.hole]
         assert len(shapes) == 1, f"p{person} {part}: {shapes}"
+
+
+def test_parts_out_of_sight_are_hidden_not_drawn_over_the_other_person(demo):
+    """Person 2 walks behind person 1: a part of theirs out of sight for a few frames is hidden
+    there (``Shape.hidden``), not drawn as the blend of its sightings over person 1; every shape
+    stays mostly on its own person's pixels."""
+    source, doc = demo
+    hidden = {(s.name, f) for s in doc.shapes for a, b in s.hidden for f in range(a, b + 1)}
+    assert ("p2_right_arm", 1023) in hidden  # behind person 1 on that frame
+    own = [fit.own_person for f in source.frames for fit in frame_regions(doc.shapes, source.parse(f))[1]
+           if fit.area]
+    assert min(own) >= 0.85 and np.percentile(own, 5) >= 0.95
 
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.001, 5.0])

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from m2fp_roto.bezier import fill_polygons, flatten, rasterize
-from m2fp_roto.fitting import bernstein, beziers_to_points, find_corners, fit_cubic, fit_ring, fit_runs
+from m2fp_roto.bezier import bernstein, fill_polygons, flatten, rasterize
+from m2fp_roto.fitting import beziers_to_points, find_corners, fit_cubic, fit_ring, fit_runs
 from m2fp_roto.geometry import polygon_area
 from m2fp_roto.parsing import Parsing
 from m2fp_roto.qa.metrics import boundary_error, densify

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 
 def summary(doc) -> dict:
-    """The document's plate, frames, people and parts, and per shape its lifetime, key count
-    and point count (JSON-able)."""
+    """The document's plate, frames, people and parts, and per shape its lifetime, hidden frame
+    ranges, key count and point count (JSON-able)."""
     shapes = [{"name": s.name, "person": s.person, "part": s.part, "component": s.component, "hole": s.hole,
-               "parent": s.parent, "first": s.frames[0], "last": s.frames[1], "keys": len(s.keys),
+               "parent": s.parent, "first": s.frames[0], "last": s.frames[1],
+               "hidden": [list(r) for r in s.hidden], "keys": len(s.keys),
                "points": s.n_points} for s in doc.shapes]
     return {
         "width": doc.width, "height": doc.height, "pixel_aspect": doc.pixel_aspect, "fps": doc.fps,
@@ -36,11 +37,12 @@ def table(doc, path) -> list[str]:
     ]
     if not doc.shapes:
         return lines
-    head = ("shape", "person", "part", "hole of", "lifetime", "frames", "keys", "points")
+    head = ("shape", "person", "part", "hole of", "lifetime", "frames", "hidden", "keys", "points")
     rows = [(s["name"], str(s["person"]), s["part"], s["parent"] or "", f"{s['first']}-{s['last']}",
-             str(s["last"] - s["first"] + 1), str(s["keys"]), str(s["points"])) for s in info["shapes"]]
+             str(s["last"] - s["first"] + 1), str(sum(b - a + 1 for a, b in s["hidden"])), str(s["keys"]),
+             str(s["points"])) for s in info["shapes"]]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    numeric = {1, 5, 6, 7}
+    numeric = {1, 5, 6, 7, 8}
 
     def row(cells):
         return "  ".join(c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))

@@ -267,27 +267,41 @@ def targets():
 @click.option("--label-set", default=None, help="Label set of --over label maps (default: the document's).")
 @click.option("--frames", metavar="RANGE", help="Only these frames.")
 @click.option("--no-labels", is_flag=True, help="Do not draw point indices.")
+@click.option("--qc", is_flag=True, help="Mark what to check: outlines that cross themselves (red), shapes off "
+              "their person (orange, needs --people), hidden shapes (dotted), shapes that start or end mid-shot; "
+              "and count them.")
+@click.option("--people", metavar="PATTERN", help="Person maps of the shot, for --qc: shapes lying off their "
+              "own person.")
 @click.option("-o", "--output", required=True, metavar="PATTERN", help="Output images, e.g. qc/preview.####.png "
               "(a folder: FOLDER/DOC.####.png).")
-def preview(doc_path, over, label_set, frames, no_labels, output):
+def preview(doc_path, over, label_set, frames, no_labels, qc, people, output):
     """Draw the shapes (outlines, anchors with their index, handles) for a supervisor's check.
 
     \b
     Example:
       m2fp-roto preview shot.json --over 'labels/shot.####.png' -o 'qc/shot.####.png'
+      m2fp-roto preview shot.json --qc --over 'labels/shot.####.png' --people 'people/shot.####.png' -o qc/
     """
     from ..document import RotoDocument
     from ..preview import output_pattern, write_previews
+    from ..qc import KINDS, tally
 
     if label_set and not over:
         raise InputError("--label-set says how to show --over label maps; without --over there are none")
+    if people and not qc:
+        raise InputError("--people is for --qc (shapes lying off their person); add --qc")
     doc = RotoDocument.load(doc_path)
     pattern = output_pattern(output, doc_path.stem)
     created = new_folder(pattern)
+    findings = [] if qc else None
     written = write_previews(doc, pattern, over=over, label_set=label_set, frames=frames,
-                             indices=not no_labels, progress=True)
+                             indices=not no_labels, progress=True, qc=findings, people=people)
     say_created(created)
     click.echo(f"wrote {len(written)} preview image(s): {written[0]}" + (" ..." if len(written) > 1 else ""))
+    if qc:
+        counts = tally(findings)
+        click.echo("qc: " + ", ".join(f"{counts[k]} {k}" for k in KINDS if k != "off-person" or people)
+                   + " (shape-frames)")
 
 
 @main.command()

@@ -1,6 +1,6 @@
 """Figures of tracked shapes over a shot, measured as an outsider would: on the curve and the masks.
 
-- ``frame_iou``: the shapes alive on a frame (holes cut), re-rasterized, against that frame's mask.
+- ``frame_iou``: the shapes drawn on a frame (holes cut), re-rasterized, against that frame's mask.
 - ``constant_counts``: share of shapes whose every key has the same point count (must be 1.0).
 - ``jitter``: mean magnitude (px/frame^2) of the second difference of every anchor's path,
   over every frame of every shape's lifetime - what an artist sees as crawling points.
@@ -75,10 +75,10 @@ def stacked_anchors(shapes, within: float = 0.5) -> float:
 
 
 def shape_frames(shapes):
-    """Every (shape, frame, points (N, 6)) of every shape's lifetime."""
+    """Every (shape, frame, points (N, 6)) where a shape is drawn (its lifetime less its hidden frames)."""
     for s in shapes:
-        frames = range(s.frames[0], s.frames[1] + 1)
-        yield from ((s, f, p) for f, p in zip(frames, s.points_over(frames)))
+        frames = s.drawn_frames()
+        yield from ((s, int(f), p) for f, p in zip(frames, s.points_over(frames)))
 
 
 def crosses_itself(points: np.ndarray, spacing: float = 0.5) -> bool:
@@ -96,7 +96,7 @@ def self_crossings(shapes, spacing: float = 0.5) -> list[tuple[str, int]]:
 
 def crossing_share(shapes, spacing: float = 0.5) -> float:
     """Share of shape-frames whose outline crosses itself (see :func:`self_crossings`)."""
-    total = sum(s.frames[1] - s.frames[0] + 1 for s in shapes)
+    total = sum(len(s.drawn_frames()) for s in shapes)
     return len(self_crossings(shapes, spacing)) / total if total else 0.0
 
 

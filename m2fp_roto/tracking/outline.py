@@ -3,8 +3,9 @@
 The spacetime solve (:mod:`.spacetime`) gives every anchor a smooth path in the plane; here each
 path point is put back *on* its frame's outline, in order (``project_on_ring``): the anchor's
 place along the outline keeps the path's smoothness, its distance to the mask is zero. Handles
-are then fitted per frame (``fitting.fit_handles``, Schneider's least squares along the ring's
-tangents), so the curve between anchors follows the outline as the per-frame vectorizer's does.
+are then fitted per frame (``fitting.fit_frame_handles``, Schneider's least squares along the
+ring's tangents), so the curve between anchors follows the outline as the per-frame vectorizer's
+does.
 A corner anchor sits on the frame's own corner (``snap_corners``): the tip of a crescent or the
 point of a collar is not rounded off by the smoothing.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fitting import find_corners, fit_handles
+from ..fitting import fit_frame_handles
 from ..geometry import unit
 from .spacetime import ring_normals, ring_tangents, smooth_series, solve_blocks
 
@@ -70,7 +71,9 @@ def cast_on_ring(ring: np.ndarray, points: np.ndarray, idx: np.ndarray, directio
     j = np.argmin(score, axis=1)
     rows = np.arange(len(idx))
     found = np.isfinite(score[rows, j])
-    u = np.where(found, k[rows, j] + np.clip(t[rows, j], 0.0, 1.0), project_on_ring(ring, points, idx))
+    u = k[rows, j] + np.clip(t[rows, j], 0.0, 1.0)
+    if not found.all():
+        u = np.where(found, u, project_on_ring(ring, points, idx))
     return increasing(u, m)
 
 
@@ -88,23 +91,22 @@ def increasing(u: np.ndarray, m: int, gap: float = 1.0) -> np.ndarray:
     return out if out[-1] - out[0] <= m - gap else u
 
 
-def take_corners(ring: np.ndarray, u: np.ndarray, angle: float, allowed=None) -> tuple[np.ndarray, np.ndarray]:
-    """``u`` (continuous positions, increasing) with the anchor nearest each of the ring's
-    corners (``fitting.find_corners``) moved onto it, and which anchors took one (N,).
+def take_corners(u: np.ndarray, corners: np.ndarray, m: int, allowed=None) -> tuple[np.ndarray, np.ndarray]:
+    """``u`` (continuous positions, increasing, on a ring of ``m`` samples) with the anchor
+    nearest each of the ring's ``corners`` (sample indices, ``fitting.find_corners``) moved onto
+    it, and which anchors took one (N,).
 
     An anchor takes a corner only within half the way to its neighbours, one corner at most,
     and only if ``allowed`` (N,) (default: any): the collar's point or a crescent's tip stays
     sharp on every frame it is sharp on.
     """
-    found = find_corners(ring, angle)
     corner = np.zeros(len(u), bool)
     allowed = np.ones(len(u), bool) if allowed is None else allowed
-    if not len(found) or len(u) < 3 or not allowed.any():
+    if not len(corners) or len(u) < 3 or not allowed.any():
         return u, corner
-    m = len(ring)
     u = u.copy()
     nxt, prev = np.append(u[1:], u[0] + m), np.append(u[-1] - m, u[:-1])
-    for c in found:
+    for c in corners:
         step = (c - u + m / 2) % m - m / 2  # signed distance (samples) from each anchor to the corner
         i = int(np.argmin(np.where(allowed, np.abs(step), np.inf)))
         reach = 0.5 * ((nxt[i] - u[i]) if step[i] > 0 else (u[i] - prev[i]))
@@ -119,7 +121,7 @@ def curves(rings: dict, idx: dict, anchors: np.ndarray, corner: np.ndarray, firs
     """(points (F, N, 6), per-segment error (observed frames, N)) through the anchors on every
     frame: handles along the ring's tangents at the anchors (one-sided where ``corner`` (F, N)
     says an anchor sits on a corner), their lengths Schneider's least squares through the ring
-    samples between them (``fitting.fit_handles``); directions and lengths both solved jointly
+    samples between them (``fitting.fit_frame_handles``); directions and lengths both solved jointly
     over the frames with a temporal smoothness term of weight ``strength``, so the curve
     between anchors does not flicker with the mask's staircase."""
     n_frames, n = anchors.shape[:2]
@@ -130,13 +132,12 @@ def curves(rings: dict, idx: dict, anchors: np.ndarray, corner: np.ndarray, firs
         t_out[f - first], t_in[f - first] = ring_tangents(rings[f], idx[f], corner[f - first])
     t_out = unit(smooth_series(t_out, observed, strength))
     t_in = np.where(corner[..., None], unit(smooth_series(t_in, observed, strength)), -t_out)
+    at = np.array(seen) - first
+    fit = fit_frame_handles([rings[f] for f in seen], [idx[f] for f in seen], anchors[at], t_out[at], t_in[at])
     normal = np.zeros((n_frames, n, 2, 2))
     rhs = np.zeros((n_frames, n, 2))
-    errors = np.zeros((len(seen), n))
-    for row, f in enumerate(seen):
-        i = f - first
-        fit = fit_handles(rings[f], idx[f], anchors[i], t_out[i], t_in[i])
-        errors[row], normal[i], rhs[i] = fit.error, fit.normal, fit.rhs
+    normal[at], rhs[at] = fit.normal, fit.rhs
+    errors = fit.error
     lengths = handle_lengths(anchors, normal, rhs, observed, strength)
     points = np.concatenate([anchors, t_in * np.roll(lengths[..., 1:2], 1, axis=1), t_out * lengths[..., 0:1]], -1)
     return points, errors

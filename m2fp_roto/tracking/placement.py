@@ -20,6 +20,8 @@ outline (measured on DAVIS ``lucia``: twice the jitter for 5 % less fit error).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .spacetime import local_motion, ordered_positions, ring_motion
@@ -38,6 +40,15 @@ def regularize(u: np.ndarray, m: int, stiffness: float = STIFFNESS) -> np.ndarra
     n = len(u)
     if stiffness <= 0 or n < 3:
         return u
+    matrix, shift = _even_spacing(n, stiffness)
+    s = np.linalg.solve(matrix, u / m - shift)
+    return np.maximum.accumulate(s) * m
+
+
+@functools.lru_cache(maxsize=16)
+def _even_spacing(n: int, stiffness: float) -> tuple[np.ndarray, np.ndarray]:
+    """``regularize``'s normal matrix and the constant part of its right side: the same for
+    every frame of a shape (made once, read-only)."""
     i = np.arange(n)
     c = np.zeros((n, n))
     c[i, (i - 1) % n] += 1.0
@@ -45,8 +56,9 @@ def regularize(u: np.ndarray, m: int, stiffness: float = STIFFNESS) -> np.ndarra
     c[i, (i + 1) % n] += 1.0
     e = np.zeros(n)
     e[0], e[-1] = -1.0, 1.0  # s_{-1} = s_{N-1} - 1 and s_N = s_0 + 1
-    s = np.linalg.solve(np.eye(n) + stiffness * c.T @ c, u / m - stiffness * c.T @ e)
-    return np.maximum.accumulate(s) * m
+    matrix, shift = np.eye(n) + stiffness * c.T @ c, stiffness * c.T @ e
+    matrix.flags.writeable = shift.flags.writeable = False
+    return matrix, shift
 
 
 def even(start: float, n: int, m: int) -> np.ndarray:
@@ -54,20 +66,45 @@ def even(start: float, n: int, m: int) -> np.ndarray:
     return start + np.arange(n) * m / n
 
 
-def follow(rings: dict, reference: int, u_ref: np.ndarray, prior=None, stiffness: float = STIFFNESS) -> dict:
+def follow(rings: dict, reference: int, u_ref: np.ndarray, prior=None, stiffness: float = STIFFNESS,
+           motions: dict | None = None, trees: dict | None = None) -> dict:
     """{frame: continuous positions (N,)} of the anchors on every ring, from the reference
-    frame's ``u_ref`` outwards (see the module docstring)."""
-    frames = sorted(rings)
+    frame's ``u_ref`` outwards (see the module docstring). ``motions`` (``ring_motions(rings,
+    reference, prior)``) and ``trees`` (``ring_trees(rings)``) when already made: they do not
+    depend on the anchors."""
+    motions = ring_motions(rings, reference, prior) if motions is None else motions
+    trees = ring_trees(rings) if trees is None else trees
     out = {reference: u_ref}
+    for prev, frame in outwards(rings, reference):
+        src, dst = rings[prev], rings[frame]
+        u = out[prev]
+        lin, shift = motions[prev, frame]
+        target = local_motion(src, np.round(u).astype(np.int64), dst, lin, shift, tree=trees[frame])
+        placed = ordered_positions(dst, target, u / len(src), tree=trees[frame])
+        out[frame] = regularize(placed - np.floor(placed[0] / len(dst)) * len(dst), len(dst), stiffness)
+    return out
+
+
+def outwards(rings: dict, reference: int):
+    """The (previous, next) frame pairs of ``rings`` from the reference frame outwards, both ways."""
+    frames = sorted(rings)
     pos = frames.index(reference)
     for sequence in (frames[pos + 1:], frames[:pos][::-1]):
         prev = reference
         for frame in sequence:
-            src, dst = rings[prev], rings[frame]
-            u = out[prev]
-            lin, shift = ring_motion(src, dst, start=prior(prev, frame) if prior else None)
-            target = local_motion(src, np.round(u).astype(np.int64), dst, lin, shift)
-            placed = ordered_positions(dst, target, u / len(src))
-            out[frame] = regularize(placed - np.floor(placed[0] / len(dst)) * len(dst), len(dst), stiffness)
+            yield prev, frame
             prev = frame
-    return out
+
+
+def ring_motions(rings: dict, reference: int, prior=None) -> dict:
+    """{(previous, next): (s*R, t)} ``ring_motion`` of every step ``follow`` takes, each starting
+    from the person's motion ``prior(previous, next)`` when given."""
+    return {(a, b): ring_motion(rings[a], rings[b], start=prior(a, b) if prior else None)
+            for a, b in outwards(rings, reference)}
+
+
+def ring_trees(rings: dict) -> dict:
+    """{frame: k-d tree of the ring's samples}, for the closest-sample queries on it."""
+    from scipy.spatial import cKDTree
+
+    return {f: cKDTree(ring) for f, ring in rings.items()}

@@ -24,19 +24,7 @@ import numpy as np
 
 from ..geometry import polygon_area, unit
 
-
 # -- smoothing in time -------------------------------------------------------------------------
-def second_difference(n: int):
-    """(n-2, n) sparse second-difference operator."""
-    from scipy.sparse import diags
-
-    if n < 3:
-        from scipy.sparse import csr_matrix
-
-        return csr_matrix((0, n))
-    return diags([1.0, -2.0, 1.0], [0, 1, 2], shape=(n - 2, n))
-
-
 #: The least smoothing a solve uses: rows without data (a part hidden for a few frames) stay
 #: defined (filled in linearly) even when no smoothing is asked for.
 MIN_STRENGTH = 1e-6
@@ -57,15 +45,23 @@ def smooth_series(values: np.ndarray, weights: np.ndarray, strength: float) -> n
     strength = max(strength, MIN_STRENGTH)
     if f < 3:
         return values.copy()
-    # Upper banded form of diag(w) + strength * D2^T D2 (bandwidth 2).
-    d2 = second_difference(f)
-    a = (d2.T @ d2).tocsr() * strength
-    ab = np.zeros((3, f))
-    for k in range(3):
-        ab[2 - k, k:] = a.diagonal(k)
+    ab = _second_difference_band(f) * strength  # diag(w) + strength * D2^T D2, upper banded
     ab[2] += w
     out = solveh_banded(ab, w[:, None] * flat)
     return out.reshape(values.shape)
+
+
+def _second_difference_band(f: int) -> np.ndarray:
+    """D2^T D2 (D2: the (f - 2, f) second difference, f >= 3) in LAPACK's upper banded form
+    (3, f): row 2 - j holds the j-th superdiagonal, right-aligned. Sums of products of the
+    stencil (1, -2, 1) as it slides down the rows: small integers, exactly what a sparse product
+    gives."""
+    stencil = (1.0, -2.0, 1.0)
+    ab = np.zeros((3, f))
+    for j in range(3):  # entry (t, t + j) gathers every row whose stencil covers both columns
+        for i in range(3 - j):
+            ab[2 - j, i + j:f - 2 + i + j] += stencil[i] * stencil[i + j]
+    return ab
 
 
 def spacetime_solve(q: np.ndarray, normals: np.ndarray, observed: np.ndarray, strength: float,
@@ -92,25 +88,50 @@ def solve_blocks(w: np.ndarray, b: np.ndarray, strength: float, robust: float = 
     (units of x per frame^2), by reweighting: small accelerations (flicker) are smoothed away,
     large ones (a limb swinging back) are kept, so the paths do not lag behind real motion.
     """
-    from scipy.sparse import coo_matrix, diags, identity, kron
     from scipy.sparse.linalg import spsolve
 
     f, n = w.shape[:2]
     strength = max(strength, MIN_STRENGTH)
-    wt = np.transpose(w, (1, 0, 2, 3))  # unknown (i, t, c) at (i*F + t)*2 + c
-    base = (np.arange(n * f) * 2)[:, None, None]
-    rows = np.broadcast_to(base + np.arange(2)[None, :, None], (n * f, 2, 2)).ravel()
-    cols = np.broadcast_to(base + np.arange(2)[None, None, :], (n * f, 2, 2)).ravel()
-    data = coo_matrix((wt.reshape(-1), (rows, cols)), shape=(2 * n * f, 2 * n * f))
-    d2 = kron(identity(n), kron(second_difference(f), identity(2))).tocsr()
-    rhs = np.transpose(b, (1, 0, 2)).ravel()
-    weights = np.ones(d2.shape[0])
+    rhs = np.transpose(b, (1, 0, 2)).ravel()  # unknown (i, t, c) at (i*F + t)*2 + c
+    weights = np.ones(n * max(f - 2, 0) * 2)  # one per row of D2: item i, frame t < F - 2, coordinate c
     for _ in range(iterations if robust > 0 else 1):
-        x = spsolve((data + strength * (d2.T @ diags(weights) @ d2)).tocsc(), rhs)
+        x = spsolve(_normal_matrix(w, weights, strength), rhs)
         if robust > 0:
-            acc = np.repeat(np.hypot(*(d2 @ x).reshape(-1, 2).T), 2)
-            weights = np.minimum(1.0, robust / np.maximum(acc, 1e-9))
+            y = x.reshape(n, f, 2)
+            acc = (y[:, :-2] + -2 * y[:, 1:-1]) + y[:, 2:]  # D2 x, summed in the sparse product's order
+            weights = np.minimum(1.0, robust / np.maximum(np.repeat(np.hypot(*acc.reshape(-1, 2).T), 2), 1e-9))
     return np.transpose(x.reshape(n, f, 2), (1, 0, 2))
+
+
+def _normal_matrix(w: np.ndarray, weights: np.ndarray, strength: float):
+    """CSC matrix of ``solve_blocks``' normal equations, data + strength * D2' diag(weights) D2,
+    written entry by entry: each is the sum scipy's sparse products and sums make of the same
+    terms in the same order (the only three-term sum, the diagonal's, runs over D2's rows in
+    order), exact zeros dropped, rows sorted - the same matrix to the bit at a fraction of the
+    cost of building it by sparse algebra on every robust iteration.
+
+    Column (i, t, c) holds rows (t-2, c), (t-1, c), (t, 0), (t, 1), (t+1, c), (t+2, c).
+    """
+    from scipy.sparse import csc_matrix
+
+    f, n = w.shape[:2]
+    k = np.zeros((n, f + 2, 2))  # the weight of D2's row t - 2 at k[:, t] (zero off its ends)
+    if f >= 3:
+        k[:, 2:f] = weights.reshape(n, f - 2, 2)
+    before2, before1, at = k[:, :f], k[:, 1:f + 1], k[:, 2:]  # the rows that start at t - 2, t - 1, t
+    data = np.transpose(w, (1, 0, 2, 3))  # (n, f, 2, 2)
+    diag = np.einsum("itcc->itc", data) + strength * ((before2 + 4 * before1) + at)
+    values = np.stack([strength * before2, strength * (-2 * before2 + -2 * before1),
+                       np.where([True, False], diag, data[..., 0, :]),  # row (t, 0) of columns (t, 0), (t, 1)
+                       np.where([False, True], diag, data[..., 1, :]),  # row (t, 1)
+                       strength * (-2 * before1 + -2 * at), strength * at], -1)  # (n, f, 2, 6)
+    row_t = np.arange(f)[None, :, None, None] + np.array([-2, -1, 0, 0, 1, 2])
+    row_c = np.where([False, False, True, True, False, False], [0, 0, 0, 1, 0, 0], np.arange(2)[:, None])
+    rows = np.broadcast_to((np.arange(n)[:, None, None, None] * f + row_t) * 2 + row_c, values.shape)
+    keep = (row_t >= 0) & (row_t < f) & (values != 0)
+    indptr = np.concatenate([[0], np.cumsum(keep.reshape(-1, 6).sum(1))])
+    size = 2 * n * f
+    return csc_matrix((values[keep], rows[keep], indptr), shape=(size, size))
 
 
 # -- correspondence --------------------------------------------------------------------------
@@ -152,8 +173,9 @@ def ring_motion(src: np.ndarray, dst: np.ndarray, iterations: int = 8, start=Non
         lin, shift = start
         rot = lin / max(np.sqrt(abs(np.linalg.det(lin))), 1e-9)
     tree_b = cKDTree(b)
+    scaled = scale * a
     for _ in range(iterations):
-        moved = scale * a @ rot.T + shift
+        moved = scaled @ rot.T + shift
         d_ab, i_ab = tree_b.query(moved)
         d_ba, i_ba = cKDTree(moved).query(b)
         p = np.vstack([a, a[i_ba]])
@@ -166,7 +188,7 @@ def ring_motion(src: np.ndarray, dst: np.ndarray, iterations: int = 8, start=Non
         angle = np.arctan2((pc[:, 0] * qc[:, 1] - pc[:, 1] * qc[:, 0]).sum(), (pc * qc).sum())
         new_rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
         new_shift = qm - scale * pm @ new_rot.T
-        moved_by = np.abs(scale * a @ (new_rot - rot).T + (new_shift - shift)).max()
+        moved_by = np.abs(scaled @ (new_rot - rot).T + (new_shift - shift)).max()
         rot, shift = new_rot, new_shift
         if moved_by < 0.01:
             break
@@ -174,12 +196,13 @@ def ring_motion(src: np.ndarray, dst: np.ndarray, iterations: int = 8, start=Non
 
 
 def local_motion(src: np.ndarray, idx: np.ndarray, dst: np.ndarray, lin: np.ndarray, shift: np.ndarray,
-                 reach: int = 48, iterations: int = 4) -> np.ndarray:
+                 reach: int = 48, iterations: int = 4, tree=None) -> np.ndarray:
     """Where the anchors ``src[idx]`` go on ``dst``: each follows the rigid motion of its own arc.
 
     Starting from the whole ring's motion (``lin``, ``shift``), the arc of +-``reach`` samples
     around every anchor is registered to ``dst`` by closest points and a 2-D Procrustes fit, all
     anchors at once. Limbs that swing relative to the body carry their anchors with them.
+    ``tree``: ``cKDTree(dst)`` when the caller has one.
     """
     from scipy.spatial import cKDTree
 
@@ -189,7 +212,7 @@ def local_motion(src: np.ndarray, idx: np.ndarray, dst: np.ndarray, lin: np.ndar
     anchors = src[idx % m]
     moved = arcs @ lin.T + shift
     centre = anchors @ lin.T + shift
-    tree = cKDTree(dst)
+    tree = cKDTree(dst) if tree is None else tree
     for _ in range(iterations):
         target = dst[tree.query(moved.reshape(-1, 2))[1]].reshape(moved.shape)
         pm, qm = moved.mean(1, keepdims=True), target.mean(1, keepdims=True)
@@ -226,13 +249,14 @@ def snap(ring: np.ndarray, predicted: np.ndarray, expected: np.ndarray) -> np.nd
     offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     k = start[anchor] + offsets
     d = ((ring[k % m] - predicted[anchor]) ** 2).sum(1)
-    order = np.lexsort((d, anchor))
-    first = order[np.cumsum(counts) - counts]
+    starts = np.cumsum(counts) - counts
+    closest = np.flatnonzero(d == np.repeat(np.minimum.reduceat(d, starts), counts))
+    first = closest[np.searchsorted(anchor[closest], np.arange(n))]  # the first of equals in each window
     idx = np.maximum.accumulate(k[first])  # equal only where windows collapsed (tiny rings)
     return idx - (idx[0] // m) * m
 
 
-def ordered_positions(ring: np.ndarray, points: np.ndarray, fractions: np.ndarray) -> np.ndarray:
+def ordered_positions(ring: np.ndarray, points: np.ndarray, fractions: np.ndarray, tree=None) -> np.ndarray:
     """Increasing (unwrapped) sample positions on ``ring`` near where ``points`` (N, 2) are.
 
     ``fractions`` (N,) are where the points were along their previous outline (in turns, from
@@ -240,13 +264,14 @@ def ordered_positions(ring: np.ndarray, points: np.ndarray, fractions: np.ndarra
     the two first places every point's closest sample on its turn. The positions are then
     made increasing with a minimum gap by isotonic regression (pool adjacent violators): where
     points arrive out of order (both sides of a thin limb), they share the place between
-    them instead of one being dragged along the whole outline.
+    them instead of one being dragged along the whole outline. ``tree``: ``cKDTree(ring)`` when
+    the caller has one.
     """
     from scipy.optimize import isotonic_regression
     from scipy.spatial import cKDTree
 
     m, n = len(ring), len(points)
-    nearest = cKDTree(ring).query(points)[1]
+    nearest = (cKDTree(ring) if tree is None else tree).query(points)[1]
     guess = (fractions + _circular_offset(nearest / m, fractions)) * m
     local = nearest + m * np.round((guess - nearest) / m)
     gap = min(2.0, 0.25 * m / n)

@@ -12,8 +12,10 @@ The stages (see :mod:`.association`, :mod:`.spacetime`, :mod:`.keys`):
    (:mod:`.placement`), their paths smoothed in spacetime and put back on each outline
    (``_on_outline``, :mod:`.outline`), handles fitted per frame; where spans stay worse than
    ``refine_error`` on many frames the shape gets more anchors (on every frame); every frame
-   made simple (``_simple``, :mod:`m2fp_roto.crossings`).
-4. keys reduced (:mod:`.keys`), holes kept inside their parents (:mod:`.holes`).
+   made simple and, where the smoothing pulled it off its outline (0.5 px on average, or IoU
+   under 0.8), fitted on its own instead (:mod:`.frame_repair`).
+4. keys reduced (:mod:`.keys`), holes kept inside their parents (:mod:`.holes`); a shape is
+   hidden on the frames of its lifetime where its region is not seen (``Shape.hidden``).
 
 Over 400 lines: the stages share TrackOptions and the per-track data layout, and splitting
 ``track_shape``'s helpers from it would scatter one algorithm over two modules.
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..crossings import crossing_segments, untangle
+from ..crossings import untangle
 from ..document import Key, Shape, shape_name
 from ..fitting import CORNER_ANGLE, find_corners, fit_ring, fit_rings
 from ..geometry import bridge_rings, polygon_area, simple_ring, unit
@@ -36,10 +38,11 @@ from ..progress import Progress
 from ..vectorize import ring_tolerance
 from .association import associate, blob, grid_width, identify_people
 from .fragments import joins, ring_gap, settle, within
+from .frame_repair import fit_alone, make_simple, nearest_samples, unfaithful
 from .holes import keep_inside
 from .keys import keep_simple, reduce_keys
 from .outline import cast_on_ring, curves, increasing, ring_at, take_corners
-from .placement import even, follow
+from .placement import even, follow, ring_motions, ring_trees
 from .spacetime import ordered_positions, person_motions, ring_normals, smooth_series, snap, spacetime_solve
 
 log = logging.getLogger("m2fp_roto")
@@ -188,7 +191,8 @@ def track_shape(rings: dict, options: TrackOptions, prior=None) -> tuple[int, np
 
     ``prior(a, b)``: optional motion of the whole person from frame a to b (see ``track_start``).
     Frames without a ring (a part hidden, a frame with no label map) get the linear blend of
-    their observed neighbours: what a compositing package draws between keys.
+    their observed neighbours, so the points go on smoothly; ``track_contours`` hides the shape
+    on those frames, except where the shot has no parse.
     """
     seen = sorted(rings)
     first, last = seen[0], seen[-1]
@@ -202,9 +206,10 @@ def track_shape(rings: dict, options: TrackOptions, prior=None) -> tuple[int, np
         return first, untangle(fitted)[0][None], observed
     top = int(np.lexsort((ring[:, 0], ring[:, 1]))[0])  # where the per-frame fit starts too
     n = point_count([rings[f] for f in seen], options)
+    motions, trees = ring_motions(rings, reference, prior), ring_trees(rings)  # whatever the anchors: once
     for round_ in range(options.refine_rounds + 1):
-        u = follow(rings, reference, even(top, n, len(ring)), prior)
-        anchors, on, corner, idx = _on_outline(rings, u, first, n_frames, observed, options)
+        u = follow(rings, reference, even(top, n, len(ring)), motions=motions, trees=trees)
+        anchors, on, corner, idx = _on_outline(rings, u, first, n_frames, observed, options, trees)
         corner = np.broadcast_to(corner, (n_frames, n))
         points, errors = curves(rings, idx, anchors, corner, first, observed, HANDLE_SMOOTHING * options.smoothing)
         bad = int(((errors > options.refine_error).mean(0) > 0.1).sum())
@@ -212,7 +217,13 @@ def track_shape(rings: dict, options: TrackOptions, prior=None) -> tuple[int, np
             break
         n += bad
     for f in seen:
-        points[f - first] = _simple(points[f - first], rings[f], idx[f], on[f - first], corner[f - first])
+        i = f - first
+        points[i] = make_simple(points[i], rings[f], idx[f], on[i], corner[i])
+        off = unfaithful(points[i], rings[f])
+        if off > 1.0:  # the smoothing in time cost this frame its shape: fitted on its own
+            own = make_simple(fit_alone(rings[f], idx[f], on[i], corner[i]), rings[f], idx[f], on[i], corner[i])
+            if unfaithful(own, rings[f]) < off:
+                points[i] = own
     points = _blend_gaps(points, observed)
     seen_at = np.flatnonzero(observed)
     for i in np.flatnonzero(~observed):  # a blend that crosses itself holds the nearest sighting
@@ -222,43 +233,7 @@ def track_shape(rings: dict, options: TrackOptions, prior=None) -> tuple[int, np
     return first, points, observed
 
 
-def _simple(points: np.ndarray, ring: np.ndarray, idx: np.ndarray, on: np.ndarray, corner: np.ndarray) -> np.ndarray:
-    """One frame's points made simple: handles shrunk where the curve crosses itself
-    (``crossings.untangle``); where the anchors themselves cross (a notch narrower than their
-    spacing), the anchors exactly on the outline with this frame's own handles, then the few
-    anchors around each crossing spread evenly along the outline between their neighbours."""
-    points, simple = untangle(points)
-    if simple:
-        return points
-    m, n = len(ring), len(idx)
-    u = idx.astype(np.float64)
-    anchors = on
-    for _ in range(4):
-        curve, simple = untangle(curves({0: ring}, {0: _nearest_samples(u, m)}, anchors[None], corner[None], 0,
-                                        np.ones(1, bool), 0.0)[0][0])
-        if simple:
-            return curve
-        for i, j in crossing_segments(curve):
-            if (j - i) % n > n // 2:
-                i, j = j, i
-            lo, hi = i - 1, i + (j - i) % n + 2  # anchors lo+1 .. hi-1 move; lo and hi stay
-            if hi - lo >= n:
-                continue
-            start = u[lo % n] - m * (lo < 0)
-            span = (u[hi % n] + m * (hi >= n) - start) % m
-            for k in range(lo + 1, hi):
-                u[k % n] = start + span * (k - lo) / (hi - lo) + m * ((k < 0) - (k >= n))
-        u = increasing(u, m)
-        anchors = ring_at(ring, u)
-        corner = np.zeros(n, bool)
-    # Last resort: the anchors evenly spread along this frame's outline from the first one.
-    u = u[0] + np.arange(n) * m / n
-    curve, simple = untangle(curves({0: ring}, {0: _nearest_samples(u, m)}, ring_at(ring, u)[None],
-                                    np.zeros((1, n), bool), 0, np.ones(1, bool), 0.0)[0][0])
-    return curve if simple else points
-
-
-def _on_outline(rings, u, first, n_frames, observed, options):
+def _on_outline(rings, u, first, n_frames, observed, options, trees):
     """(anchors (F, N, 2), the same exactly on the outline, corner flags (N,), their nearest
     sample indices {frame: (N,)}): the anchors' paths smoothed in spacetime and put back on each
     observed frame's outline in order, then let off it by at most ``edge_tolerance`` towards
@@ -267,25 +242,27 @@ def _on_outline(rings, u, first, n_frames, observed, options):
     An anchor that sits nearest one of the outline's corners on most frames is a corner
     anchor: its data on every frame is the corner nearest it, held along the outline as firmly
     as across it, so it stays on the corner, smoothly; the others never take a corner (no
-    anchor hops between corners that come and go).
+    anchor hops between corners that come and go). ``trees``: ``placement.ring_trees(rings)``.
     """
     n = len(next(iter(u.values())))
     placed, u = u, dict(u)
-    found = np.array([take_corners(ring, u[f], options.corner_angle)[1] for f, ring in rings.items()])
+    corners = {f: find_corners(ring, options.corner_angle) for f, ring in rings.items()}
+    found = np.array([take_corners(u[f], corners[f], len(ring))[1] for f, ring in rings.items()])
     corner = found.mean(0) > 0.5
     slide = np.where(corner, CORNER_SLIDE, options.slide)
     for _ in range(max(options.iterations, 1)):
         q = np.zeros((n_frames, n, 2))
         normals = np.zeros((n_frames, n, 2))
         for f, ring in rings.items():
-            at = take_corners(ring, u[f], options.corner_angle, corner)[0]
+            at = take_corners(u[f], corners[f], len(ring), corner)[0]
             q[f - first] = ring_at(ring, at)
             normals[f - first] = ring_normals(ring, np.round(at).astype(np.int64))
         paths = spacetime_solve(q, normals, observed, options.smoothing, slide, options.robust)
         # Back across the outline along the paths' own (smoothed) normals.
         across = unit(smooth_series(normals, observed, options.smoothing))
         for f, ring in rings.items():
-            idx = snap(ring, paths[f - first], ordered_positions(ring, paths[f - first], u[f] / len(ring)))
+            expected = ordered_positions(ring, paths[f - first], u[f] / len(ring), tree=trees[f])
+            idx = snap(ring, paths[f - first], expected)
             u[f] = cast_on_ring(ring, paths[f - first], idx, across[f - first])
     u = _towards_placed(u, placed, {f: len(r) for f, r in rings.items()}, first, n_frames, observed)
     on = np.zeros((n_frames, n, 2))
@@ -295,7 +272,7 @@ def _on_outline(rings, u, first, n_frames, observed, options):
     # ridden over, anything larger followed.
     off = ((paths - on) * across).sum(-1, keepdims=True)
     anchors = on + np.clip(off, -options.edge_tolerance, options.edge_tolerance) * across
-    return anchors, on, corner, {f: _nearest_samples(v, len(rings[f])) for f, v in u.items()}
+    return anchors, on, corner, {f: nearest_samples(v, len(rings[f])) for f, v in u.items()}
 
 
 #: Temporal smoothing of the pull back towards the followed places (see ``_towards_placed``):
@@ -328,13 +305,6 @@ def _towards_placed(u: dict, placed: dict, sizes: dict, first: int, n_frames: in
     return out
 
 
-def _nearest_samples(u: np.ndarray, m: int) -> np.ndarray:
-    """Increasing unwrapped sample indices nearest to the continuous positions ``u``."""
-    idx = np.round(u).astype(np.int64)
-    idx = np.where(idx < idx[0], idx + m, idx)
-    return np.maximum.accumulate(idx)
-
-
 def point_count(rings: list, options: TrackOptions) -> int:
     """Anchors for a shape seen as ``rings``: what nine frames in ten need, fitted on their own
     (Schneider, within ``anchor_tolerance``, less on small parts as the vectorizer does, see
@@ -357,6 +327,14 @@ def _blend_gaps(points: np.ndarray, observed: np.ndarray) -> np.ndarray:
     for k in range(flat.shape[1]):
         out.reshape(len(points), -1)[:, k] = np.interp(frames, seen, flat[seen, k])
     return out
+
+
+def frame_runs(frames) -> list[tuple[int, int]]:
+    """``[(first, last), ...]``: the runs of consecutive numbers in ``frames``, in order."""
+    frames = sorted(frames)
+    starts = [f for i, f in enumerate(frames) if not i or frames[i - 1] != f - 1]
+    ends = [f for i, f in enumerate(frames) if i == len(frames) - 1 or frames[i + 1] != f + 1]
+    return list(zip(starts, ends))
 
 
 def _person_priors(tracks) -> dict:
@@ -400,11 +378,15 @@ def track_contours(per_frame: dict, options: TrackOptions = TrackOptions(), prog
     solved = _solve_tracks([(t.rings, priors[t.person], skipped) for t in tracks], options, workers, mapper)
     # closing: the pool stops here, not whenever the suspended generator is collected
     with Progress(sum(len(t.rings) for t in tracks), "track", enabled=progress) as bar, closing(solved):
-        holes = {}
+        holes, hidden = {}, {}
         for t, (first, points, observed, kept) in zip(tracks, solved):
             keys = [Key(first + int(k), points[k]) for k in kept]
-            shapes.append(Shape(t.name, t.person, t.part, (first, first + len(points) - 1), keys,
-                                component=t.component, hole=bool(t.hole), parent=t.parent))
+            last = first + len(points) - 1
+            hidden[t.name] = {first + int(i) for i in np.flatnonzero(~observed)} - skipped
+            if t.hole:  # a hole drawn without its shape would cut whatever lies below
+                hidden[t.name] |= {f for f in hidden[t.parent] if first <= f <= last}
+            shapes.append(Shape(t.name, t.person, t.part, (first, last), keys, component=t.component,
+                                hole=bool(t.hole), parent=t.parent, hidden=frame_runs(hidden[t.name])))
             if t.hole:
                 holes[t.name] = (first, points, observed)
             bar.advance(len(t.rings))

@@ -235,3 +235,125 @@ def fit_runs(runs, t1, t2, tolerance, iterations: int = 4, *, free1=None, free2=
     run = np.searchsorted(offsets, a_all, side="right") - 1
     cuts = np.searchsorted(run, np.arange(1, len(runs)))
     return [list(part) for part in np.split(bez_all, cuts)]
+
+
+# -- tracking ------------------------------------------------------------------------------------
+def fit_handles(ring, idx, anchors, t_out, t_in, newton: int = 3):
+    """``fitting.fit_frame_handles`` of one frame on its own, on (N, 2) arrays with per-sample
+    gathers: (len_out, len_in, error, normal, rhs)."""
+    m, n = len(ring), len(idx)
+    nxt = np.append(idx[1:], idx[0] + m)
+    counts = np.maximum(nxt - idx + 1, 2)
+    seg = np.repeat(np.arange(n), counts)
+    starts = np.cumsum(counts) - counts
+    local = np.arange(int(counts.sum())) - starts[seg]
+    d = ring[(idx[seg] + local) % m]
+    p0, p3 = anchors, np.roll(anchors, -1, axis=0)
+    d[starts] = p0
+    d[starts + counts - 1] = p3
+    u = chord_length_parameterize(d, starts, counts, seg)
+    t1, t2 = t_out, np.roll(t_in, -1, axis=0)
+    chord = np.hypot(*(p3 - p0).T)
+    for it in range(newton + 1):
+        b = bernstein(u)
+        a1 = b[:, 1:2] * t1[seg]
+        a2 = b[:, 2:3] * t2[seg]
+        tmp = d - (b[:, 0:1] + b[:, 1:2]) * p0[seg] - (b[:, 2:3] + b[:, 3:4]) * p3[seg]
+        c00 = np.bincount(seg, (a1 * a1).sum(1), n)
+        c01 = np.bincount(seg, (a1 * a2).sum(1), n)
+        c11 = np.bincount(seg, (a2 * a2).sum(1), n)
+        x0 = np.bincount(seg, (a1 * tmp).sum(1), n)
+        x1 = np.bincount(seg, (a2 * tmp).sum(1), n)
+        l1, l2 = fitting.solve_handle_lengths(c00, c01, c11, x0, x1, chord)
+        few = counts < 4
+        l1, l2 = np.where(few, chord / 3.0, l1), np.where(few, chord / 3.0, l2)
+        cps = np.stack([p0, p0 + l1[:, None] * t1, p3 + l2[:, None] * t2, p3], axis=1)
+        if it == newton:
+            break
+        u = newton_step(cps[seg], d, u)
+        u[starts], u[starts + counts - 1] = 0.0, 1.0
+    q = np.einsum("sk,skd->sd", b, cps[seg])
+    err = np.sqrt(((q - d) ** 2).sum(1))
+    normal = np.stack([np.stack([c00, c01], -1), np.stack([c01, c11], -1)], -2)
+    return l1, l2, np.maximum.reduceat(err, starts), normal, np.stack([x0, x1], -1)
+
+
+def second_difference(f: int):
+    """(f - 2, f) sparse second-difference operator (no rows when f < 3)."""
+    from scipy.sparse import csr_matrix, diags
+
+    return diags([1.0, -2.0, 1.0], [0, 1, 2], shape=(f - 2, f)) if f >= 3 else csr_matrix((0, f))
+
+
+def block_second_difference(n: int, f: int):
+    """D2 of ``n`` items' 2-vectors over ``f`` frames in ``solve_blocks``' layout."""
+    from scipy.sparse import identity, kron
+
+    return kron(identity(n), kron(second_difference(f), identity(2))).tocsr()
+
+
+def normal_matrix(w, weights, strength):
+    """``spacetime._normal_matrix`` by sparse algebra: data + strength * D2' diag(weights) D2."""
+    from scipy.sparse import coo_matrix, diags
+
+    f, n = w.shape[:2]
+    wt = np.transpose(w, (1, 0, 2, 3))
+    base = (np.arange(n * f) * 2)[:, None, None]
+    rows = np.broadcast_to(base + np.arange(2)[None, :, None], (n * f, 2, 2)).ravel()
+    cols = np.broadcast_to(base + np.arange(2)[None, None, :], (n * f, 2, 2)).ravel()
+    data = coo_matrix((wt.reshape(-1), (rows, cols)), shape=(2 * n * f, 2 * n * f))
+    d2 = block_second_difference(n, f)
+    return (data + strength * (d2.T @ diags(weights) @ d2)).tocsc()
+
+
+def solve_blocks(w, b, strength, robust: float = 0.0, iterations: int = 3):
+    """``spacetime.solve_blocks`` by sparse algebra throughout."""
+    from scipy.sparse.linalg import spsolve
+
+    f, n = w.shape[:2]
+    strength = max(strength, 1e-6)
+    d2 = block_second_difference(n, f)
+    rhs = np.transpose(b, (1, 0, 2)).ravel()
+    weights = np.ones(d2.shape[0])
+    for _ in range(iterations if robust > 0 else 1):
+        x = spsolve(normal_matrix(w, weights, strength), rhs)
+        if robust > 0:
+            acc = np.repeat(np.hypot(*(d2 @ x).reshape(-1, 2).T), 2)
+            weights = np.minimum(1.0, robust / np.maximum(acc, 1e-9))
+    return np.transpose(x.reshape(n, f, 2), (1, 0, 2))
+
+
+def snap(ring, predicted, expected):
+    """``spacetime.snap``: each window's closest sample by sorting (distance, anchor)."""
+    m, n = len(ring), len(expected)
+    nxt = np.append(expected[1:], expected[0] + m)
+    hi = 0.5 * (expected + nxt)
+    lo = np.append(hi[-1] - m, hi[:-1])
+    start = np.ceil(lo).astype(np.int64)
+    stop = np.maximum(np.ceil(hi).astype(np.int64), start + 1)
+    counts = stop - start
+    anchor = np.repeat(np.arange(n), counts)
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    k = start[anchor] + offsets
+    d = ((ring[k % m] - predicted[anchor]) ** 2).sum(1)
+    order = np.lexsort((d, anchor))
+    idx = np.maximum.accumulate(k[order[np.cumsum(counts) - counts]])
+    return idx - (idx[0] // m) * m
+
+
+def crossing_segments(points, spacing: float = 0.5):
+    """``crossings.crossing_segments``: the tree's intersects predicate on every pair of edges."""
+    import shapely
+
+    from m2fp_roto.crossings import _edges
+
+    edges, seg = _edges(points, spacing)
+    e = len(edges)
+    if e < 4:
+        return np.zeros((0, 2), np.int64)
+    lines = shapely.linestrings(edges)
+    a, b = shapely.STRtree(lines).query(lines, predicate="intersects")
+    gap = (b - a) % e
+    hit = (a < b) & (gap > 1) & (gap < e - 1)
+    pairs = np.sort(np.column_stack([seg[a[hit]], seg[b[hit]]]), axis=1)
+    return np.unique(pairs, axis=0) if len(pairs) else np.zeros((0, 2), np.int64)

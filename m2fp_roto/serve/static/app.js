@@ -336,7 +336,9 @@ function render() {
   picture.src = fileUrl((page.picture || page.parts).replace("{frame}", frame));
   picture.classList.toggle("dim", !page.picture);
   $("partmap").src = fileUrl(page.parts.replace("{frame}", frame));
-  const alive = doc.shapes.filter((s) => s.frames[0] <= frame && frame <= s.frames[1] &&
+  const drawn = (s) => s.frames[0] <= frame && frame <= s.frames[1] &&
+    !(s.hidden || []).some(([a, b]) => a <= frame && frame <= b);  // hidden: the part is out of sight
+  const alive = doc.shapes.filter((s) => drawn(s) &&
     !view.hiddenParts.has(s.part) && !view.hiddenPeople.has(s.person));
   const holes = {};
   for (const s of alive) if (s.hole && s.parent) (holes[s.parent] = holes[s.parent] || []).push(s);

@@ -1,0 +1,105 @@
+"""The tracking solver's fast paths give exactly what the plain formulations give
+(``support.plain_stages``), bit for bit:
+
+- handle lengths fitted for many frames in one batch against each frame on its own;
+- the spacetime solve's normal matrix written entry by entry, and the robust solve with it,
+  against sparse algebra;
+- the order-keeping snap (a reduceat per window) against sorting by (distance, anchor);
+- the crossing search (box pairs, then shapely's predicate on the non-adjacent ones) against
+  the tree's predicate on every pair.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from m2fp_roto import fitting
+from m2fp_roto.cli.demo import render_frame
+from m2fp_roto.crossings import crossing_segments
+from m2fp_roto.parsing import Parsing
+from m2fp_roto.tracking import spacetime
+from m2fp_roto.vectorize import vectorize_parsing
+from support import plain_stages
+
+
+def test_frame_handles_match_frame_by_frame_fits():
+    rng = np.random.default_rng(3)
+    rings = [c.ring for c in vectorize_parsing(Parsing(1001, *render_frame(4, 12, 1.0, 2)))][:12]
+    n = 9
+    idx, anchors, t_out, t_in = [], [], [], []
+    for ring in rings:
+        m = len(ring)
+        i = np.sort(rng.choice(m, n, replace=False)) + int(rng.integers(0, m))
+        corner = rng.random(n) < 0.3
+        out, inn = spacetime.ring_tangents(ring, i, corner)
+        idx.append(i)
+        anchors.append(ring[i % m] + rng.normal(0, 0.3, (n, 2)))
+        t_out.append(out)
+        t_in.append(inn)
+    got = fitting.fit_frame_handles(rings, idx, np.stack(anchors), np.stack(t_out), np.stack(t_in))
+    for k, ring in enumerate(rings):
+        want = plain_stages.fit_handles(ring, idx[k], anchors[k], t_out[k], t_in[k])
+        for field, value in zip(("len_out", "len_in", "error", "normal", "rhs"), want):
+            assert np.array_equal(getattr(got, field)[k], value), (k, field)
+
+
+def test_normal_matrix_matches_the_sparse_algebra():
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        f, n = int(rng.integers(1, 12)), int(rng.integers(1, 6))
+        w = rng.normal(size=(f, n, 2, 2))
+        w = w @ w.transpose(0, 1, 3, 2)
+        w[rng.random(f) < 0.3] = 0.0  # frames without data
+        axis = rng.random((f, n)) < 0.3  # normals along an axis: no cross term
+        w[axis, 0, 1] = w[axis, 1, 0] = 0.0
+        rows = n * max(f - 2, 0) * 2  # one weight per row of D2
+        weights = np.ones(rows) if trial % 2 else np.minimum(1.0, 2.0 / rng.uniform(0.01, 6.0, rows))
+        strength = float(rng.choice([1e-6, 0.1, 0.5, 10.0]))
+        got = spacetime._normal_matrix(w, weights, strength)
+        want = plain_stages.normal_matrix(w, weights, strength)
+        for part in ("indptr", "indices", "data"):
+            assert np.array_equal(getattr(got, part), getattr(want, part)), (trial, part)
+
+
+def test_robust_solve_matches_the_sparse_algebra():
+    rng = np.random.default_rng(4)
+    for trial in range(60):
+        f, n = int(rng.integers(1, 30)), int(rng.integers(1, 6))
+        normals = rng.normal(size=(f, n, 2))
+        normals /= np.linalg.norm(normals, axis=-1, keepdims=True)
+        w = 0.05 * np.eye(2) + 0.95 * normals[..., :, None] * normals[..., None, :]
+        w[rng.random(f) < 0.2] = 0.0
+        w[: min(f, 2)] = np.eye(2)  # data on at least two frames
+        path = np.cumsum(rng.normal(0, 3.0, (f, n, 2)), axis=0)  # swings above the Huber knee
+        b = np.einsum("tncd,tnd->tnc", w, path)
+        got = spacetime.solve_blocks(w, b, 0.5, robust=2.0)
+        assert np.array_equal(got, plain_stages.solve_blocks(w, b, 0.5, robust=2.0)), trial
+
+
+def test_snap_matches_the_sorted_formulation():
+    rng = np.random.default_rng(1)
+    for trial in range(500):
+        m = int(rng.integers(5, 400))
+        n = int(rng.integers(1, min(m, 40) + 1))
+        ring = rng.normal(size=(m, 2)) * 50
+        predicted = rng.normal(size=(n, 2)) * 50
+        if trial % 3 == 0:  # integer coordinates: equal distances in a window
+            ring, predicted = np.round(ring), np.round(predicted)
+        expected = np.sort(rng.uniform(0, m, n)) + rng.integers(-m, m)
+        assert np.array_equal(spacetime.snap(ring, predicted, expected),
+                               plain_stages.snap(ring, predicted, expected)), trial
+
+
+def test_crossing_segments_match_the_predicate_on_every_pair():
+    rng = np.random.default_rng(2)
+    crossing = 0
+    for trial in range(300):
+        points = np.zeros((int(rng.integers(3, 12)), 6))
+        points[:, :2] = rng.uniform(0, 20, (len(points), 2))
+        points[:, 2:] = rng.normal(0, 4, (len(points), 4))
+        if trial % 3 == 0:  # on a grid: curves that touch at points and along lines
+            points = np.round(points)
+        got, want = crossing_segments(points), plain_stages.crossing_segments(points)
+        assert np.array_equal(got, want), trial
+        crossing += len(want) > 0
+    assert crossing > 100
