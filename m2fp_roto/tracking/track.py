@@ -420,9 +420,15 @@ def _solve_track(rings: dict, motions: dict, skipped: set, options: TrackOptions
     frames, which have none, never do).
 
     The rings are copied first: delivered by a Dask worker as views into its network buffer,
-    the same values gave outlines up to 0.05 px apart; copies give the same result anywhere."""
+    the same values gave outlines up to 0.05 px apart. BLAS runs on one thread: its sums come
+    out in a thread-count dependent order (Dask workers run one thread, a process as many as
+    it likes), and a last-bit difference may flip a discrete choice. So the result is the same
+    anywhere."""
+    from threadpoolctl import threadpool_limits
+
     rings = {f: np.array(r, dtype=np.float64) for f, r in rings.items()}
-    first, points, observed = track_shape(rings, options, lambda a, b: motions.get((a, b)))
-    kept = reduce_keys(points, options.key_tolerance, options.key_measure, observed)
+    with threadpool_limits(1, user_api="blas"):
+        first, points, observed = track_shape(rings, options, lambda a, b: motions.get((a, b)))
+        kept = reduce_keys(points, options.key_tolerance, options.key_measure, observed)
     may_key = np.array([first + i not in skipped for i in range(len(points))])
     return first, points, observed, keep_simple(points, kept, may_key | observed)
