@@ -17,10 +17,11 @@ components (tracks) of one region:
   the linking): it joins that shape, whose outline on the frames both are seen is their union
   by a thin corridor (``geometry.bridge_rings``);
 - **fragments**: the rest (flicker, slivers). On each frame a fragment amid the person's other
-  parts (a fifth of its border on them) (a sliver of the parse) is joined to the nearest shape of its part by a corridor when
-  the corridor is short for its size (no spike across the part), and left out otherwise; one
-  with little of the person's other parts around it (a matte's speck blinking for a frame) is
-  left out: joined, it would change the silhouette's outline where the mask has none.
+  parts (a fifth of its border on them: a sliver of the parse) is joined to the nearest shape
+  of its part by a corridor when the corridor is short for its size (no spike across the
+  part), and left out otherwise; one with little of the person's other parts around it (a
+  matte's speck blinking for a frame) is left out: joined, it would change the silhouette's
+  outline where the mask has none.
 
 This is the temporal clean-up the tracker itself does (``TrackOptions.min_frames``,
 ``min_share``); ``sources.temporal.Majority`` (``--temporal-window``) cleans the parse before.
