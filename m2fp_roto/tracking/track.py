@@ -141,12 +141,16 @@ def component_tracks(per_frame: dict, people: dict, max_gap: int, min_frames: in
     for region, frames in regions.items():
         outers[region] = {f: {k: h[0] for k, h in comp.items() if 0 in h} for f, comp in frames.items()}
         blobs[region] = {f: [blob(k, [r], width) for k, r in rings.items()] for f, rings in outers[region].items()}
+    body: dict = {}  # (person, frame) -> (cells of all their parts, the part of each cell)
+    for (who, p), by_frame in blobs.items():
+        for f, found in by_frame.items():
+            body.setdefault((who, f), []).extend((b.cells, np.full(len(b.cells), p, object)) for b in found)
+    body = {k: tuple(np.concatenate(v) for v in zip(*pieces)) for k, pieces in body.items()}
     tracks = []
     for (person, part), frames in sorted(regions.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         outer, comps = outers[(person, part)], blobs[(person, part)]
         cells = {f: {b.key: b.cells for b in found} for f, found in comps.items()}
-        others = {f: np.concatenate([b.cells for (who, p), by_frame in blobs.items() if who == person and p != part
-                                     for b in by_frame.get(f, [])] or [np.zeros(0, np.int64)]) for f in comps}
+        others = {f: body[person, f][0][body[person, f][1] != part] for f in comps}  # the person's other parts
         shapes, pieces = settle(associate(comps, max_gap, width), outer, cells, max_gap, min_frames, min_share,
                                 others, width)
         drawn, main = [], []  # per shape: {frame: outer ring}, {frame: component its holes come from}
