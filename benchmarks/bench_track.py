@@ -12,7 +12,9 @@ in ../shared/data/davis (whole-person mattes). Measured as an outsider would
 
 - ``cross %``: shape-frames whose outline crosses itself (curve sampled every <= 0.5 px,
   shapely ``LinearRing.is_simple``); ``hole x``: hole-frames crossing or leaving their parent.
-- ``own min``: the least share of a shape's area on its own person's pixels, over shapes and frames.
+- ``own min``: the least share of a shape's area on its own person's pixels, over shapes and
+  frames; ``other max``: the largest share on other people's pixels (a swap, where ``own min``
+  also counts background under an edge a fraction of a pixel out).
 - ``split``: shapes per (person, part) present in the shot, at most; ``short``: shapes alive
   fewer than 3 frames.
 - ``IoU area``: all regions' intersections over all unions (pixel-centre rasterization; islands
@@ -156,6 +158,7 @@ def measure(name, source, truth, options: TrackOptions, tracked=None) -> dict:
         "sequence": name, "frames": len(per_frame), "shapes": len(shapes),
         "cross %": 100 * crossing_share(shapes), "hole x": len(hole_crossings(shapes)),
         "own min": min(x.own_person for v in fits.values() for x in v) if truth is not None else float("nan"),
+        "other max": max(x.other_person for v in fits.values() for x in v) if truth is not None else float("nan"),
         "split": max(per_part.values()), "short": sum(v < 3 for v in lives.values()),
         "IoU area": pooled_iou(regions), "gap": max(gaps), "min5": min(min5) if min5 else float("nan"),
         "IoU p10": float(np.percentile([r.iou for r in regions], 10)),

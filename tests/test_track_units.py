@@ -132,3 +132,28 @@ def test_tracks_solved_in_worker_processes_match_one_process(tmp_path):
     for a, b in zip(one, two):
         assert a.frames == b.frames and np.array_equal(a.key_frames, b.key_frames)
         assert all(np.array_equal(x.points, y.points) for x, y in zip(a.keys, b.keys))
+
+
+def _round(cx, cy, r, n=8):
+    """(n, 6) points of a circle-like closed Bezier, counter-clockwise on screen."""
+    th = np.arange(n) * 2 * np.pi / n
+    xy = np.c_[cx + r * np.cos(th), cy - r * np.sin(th)]
+    tangent = (np.roll(xy, -1, axis=0) - np.roll(xy, 1, axis=0)) / 6
+    return np.c_[xy, -tangent, tangent]
+
+
+def test_a_hidden_hole_is_not_shrunk_where_its_shape_opens_round_it():
+    from m2fp_roto.document import Key, Shape
+    from m2fp_roto.tracking.holes import keep_inside
+
+    frames = range(1, 6)
+    # The parent is cut open at frame 3 (here: moved off the hole), where the hole is hidden;
+    # shrunk and keyed there, the hole would be drawn half shut on frames 2 and 4.
+    parent = Shape("p1_coat", 1, "coat", (1, 5), [Key(f, _round(50 + 60 * (f == 3), 50, 30)) for f in frames])
+    hole_points = np.stack([_round(50, 50, 8)[::-1] for _ in frames])
+    hole = Shape("p1_coat_hole1", 1, "coat", (1, 5), [Key(1, hole_points[0]), Key(5, hole_points[4])],
+                 hole=True, parent="p1_coat", hidden=((3, 3),))
+    keep_inside([parent, hole], {hole.name: (1, hole_points, np.array([1, 1, 0, 1, 1], bool))}, TrackOptions())
+    assert [k.frame for k in hole.keys] == [1, 5]
+    for f in (2, 4):
+        np.testing.assert_allclose(hole.points_at(f), hole_points[f - 1])

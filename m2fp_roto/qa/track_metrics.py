@@ -137,13 +137,16 @@ class Region:
 class ShapeFit:
     """One shape on one frame: IoU with its region (the components it covers most; nan where
     it covers none), the same IoU of the reference shapes that cover those components (the
-    per-frame vectorizer's, when given), and the share of its area on its own person's pixels."""
+    per-frame vectorizer's, when given), the share of its area on its own person's pixels and
+    the share on other people's (background is neither: an edge a fraction of a pixel out on a
+    small part lowers the first, only a swap raises the second)."""
 
     name: str
     frame: int
     area: int
     iou: float
     own_person: float
+    other_person: float
     reference_iou: float = float("nan")
 
 
@@ -229,7 +232,7 @@ def frame_regions(shapes, parsing, min_area: float = 0.0, owner=None,
             own = best == k
             area, region = int(m.sum()), int(sizes[own].sum())
             fit = ShapeFit(s.name, frame, area, _iou(int(overlap[k][own].sum()), area, region),
-                           _share(parsing.people[box][m], person, area))
+                           *_shares(parsing.people[box][m], person, area))
             users = np.unique(ref_best[own & (ref_best >= 0)])
             if reference is not None and region:
                 inter = int(sum(ref_overlap[j][own].sum() for j in users))
@@ -240,7 +243,7 @@ def frame_regions(shapes, parsing, min_area: float = 0.0, owner=None,
         for s, box, m in shapes_left:
             area = int(m.sum())
             fits[s.name] = ShapeFit(s.name, frame, area, float("nan"),
-                                    _share(parsing.people[box][m], owner(s.person), area))
+                                    *_shares(parsing.people[box][m], owner(s.person), area))
     return regions, list(fits.values())
 
 
@@ -248,8 +251,12 @@ def _iou(inter: int, a: int, b: int) -> float:
     return inter / (a + b - inter) if a + b - inter > 0 else float("nan")
 
 
-def _share(people: np.ndarray, person: int, area: int) -> float:
-    return float(np.count_nonzero(people == person)) / area if area else 1.0
+def _shares(people: np.ndarray, person: int, area: int) -> tuple[float, float]:
+    """(share of ``area`` on ``person``'s pixels, share on other people's)."""
+    if not area:
+        return 1.0, 0.0
+    mine = np.count_nonzero(people == person)
+    return mine / area, (np.count_nonzero(people) - mine) / area
 
 
 def pooled_iou(regions) -> float:

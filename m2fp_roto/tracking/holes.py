@@ -61,9 +61,10 @@ def keep_inside(shapes: list, dense: dict, options, skipped=frozenset()) -> None
     """Repair, in place, every hole shape that crosses its parent on some frame.
 
     ``dense``: {hole name: (first frame, points (F, N, 6) on every frame, observed (F,))}.
-    A repaired frame that the blend of the keys still draws crossing becomes a key, even where
-    the hole itself was not seen (it is drawn there all the same), but never on a frame of the
-    shot that has no parse (``skipped``).
+    A repaired frame that the blend of the keys still draws crossing becomes a key, but never a
+    frame of the shot that has no parse (``skipped``). Frames where the hole (or its parent) is
+    hidden are left as they are: nothing is drawn there, and a hole shrunk there to fit a parent
+    that has opened round it would key the frames next to it shrunk too.
     """
     by_name = {s.name: s for s in shapes}
     for s in shapes:
@@ -72,13 +73,14 @@ def keep_inside(shapes: list, dense: dict, options, skipped=frozenset()) -> None
         parent = by_name[s.parent]
         frames = np.arange(s.frames[0], s.frames[1] + 1)
         drawn, around = s.points_over(frames), parent.points_over(frames)
-        bad = [i for i, f in enumerate(frames) if parent.alive(f) and not inside(drawn[i], around[i])]
+        shown = [parent.alive(f) and s.alive(f) for f in frames]
+        bad = [i for i, f in enumerate(frames) if shown[i] and not inside(drawn[i], around[i])]
         if not bad:
             continue
         first, points, observed = dense[s.name]
         points = points.copy()
         for i in range(len(points)):
-            if parent.alive(first + i):
+            if shown[i]:
                 points[i] = shrink_into(points[i], around[i])
         kept = set(keep_simple(points, reduce_keys(points, options.key_tolerance, options.key_measure, observed),
                                observed).tolist())
@@ -86,7 +88,7 @@ def keep_inside(shapes: list, dense: dict, options, skipped=frozenset()) -> None
             s.keys = [Key(first + k, points[k]) for k in sorted(kept)]
             drawn = s.points_over(frames)
             still = {i for i, f in enumerate(frames)
-                     if parent.alive(f) and f not in skipped and i not in kept and not inside(drawn[i], around[i])}
+                     if shown[i] and f not in skipped and i not in kept and not inside(drawn[i], around[i])}
             if not still:
                 break
             kept |= still
