@@ -1,13 +1,16 @@
 """Tracked shapes against the masks they came from, on every kind of input: one table.
 
-    .venv/bin/python benchmarks/bench_track.py [--smoothing S] [--key-tolerance K] [--only NAMES]
-        [--temporal-window W]
+    .venv/bin/python benchmarks/bench_track.py [--smoothing S] [--key-tolerance K] [--key-measure M]
+        [--only NAMES] [--temporal-window W] [--known-motion]
 
 Rows: the demo shot (24 frames, two people), the CIHP known motions (a real CIHP part map moved
 by a known rotation, scale, bend and translation, people renumbered at random on every frame of
 the last; written by ``tests/test_track_motion.py``'s generator), the ViViD DensePose part clip
 ``upper1`` (decoded to part ids as ``tests/test_track_real.py`` does), and every DAVIS sequence
-in ../shared/data/davis (whole-person mattes). Measured as an outsider would
+in ../shared/data/davis (whole-person mattes). With ``--known-motion``, each CIHP row is
+followed by a ``known`` row: the first frame's per-frame shapes carried by the known motion and
+keyed at the same tolerance, the reference a tracker that ignores each frame's pixel staircase
+would reach. Measured as an outsider would
 (``m2fp_roto.qa.track_metrics``, which shares nothing with the code that fixes outlines):
 
 - ``cross %``: shape-frames whose outline crosses itself (curve sampled every <= 0.5 px,
@@ -120,11 +123,40 @@ def owners(shapes, parsing) -> dict:
     return out
 
 
-def measure(name, source, truth, options: TrackOptions, tracked=None) -> dict:
-    """One row: ``tracked`` (default ``source``) vectorized and tracked, measured against ``source``."""
+def known_motion_shapes(per_frame: dict, kind: str, hw, options: TrackOptions) -> list:
+    """The per-frame vectorizer's shapes of the first frame carried over the shot by the known
+    motion of a CIHP sequence (anchors and handle tips alike), keyed as the tracker keys
+    (``reduce_keys`` at its tolerance): what a tracker that follows the motion exactly, blind to
+    the staircase of each frame's pixels, would give."""
+    from m2fp_roto.document import Key, Shape
+    from m2fp_roto.tracking.keys import reduce_keys
+
+    motion, _ = _tests()
+    frames = sorted(per_frame)
+    first, span = frames[0], frames[-1] - frames[0]
+    out = []
+    for s in untracked_shapes({first: per_frame[first]}):
+        p = s.points_at(first)
+        moved = []
+        for f in frames:
+            t = (f - first) / span
+            xy = motion._move(p[:, :2], kind, 0.0, t, hw)
+            tips = [motion._move(p[:, :2] + p[:, k:k + 2], kind, 0.0, t, hw) - xy for k in (2, 4)]
+            moved.append(np.hstack([xy, *tips]))
+        moved = np.stack(moved)
+        kept = reduce_keys(moved, options.key_tolerance, options.key_measure)
+        name = s.name.removesuffix(f"_f{first}")
+        out.append(Shape(name, s.person, s.part, (first, frames[-1]), [Key(frames[k], moved[k]) for k in kept],
+                         hole=s.hole, parent=s.parent.removesuffix(f"_f{first}") if s.parent else None))
+    return out
+
+
+def measure(name, source, truth, options: TrackOptions, tracked=None, shapes=None) -> dict:
+    """One row: ``tracked`` (default ``source``) vectorized and tracked (or ``shapes`` as given),
+    measured against ``source``."""
     per_frame = vectorize_source(tracked or source)
     t0 = time.process_time()
-    shapes = track_contours(per_frame, options)
+    shapes = track_contours(per_frame, options) if shapes is None else shapes
     spf = (time.process_time() - t0) / len(per_frame)
     reference = untracked_shapes(per_frame)
     fits, regions, bd = collections.defaultdict(list), [], []
@@ -183,11 +215,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoothing", type=float, default=TrackOptions.smoothing)
     parser.add_argument("--key-tolerance", type=float, default=TrackOptions.key_tolerance)
+    parser.add_argument("--key-measure", default=TrackOptions.key_measure, choices=("max", "rms"))
     parser.add_argument("--only", default="", help="comma-separated row names (default: all)")
+    parser.add_argument("--known-motion", action="store_true",
+                        help="after each CIHP row, the first frame's shapes moved by the known motion")
     parser.add_argument("--temporal-window", type=int, default=1,
                         help="clean the parse up in time first (sources.temporal.Majority; 1: off)")
     args = parser.parse_args()
-    options = TrackOptions(smoothing=args.smoothing, key_tolerance=args.key_tolerance)
+    options = TrackOptions(smoothing=args.smoothing, key_tolerance=args.key_tolerance, key_measure=args.key_measure)
     only = {s for s in args.only.split(",") if s}
     print(f"smoothing {options.smoothing}, key tolerance {options.key_tolerance} px ({options.key_measure}), "
           f"edge tolerance {options.edge_tolerance} px")
@@ -196,6 +231,11 @@ def main():
         for name, source, truth in sources(Path(tmp), only):
             tracked = Majority(source, args.temporal_window) if args.temporal_window > 1 else source
             rows.append(measure(name, source, truth, options, tracked))
+            if args.known_motion and name.startswith("cihp-"):
+                per_frame = vectorize_source(source)
+                hw = source.parse(min(per_frame)).parts.shape
+                moved = known_motion_shapes(per_frame, name.removeprefix("cihp-"), hw, options)
+                rows.append(measure(f"{name} known", source, truth, options, shapes=moved))
             print(f"  {name} done", file=sys.stderr, flush=True)
     print_table(rows)
 
