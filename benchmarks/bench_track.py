@@ -1,7 +1,7 @@
 """Tracked shapes against the masks they came from, on every kind of input: one table.
 
     .venv/bin/python benchmarks/bench_track.py [--smoothing S] [--key-tolerance K] [--key-measure M]
-        [--only NAMES] [--temporal-window W] [--known-motion]
+        [--set FIELD=VALUE ...] [--only NAMES] [--temporal-window W] [--known-motion]
 
 Rows: the demo shot (24 frames, two people), the CIHP known motions (a real CIHP part map moved
 by a known rotation, scale, bend and translation, people renumbered at random on every frame of
@@ -28,7 +28,8 @@ would reach. Measured as an outsider would
   mean, and the mean over frames of each frame's 95th percentile.
 - ``keys``: keys per frame of lifetime, mean over shapes alive >= 5 frames.
 - ``jit/naive``: jitter of the anchors' paths over that of the naive per-frame outline (DAVIS).
-- ``const``: share of shapes with one point count; ``s/f``: tracking CPU seconds per frame.
+- ``const``: share of shapes with one point count; ``points``: anchors per shape, the mean;
+  ``s/f``: tracking CPU seconds per frame.
 """
 
 from __future__ import annotations
@@ -197,7 +198,8 @@ def measure(name, source, truth, options: TrackOptions, tracked=None, shapes=Non
         "bd mean": float(np.mean([b[0] for b in bd])) if bd else float("nan"),
         "bd p95": float(np.mean([b[1] for b in bd])) if bd else float("nan"),
         "keys": float(np.mean([key_ratio(s) for s in long_lived])) if long_lived else float("nan"),
-        "jit/naive": float("nan"), "const": constant_counts(shapes), "s/f": spf,
+        "jit/naive": float("nan"), "const": constant_counts(shapes),
+        "points": float(np.mean([len(s.keys[0].points) for s in shapes])), "s/f": spf,
     }
     if bd:
         masks = [source.parse(f).parts > 0 for f in sorted(per_frame)]
@@ -216,16 +218,25 @@ def main():
     parser.add_argument("--smoothing", type=float, default=TrackOptions.smoothing)
     parser.add_argument("--key-tolerance", type=float, default=TrackOptions.key_tolerance)
     parser.add_argument("--key-measure", default=TrackOptions.key_measure, choices=("max", "rms"))
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="any other TrackOptions field (repeatable), e.g. anchor_tolerance=0.75")
     parser.add_argument("--only", default="", help="comma-separated row names (default: all)")
     parser.add_argument("--known-motion", action="store_true",
                         help="after each CIHP row, the first frame's shapes moved by the known motion")
     parser.add_argument("--temporal-window", type=int, default=1,
                         help="clean the parse up in time first (sources.temporal.Majority; 1: off)")
     args = parser.parse_args()
-    options = TrackOptions(smoothing=args.smoothing, key_tolerance=args.key_tolerance, key_measure=args.key_measure)
+    fields = {f.name: f.type for f in dataclasses.fields(TrackOptions)}
+    extra = dict(item.split("=", 1) for item in args.set)
+    unknown = set(extra) - set(fields)
+    if unknown:
+        parser.error(f"no TrackOptions field {sorted(unknown)}; fields: {', '.join(fields)}")
+    typed = {k: type(getattr(TrackOptions, k))(v) for k, v in extra.items()}
+    options = TrackOptions(smoothing=args.smoothing, key_tolerance=args.key_tolerance, key_measure=args.key_measure,
+                           **typed)
     only = {s for s in args.only.split(",") if s}
     print(f"smoothing {options.smoothing}, key tolerance {options.key_tolerance} px ({options.key_measure}), "
-          f"edge tolerance {options.edge_tolerance} px")
+          f"edge tolerance {options.edge_tolerance} px" + "".join(f", {k} {v}" for k, v in typed.items()))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, source, truth in sources(Path(tmp), only):

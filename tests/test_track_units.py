@@ -157,3 +157,14 @@ def test_a_hidden_hole_is_not_shrunk_where_its_shape_opens_round_it():
     assert [k.frame for k in hole.keys] == [1, 5]
     for f in (2, 4):
         np.testing.assert_allclose(hole.points_at(f), hole_points[f - 1])
+
+
+def test_anchors_come_round_past_the_first_are_drawn_back_within_one_turn():
+    from m2fp_roto.tracking.outline import increasing
+
+    m, n = 1000, 200
+    u = 300 + np.arange(n) * 5.04  # the last anchor has come 3 samples past the first, one turn on
+    out = increasing(u, m)
+    assert (np.diff(out) > 0).all() and out[-1] - out[0] <= m - 1
+    assert np.abs(out - u).max() < 5  # drawn in, not thrown out
+    np.testing.assert_allclose(increasing(u[:100], m), u[:100])  # within a turn: left as it is

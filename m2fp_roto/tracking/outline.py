@@ -81,14 +81,17 @@ def increasing(u: np.ndarray, m: int, gap: float = 1.0) -> np.ndarray:
     """``u`` made strictly increasing (by at least ``gap`` samples, less on a short ring) within
     one turn of a ring of ``m`` samples, moving as little as possible (isotonic regression):
     anchors never pass each other nor stack up, so the polygon through them keeps the
-    outline's order."""
+    outline's order. Where the last anchor has come round past the first (many anchors on a
+    fast-changing outline), the positions are drawn in towards the first, in proportion, to
+    one turn."""
     from scipy.optimize import isotonic_regression
 
     n = len(u)
     gap = min(gap, 0.5 * m / max(n, 1))
     ramp = gap * np.arange(n)
     out = isotonic_regression(u - ramp).x + ramp
-    return out if out[-1] - out[0] <= m - gap else u
+    span, turn = out[-1] - out[0], m - gap
+    return out if span <= turn else out[0] + (out - out[0]) * (turn / span)
 
 
 def take_corners(u: np.ndarray, corners: np.ndarray, m: int, allowed=None) -> tuple[np.ndarray, np.ndarray]:
