@@ -16,7 +16,7 @@ import numpy as np
 
 from ..fitting import fit_frame_handles
 from ..geometry import unit
-from .spacetime import ring_normals, ring_tangents, smooth_series, solve_blocks
+from .spacetime import isotonic, ring_normals, ring_tangents, smooth_series, solve_blocks
 
 
 def ring_at(ring: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -82,12 +82,10 @@ def increasing(u: np.ndarray, m: int, gap: float = 1.0) -> np.ndarray:
     one turn of a ring of ``m`` samples, moving as little as possible (isotonic regression):
     anchors never pass each other nor stack up, so the polygon through them keeps the
     outline's order."""
-    from scipy.optimize import isotonic_regression
-
     n = len(u)
     gap = min(gap, 0.5 * m / max(n, 1))
     ramp = gap * np.arange(n)
-    out = isotonic_regression(u - ramp).x + ramp
+    out = isotonic(u - ramp) + ramp
     return out if out[-1] - out[0] <= m - gap else u
 
 

@@ -24,6 +24,41 @@ import numpy as np
 
 from ..geometry import polygon_area, unit
 
+# -- small-array helpers -----------------------------------------------------------------------
+# The hot loops call these on arrays of a few dozen to a few hundred values, where numpy's and
+# scipy's general wrappers cost more than the work; each gives its wrapped function's value to
+# the bit (``tests/test_track_identity.py``).
+def median(x: np.ndarray) -> float:
+    """``np.median`` of a 1-D float array without NaNs: the middle value, or the mean of the two
+    middle ones (their sum halved, as ``np.mean`` makes it)."""
+    n = len(x)
+    h = n // 2
+    if n % 2:
+        return np.partition(x, h)[h]
+    part = np.partition(x, (h - 1, h))
+    return (part[h - 1] + part[h]) / 2
+
+
+def isotonic(y: np.ndarray) -> np.ndarray:
+    """``scipy.optimize.isotonic_regression(y).x`` (increasing, unit weights) by its PAVA kernel."""
+    from scipy.optimize._pava_pybind import pava
+
+    x = np.array(y, order="C", dtype=np.float64, copy=True)
+    return pava(x, np.ones_like(x), np.full(len(x) + 1, -1, dtype=np.intp))[0]
+
+
+def spsolve_csc(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``scipy.sparse.linalg.spsolve`` of a canonical CSC matrix (sorted rows, no duplicates;
+    float64) and one right side: the same SuperLU call without the checks and conversions."""
+    from scipy.sparse.linalg._dsolve import _superlu
+
+    x, info = _superlu.gssv(len(rhs), len(data), data, indices.astype(np.intc, copy=False),
+                            indptr.astype(np.intc, copy=False), rhs, 1, options=dict(ColPerm=None))
+    if info != 0:
+        x.fill(np.nan)  # spsolve's answer to an exactly singular matrix (it warns too)
+    return x.ravel()
+
+
 # -- smoothing in time -------------------------------------------------------------------------
 #: The least smoothing a solve uses: rows without data (a part hidden for a few frames) stay
 #: defined (filled in linearly) even when no smoothing is asked for.
@@ -88,14 +123,12 @@ def solve_blocks(w: np.ndarray, b: np.ndarray, strength: float, robust: float = 
     (units of x per frame^2), by reweighting: small accelerations (flicker) are smoothed away,
     large ones (a limb swinging back) are kept, so the paths do not lag behind real motion.
     """
-    from scipy.sparse.linalg import spsolve
-
     f, n = w.shape[:2]
     strength = max(strength, MIN_STRENGTH)
     rhs = np.transpose(b, (1, 0, 2)).ravel()  # unknown (i, t, c) at (i*F + t)*2 + c
     weights = np.ones(n * max(f - 2, 0) * 2)  # one per row of D2: item i, frame t < F - 2, coordinate c
     for _ in range(iterations if robust > 0 else 1):
-        x = spsolve(_normal_matrix(w, weights, strength), rhs)
+        x = spsolve_csc(*_normal_parts(w, weights, strength), rhs)
         if robust > 0:
             y = x.reshape(n, f, 2)
             acc = (y[:, :-2] + -2 * y[:, 1:-1]) + y[:, 2:]  # D2 x, summed in the sparse product's order
@@ -104,7 +137,15 @@ def solve_blocks(w: np.ndarray, b: np.ndarray, strength: float, robust: float = 
 
 
 def _normal_matrix(w: np.ndarray, weights: np.ndarray, strength: float):
-    """CSC matrix of ``solve_blocks``' normal equations, data + strength * D2' diag(weights) D2,
+    """``_normal_parts`` as a CSC matrix."""
+    from scipy.sparse import csc_matrix
+
+    size = 2 * w.shape[0] * w.shape[1]
+    return csc_matrix(_normal_parts(w, weights, strength), shape=(size, size))
+
+
+def _normal_parts(w: np.ndarray, weights: np.ndarray, strength: float):
+    """(data, row indices, column pointers) of the CSC matrix of ``solve_blocks``' normal equations, data + strength * D2' diag(weights) D2,
     written entry by entry: each is the sum scipy's sparse products and sums make of the same
     terms in the same order (the only three-term sum, the diagonal's, runs over D2's rows in
     order), exact zeros dropped, rows sorted - the same matrix to the bit at a fraction of the
@@ -112,8 +153,6 @@ def _normal_matrix(w: np.ndarray, weights: np.ndarray, strength: float):
 
     Column (i, t, c) holds rows (t-2, c), (t-1, c), (t, 0), (t, 1), (t+1, c), (t+2, c).
     """
-    from scipy.sparse import csc_matrix
-
     f, n = w.shape[:2]
     k = np.zeros((n, f + 2, 2))  # the weight of D2's row t - 2 at k[:, t] (zero off its ends)
     if f >= 3:
@@ -130,8 +169,7 @@ def _normal_matrix(w: np.ndarray, weights: np.ndarray, strength: float):
     rows = np.broadcast_to((np.arange(n)[:, None, None, None] * f + row_t) * 2 + row_c, values.shape)
     keep = (row_t >= 0) & (row_t < f) & (values != 0)
     indptr = np.concatenate([[0], np.cumsum(keep.reshape(-1, 6).sum(1))])
-    size = 2 * n * f
-    return csc_matrix((values[keep], rows[keep], indptr), shape=(size, size))
+    return values[keep], rows[keep], indptr
 
 
 # -- correspondence --------------------------------------------------------------------------
@@ -174,25 +212,68 @@ def ring_motion(src: np.ndarray, dst: np.ndarray, iterations: int = 8, start=Non
         rot = lin / max(np.sqrt(abs(np.linalg.det(lin))), 1e-9)
     tree_b = cKDTree(b)
     scaled = scale * a
+    # The pairs are gathered by index and the means are sums over a count (np.mean without its
+    # wrapper): the same values as stacking [a, a[i_ba]] and [b[i_ab], b].
+    pairs_p = np.concatenate([np.arange(len(a)), np.zeros(len(b), np.intp)])
+    pairs_q = np.concatenate([np.zeros(len(a), np.intp), np.arange(len(b))])
+    d = np.empty(len(a) + len(b))
+    closest = _Closest(b)
     for _ in range(iterations):
         moved = scaled @ rot.T + shift
-        d_ab, i_ab = tree_b.query(moved)
-        d_ba, i_ba = cKDTree(moved).query(b)
-        p = np.vstack([a, a[i_ba]])
-        q = np.vstack([b[i_ab], b])
-        d = np.concatenate([d_ab, d_ba])
-        keep = d <= 3.0 * max(float(np.median(d)), 0.5)
-        p, q = p[keep], q[keep]
-        pm, qm = p.mean(0), q.mean(0)
+        if not closest.both(moved, d, pairs_q[:len(a)], pairs_p[len(a):]):
+            d[:len(a)], pairs_q[:len(a)] = tree_b.query(moved)
+            d[len(a):], pairs_p[len(a):] = cKDTree(moved).query(b)
+        keep = d <= 3.0 * max(float(median(d)), 0.5)
+        p, q = a[pairs_p[keep]], b[pairs_q[keep]]
+        pm, qm = p.sum(0) / len(p), q.sum(0) / len(q)
         pc, qc = p - pm, q - qm
         angle = np.arctan2((pc[:, 0] * qc[:, 1] - pc[:, 1] * qc[:, 0]).sum(), (pc * qc).sum())
-        new_rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        cos, sin = np.cos(angle), np.sin(angle)
+        new_rot = np.array([[cos, -sin], [sin, cos]])
         new_shift = qm - scale * pm @ new_rot.T
         moved_by = np.abs(scaled @ (new_rot - rot).T + (new_shift - shift)).max()
         rot, shift = new_rot, new_shift
         if moved_by < 0.01:
             break
     return scale * rot, shift
+
+
+class _Closest:
+    """Closest points between two small point sets both ways, from one table of squared
+    distances: for a few hundred points, cheaper than a k-d tree's queries and the same
+    answer. A k-d tree sums the squared differences x then y and takes the root, as here; it
+    breaks exact ties between different points in its own order, so ``both`` declines where
+    any nearest distance is shared (the caller asks the trees then)."""
+
+    #: The most pairs worth a table (beyond it the trees are faster).
+    MAX_PAIRS = 220 * 220
+
+    def __init__(self, b: np.ndarray):
+        self.bx, self.by = np.array(b[:, 0]), np.array(b[:, 1])
+        self.table = self.work = None
+
+    def both(self, a: np.ndarray, d: np.ndarray, i_ab: np.ndarray, i_ba: np.ndarray) -> bool:
+        """Distances ``d`` ([a to b, b to a]) and closest indices (into ``i_ab``: b's index
+        for each a; ``i_ba``: a's for each b), written in place; False where declined."""
+        na, nb = len(a), len(self.bx)
+        if na * nb > self.MAX_PAIRS:
+            return False
+        if self.table is None or self.table.shape[0] != na:
+            self.table, self.work = np.empty((na, nb)), np.empty((na, nb))
+        dd, dy = self.table, self.work
+        np.subtract.outer(a[:, 0], self.bx, out=dd)
+        np.multiply(dd, dd, out=dd)
+        np.subtract.outer(a[:, 1], self.by, out=dy)
+        np.multiply(dy, dy, out=dy)
+        np.add(dd, dy, out=dd)
+        ab, ba = dd.argmin(1), dd.argmin(0)
+        best_ab, best_ba = dd[np.arange(na), ab], dd[ba, np.arange(nb)]
+        if np.count_nonzero(dd == best_ab[:, None]) != na or np.count_nonzero(dd == best_ba) != nb:
+            return False
+        np.sqrt(best_ab, out=d[:na])
+        np.sqrt(best_ba, out=d[na:])
+        i_ab[:], i_ba[:] = ab, ba
+        return True
 
 
 def local_motion(src: np.ndarray, idx: np.ndarray, dst: np.ndarray, lin: np.ndarray, shift: np.ndarray,
@@ -213,21 +294,26 @@ def local_motion(src: np.ndarray, idx: np.ndarray, dst: np.ndarray, lin: np.ndar
     moved = arcs @ lin.T + shift
     centre = anchors @ lin.T + shift
     tree = cKDTree(dst) if tree is None else tree
+    k = moved.shape[1]
     for _ in range(iterations):
         target = dst[tree.query(moved.reshape(-1, 2))[1]].reshape(moved.shape)
-        pm, qm = moved.mean(1, keepdims=True), target.mean(1, keepdims=True)
+        pm, qm = moved.sum(1, keepdims=True) / k, target.sum(1, keepdims=True) / k  # np.mean's values
         p, q = moved - pm, target - qm
         angle = np.arctan2((p[..., 0] * q[..., 1] - p[..., 1] * q[..., 0]).sum(1), (p * q).sum((1, 2)))
-        c, s = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
-
-        def apply(x, pm=pm, qm=qm, c=c, s=s):
-            d = x - pm
-            return np.stack([c[..., 0] * d[..., 0] - s[..., 0] * d[..., 1],
-                             s[..., 0] * d[..., 0] + c[..., 0] * d[..., 1]], -1) + qm
-
-        moved = apply(moved)
-        centre = apply(centre[:, None, :])[:, 0]
+        c, s = np.cos(angle)[:, None], np.sin(angle)[:, None]
+        moved = _turned(p, c, s, qm)
+        centre = _turned((centre - pm[:, 0])[:, None], c, s, qm)[:, 0]
     return centre
+
+
+def _turned(d: np.ndarray, c: np.ndarray, s: np.ndarray, to: np.ndarray) -> np.ndarray:
+    """Offsets ``d`` (N, K, 2) turned by the angles of cosines ``c`` and sines ``s`` (N, 1), plus ``to``."""
+    out = np.empty(d.shape)
+    dx, dy = d[..., 0], d[..., 1]
+    out[..., 0] = c * dx - s * dy
+    out[..., 1] = s * dx + c * dy
+    out += to
+    return out
 
 
 def snap(ring: np.ndarray, predicted: np.ndarray, expected: np.ndarray) -> np.ndarray:
@@ -267,7 +353,6 @@ def ordered_positions(ring: np.ndarray, points: np.ndarray, fractions: np.ndarra
     them instead of one being dragged along the whole outline. ``tree``: ``cKDTree(ring)`` when
     the caller has one.
     """
-    from scipy.optimize import isotonic_regression
     from scipy.spatial import cKDTree
 
     m, n = len(ring), len(points)
@@ -276,7 +361,7 @@ def ordered_positions(ring: np.ndarray, points: np.ndarray, fractions: np.ndarra
     local = nearest + m * np.round((guess - nearest) / m)
     gap = min(2.0, 0.25 * m / n)
     ramp = gap * np.arange(n)
-    out = isotonic_regression(local - ramp).x + ramp
+    out = isotonic(local - ramp) + ramp
     if out[-1] - out[0] >= m - gap:  # more than a turn: the points wrap; trust the guess
         return np.asarray(guess, np.float64)
     return out
@@ -287,7 +372,7 @@ def _circular_offset(nearest: np.ndarray, fractions: np.ndarray) -> float:
     diff = (nearest - fractions) * 2 * np.pi
     mean = np.angle(np.exp(1j * diff).mean())
     wrapped = np.angle(np.exp(1j * (diff - mean)))
-    return float((mean + np.median(wrapped)) / (2 * np.pi))
+    return float((mean + median(wrapped)) / (2 * np.pi))
 
 
 # -- ring geometry ---------------------------------------------------------------------------
