@@ -20,6 +20,8 @@ when no smoothing is asked for).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..geometry import polygon_area, unit
@@ -30,13 +32,13 @@ from ..geometry import polygon_area, unit
 # the bit (``tests/test_track_identity.py``).
 def median(x: np.ndarray) -> float:
     """``np.median`` of a 1-D float array without NaNs: the middle value, or the mean of the two
-    middle ones (their sum halved, as ``np.mean`` makes it)."""
+    middle ones (``np.mean`` sums from +0.0, so -0.0 comes out +0.0, then halves)."""
     n = len(x)
     h = n // 2
     if n % 2:
-        return np.partition(x, h)[h]
+        return 0.0 + np.partition(x, h)[h]
     part = np.partition(x, (h - 1, h))
-    return (part[h - 1] + part[h]) / 2
+    return ((0.0 + part[h - 1]) + part[h]) / 2
 
 
 def isotonic(y: np.ndarray) -> np.ndarray:
@@ -164,12 +166,23 @@ def _normal_parts(w: np.ndarray, weights: np.ndarray, strength: float):
                        np.where([True, False], diag, data[..., 0, :]),  # row (t, 0) of columns (t, 0), (t, 1)
                        np.where([False, True], diag, data[..., 1, :]),  # row (t, 1)
                        strength * (-2 * before1 + -2 * at), strength * at], -1)  # (n, f, 2, 6)
+    rows, inside = _normal_pattern(n, f)
+    keep = inside & (values != 0)
+    indptr = np.zeros(2 * n * f + 1, np.intc)
+    np.cumsum(np.count_nonzero(keep.reshape(-1, 6), axis=1), out=indptr[1:])
+    return values[keep], rows[keep], indptr
+
+
+@functools.lru_cache(maxsize=64)
+def _normal_pattern(n: int, f: int) -> tuple[np.ndarray, np.ndarray]:
+    """``_normal_parts``' row of every entry (n, f, 2, 6) and which lie inside the matrix: the
+    same for every solve of a shape's size (made once, read-only)."""
     row_t = np.arange(f)[None, :, None, None] + np.array([-2, -1, 0, 0, 1, 2])
     row_c = np.where([False, False, True, True, False, False], [0, 0, 0, 1, 0, 0], np.arange(2)[:, None])
-    rows = np.broadcast_to((np.arange(n)[:, None, None, None] * f + row_t) * 2 + row_c, values.shape)
-    keep = (row_t >= 0) & (row_t < f) & (values != 0)
-    indptr = np.concatenate([[0], np.cumsum(keep.reshape(-1, 6).sum(1))])
-    return values[keep], rows[keep], indptr
+    rows = np.broadcast_to((np.arange(n)[:, None, None, None] * f + row_t) * 2 + row_c, (n, f, 2, 6)).astype(np.intc)
+    inside = np.broadcast_to((row_t >= 0) & (row_t < f), (n, f, 2, 6)).copy()
+    rows.flags.writeable = inside.flags.writeable = False
+    return rows, inside
 
 
 # -- correspondence --------------------------------------------------------------------------
