@@ -143,13 +143,14 @@ def fit_runs(runs, t1, t2, tolerance, iterations: int = 4, *, free1=None, free2=
         # at a free one); the normal equations of z (4x4 per span) are summed per span.
         w0, w1, w2, w3 = w = _bernstein(u)
         p0, p3 = D[a], D[b]
-        e1a, _ = _handle_basis(T1, F1)
-        e2a, _ = _handle_basis(T2, F2)
+        e1a, e1b = _handle_basis(T1, F1)
+        e2a, e2b = _handle_basis(T2, F2)
         # Every per-span value the samples need, gathered in one go.
         e1x, e1y, e2x, e2y, p0x, p0y, p3x, p3y = np.repeat(np.vstack([e1a.T, e2a.T, p0.T, p3.T]), n, axis=1)
         c0x, c0y, c2x, c2y = w1 * e1x, w1 * e1y, w2 * e2x, w2 * e2y
-        rx = dx - (w0 + w1) * p0x - (w2 + w3) * p3x
-        ry = dy - (w0 + w1) * p0y - (w2 + w3) * p3y
+        w01, w23 = w0 + w1, w2 + w3
+        rx = dx - w01 * p0x - w23 * p3x
+        ry = dy - w01 * p0y - w23 * p3y
 
         def per_span(weights, where=None):
             return np.bincount(sid if where is None else sid[where], weights=weights, minlength=k)
@@ -176,8 +177,6 @@ def fit_runs(runs, t1, t2, tolerance, iterations: int = 4, *, free1=None, free2=
         scale = diag.sum(1, keepdims=True) + 1.0
         normal += (np.eye(4) * np.where(diag <= 1e-12 * scale, 1.0, 1e-12 * scale)[:, None, :])
         z = np.linalg.solve(normal, right[..., None])[..., 0]
-        e1a, e1b = _handle_basis(T1, F1)
-        e2a, e2b = _handle_basis(T2, F2)
         h1 = z[:, 0:1] * e1a + z[:, 1:2] * e1b
         h2 = z[:, 2:3] * e2a + z[:, 3:4] * e2b
         chord = np.hypot(*(p3 - p0).T)
@@ -441,8 +440,9 @@ def fit_frame_handles(rings: list, idx: list, anchors: np.ndarray, t_out: np.nda
     for it in range(newton + 1):
         w0, w1, w2, w3 = w = _bernstein(u)
         a1x, a1y, a2x, a2y = w1 * t1x, w1 * t1y, w2 * t2x, w2 * t2y
-        rx = dx - (w0 + w1) * p0x - (w2 + w3) * p3x
-        ry = dy - (w0 + w1) * p0y - (w2 + w3) * p3y
+        w01, w23 = w0 + w1, w2 + w3
+        rx = dx - w01 * p0x - w23 * p3x
+        ry = dy - w01 * p0y - w23 * p3y
         c00 = np.bincount(seg, a1x * a1x + a1y * a1y, k)
         c01 = np.bincount(seg, a1x * a2x + a1y * a2y, k)
         c11 = np.bincount(seg, a2x * a2x + a2y * a2y, k)

@@ -338,17 +338,16 @@ def snap(ring: np.ndarray, predicted: np.ndarray, expected: np.ndarray) -> np.nd
     indices (N,), the first in [0, M).
     """
     m, n = len(ring), len(expected)
-    nxt = np.append(expected[1:], expected[0] + m)
+    nxt = np.concatenate([expected[1:], [expected[0] + m]])
     hi = 0.5 * (expected + nxt)
-    lo = np.append(hi[-1] - m, hi[:-1])
+    lo = np.concatenate([[hi[-1] - m], hi[:-1]])
     start = np.ceil(lo).astype(np.int64)
     stop = np.maximum(np.ceil(hi).astype(np.int64), start + 1)
     counts = stop - start
-    anchor = np.repeat(np.arange(n), counts)
-    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    k = start[anchor] + offsets
-    d = ((ring[k % m] - predicted[anchor]) ** 2).sum(1)
     starts = np.cumsum(counts) - counts
+    anchor = np.repeat(np.arange(n), counts)
+    k = np.arange(starts[-1] + counts[-1]) - np.repeat(starts - start, counts)  # window samples, anchor by anchor
+    d = ((ring[k % m] - predicted[anchor]) ** 2).sum(1)
     closest = np.flatnonzero(d == np.repeat(np.minimum.reduceat(d, starts), counts))
     first = closest[np.searchsorted(anchor[closest], np.arange(n))]  # the first of equals in each window
     idx = np.maximum.accumulate(k[first])  # equal only where windows collapsed (tiny rings)
