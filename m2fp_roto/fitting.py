@@ -385,6 +385,11 @@ def fit_ring(xy: np.ndarray, tolerance: float, corners: np.ndarray, start: int |
 
 
 # -- handles of placed anchors -----------------------------------------------------------------
+def _next(x: np.ndarray) -> np.ndarray:
+    """``np.roll(x, -1, axis=1)``: each anchor's successor, for (F, N, ...) per-frame arrays."""
+    return np.concatenate([x[:, 1:], x[:, :1]], axis=1)
+
+
 @dataclass
 class HandleFit:
     """Least-squares handles of every segment of closed rings (one per frame) with given anchors.
@@ -427,11 +432,11 @@ def fit_frame_handles(rings: list, idx: list, anchors: np.ndarray, t_out: np.nda
     starts = np.cumsum(counts) - counts
     local = np.arange(int(counts.sum())) - starts[seg]
     d = np.concatenate(rings)[offset[seg] + (idx[seg] + local) % m[seg]]
-    p0, p3 = anchors.reshape(-1, 2), np.roll(anchors, -1, axis=1).reshape(-1, 2)
+    p0, p3 = anchors.reshape(-1, 2), _next(anchors).reshape(-1, 2)
     d[starts] = p0
     d[starts + counts - 1] = p3
     u = chord_length_parameterize(d, starts, counts, seg, restart=starts[::n])
-    t1, t2 = t_out.reshape(-1, 2), np.roll(t_in, -1, axis=1).reshape(-1, 2)
+    t1, t2 = t_out.reshape(-1, 2), _next(t_in).reshape(-1, 2)
     chord = np.hypot(*(p3 - p0).T)
     few = counts < 4
     k = f * n
