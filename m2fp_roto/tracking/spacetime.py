@@ -35,6 +35,8 @@ def median(x: np.ndarray) -> float:
     middle ones (``np.mean`` sums from +0.0, so -0.0 comes out +0.0, then halves)."""
     n = len(x)
     h = n // 2
+    if not n:
+        return np.nan
     if n % 2:
         return 0.0 + np.partition(x, h)[h]
     part = np.partition(x, (h - 1, h))
@@ -56,8 +58,13 @@ def spsolve_csc(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, rhs: 
 
     x, info = _superlu.gssv(len(rhs), len(data), data, indices.astype(np.intc, copy=False),
                             indptr.astype(np.intc, copy=False), rhs, 1, options=dict(ColPerm=None))
-    if info != 0:
-        x.fill(np.nan)  # spsolve's answer to an exactly singular matrix (it warns too)
+    if info != 0:  # spsolve's answer to an exactly singular matrix
+        import warnings
+
+        from scipy.sparse.linalg import MatrixRankWarning
+
+        warnings.warn("Matrix is exactly singular", MatrixRankWarning, stacklevel=2)
+        x.fill(np.nan)
     return x.ravel()
 
 
@@ -173,7 +180,7 @@ def _normal_parts(w: np.ndarray, weights: np.ndarray, strength: float):
     return values[keep], rows[keep], indptr
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=8)  # a shape's solves share one size; long shots' patterns are large
 def _normal_pattern(n: int, f: int) -> tuple[np.ndarray, np.ndarray]:
     """``_normal_parts``' row of every entry (n, f, 2, 6) and which lie inside the matrix: the
     same for every solve of a shape's size (made once, read-only)."""
@@ -223,7 +230,7 @@ def ring_motion(src: np.ndarray, dst: np.ndarray, iterations: int = 8, start=Non
     if start is not None:
         lin, shift = start
         rot = lin / max(np.sqrt(abs(np.linalg.det(lin))), 1e-9)
-    tree_b = cKDTree(b)
+    tree_b = None  # made if the tables decline
     scaled = scale * a
     # The pairs are gathered by index and the means are sums over a count (np.mean without its
     # wrapper): the same values as stacking [a, a[i_ba]] and [b[i_ab], b].
@@ -234,6 +241,7 @@ def ring_motion(src: np.ndarray, dst: np.ndarray, iterations: int = 8, start=Non
     for _ in range(iterations):
         moved = scaled @ rot.T + shift
         if not closest.both(moved, d, pairs_q[:len(a)], pairs_p[len(a):]):
+            tree_b = cKDTree(b) if tree_b is None else tree_b
             d[:len(a)], pairs_q[:len(a)] = tree_b.query(moved)
             d[len(a):], pairs_p[len(a):] = cKDTree(moved).query(b)
         keep = d <= 3.0 * max(float(median(d)), 0.5)
