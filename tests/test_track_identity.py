@@ -21,7 +21,7 @@ from m2fp_roto import fitting
 from m2fp_roto.cli.demo import render_frame
 from m2fp_roto.crossings import crossing_segments
 from m2fp_roto.parsing import Parsing
-from m2fp_roto.tracking import frame_repair, spacetime
+from m2fp_roto.tracking import frame_repair, hotpaths, spacetime
 from m2fp_roto.vectorize import vectorize_parsing
 from support import plain_stages
 
@@ -121,8 +121,8 @@ def test_small_array_helpers_match_numpy_and_scipy():
         x = rng.normal(size=int(rng.integers(1, 60))) * 10
         if trial % 3 == 0:
             x = np.round(x)  # ties
-        assert np.float64(spacetime.median(x)).tobytes() == np.float64(np.median(x)).tobytes(), trial
-        assert np.array_equal(spacetime.isotonic(x), isotonic_regression(x).x), trial
+        assert np.float64(hotpaths.median(x)).tobytes() == np.float64(np.median(x)).tobytes(), trial
+        assert np.array_equal(hotpaths.isotonic(x), isotonic_regression(x).x), trial
 
 
 def test_ring_motion_matches_the_tree_formulation():

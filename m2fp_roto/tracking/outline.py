@@ -16,7 +16,8 @@ import numpy as np
 
 from ..fitting import fit_frame_handles
 from ..geometry import unit
-from .spacetime import isotonic, ring_normals, ring_tangents, smooth_series, solve_blocks
+from .hotpaths import isotonic
+from .spacetime import ring_normals, ring_tangents, smooth_series, solve_blocks
 
 
 def ring_at(ring: np.ndarray, u: np.ndarray) -> np.ndarray:
