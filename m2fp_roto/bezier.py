@@ -70,22 +70,27 @@ def fill_polygons(polygons, shape) -> np.ndarray:
     h, w = shape
     toggles = np.zeros((h, w + 1), np.int32)
     for xy in polygons:
-        xy = np.asarray(xy, np.float64)
-        a, b = xy, np.roll(xy, -1, axis=0)
-        lo, hi = np.minimum(a[:, 1], b[:, 1]), np.maximum(a[:, 1], b[:, 1])
-        r0 = np.clip(np.ceil(lo - 0.5), 0, h).astype(np.int64)  # first row centre >= lo
-        r1 = np.clip(np.ceil(hi - 0.5), 0, h).astype(np.int64)  # rows < r1 have centre < hi
-        n = np.maximum(r1 - r0, 0)
-        if not n.any():
-            continue
-        edge = np.repeat(np.arange(len(xy)), n)
-        row = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n) + r0[edge]
-        yc = row + 0.5
-        t = (yc - a[edge, 1]) / (b[edge, 1] - a[edge, 1])
-        x = a[edge, 0] + t * (b[edge, 0] - a[edge, 0])
-        col = np.clip(np.floor(x - 0.5).astype(np.int64) + 1, 0, w)
+        row, col = row_crossings(xy, shape)
         np.add.at(toggles, (row, col), 1)
     return (np.cumsum(toggles, axis=1)[:, :w] & 1).astype(bool)
+
+
+def row_crossings(xy, shape) -> tuple[np.ndarray, np.ndarray]:
+    """Where the closed polyline ``xy`` toggles ``fill_polygons``' parity: (rows, columns) of
+    the first pixel centre right of each crossing of a row's centre line (columns up to W)."""
+    h, w = shape
+    xy = np.asarray(xy, np.float64)
+    a, b = xy, np.concatenate([xy[1:], xy[:1]])  # each edge's end (np.roll(xy, -1), cheaper)
+    lo, hi = np.minimum(a[:, 1], b[:, 1]), np.maximum(a[:, 1], b[:, 1])
+    r0 = np.clip(np.ceil(lo - 0.5), 0, h).astype(np.int64)  # first row centre >= lo
+    r1 = np.clip(np.ceil(hi - 0.5), 0, h).astype(np.int64)  # rows < r1 have centre < hi
+    n = np.maximum(r1 - r0, 0)
+    edge = np.repeat(np.arange(len(xy)), n)
+    row = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n) + r0[edge]
+    yc = row + 0.5
+    t = (yc - a[edge, 1]) / (b[edge, 1] - a[edge, 1])
+    x = a[edge, 0] + t * (b[edge, 0] - a[edge, 0])
+    return row, np.clip(np.floor(x - 0.5).astype(np.int64) + 1, 0, w)
 
 
 def rasterize(outers, holes=(), shape=None) -> np.ndarray:

@@ -113,6 +113,10 @@ def fit_runs(runs, t1, t2, tolerance, iterations: int = 4, *, free1=None, free2=
         raise ValueError("every run needs at least two points")
     D = np.vstack(runs)
     Dx, Dy = D[:, 0].copy(), D[:, 1].copy()  # per-sample work runs on contiguous coordinates
+    # Every span is a range of D, so the chord from each sample to the next is the same in every
+    # round: made once (the first of each span's is zeroed where it is used).
+    chords = np.zeros(len(D))
+    chords[1:] = np.hypot(np.diff(Dx), np.diff(Dy))
     # The pending spans, as inclusive index ranges [a, b] into D with their end tangents.
     a, b = offsets[:-1].copy(), offsets[1:] - 1
     T1 = np.asarray(t1, np.float64).reshape(-1, 2)
@@ -132,21 +136,21 @@ def fit_runs(runs, t1, t2, tolerance, iterations: int = 4, *, free1=None, free2=
         local = index - np.repeat(starts, n)
         at = np.repeat(a - starts, n) + index
         dx, dy = Dx[at], Dy[at]
-        u = _chord_lengths(dx, dy, starts, n)  # used by the fresh spans
+        u = _chord_lengths(chords[at], starts, n, len(carried))  # used by the fresh spans
         u[: len(carried)] = carried
         # Least-squares handles: B(u) = (B0+B1) P0 + (B2+B3) P3 + B1 h1 + B2 h2 with each handle
         # h = z_a e_a + z_b e_b (e_a the tangent and e_b zero at a fixed end, e_a = x and e_b = y
         # at a free one); the normal equations of z (4x4 per span) are summed per span.
-        s = 1.0 - u
-        w0, w1, w2, w3 = s**3, 3 * s * s * u, 3 * s * u * u, u**3  # bernstein(u)
+        w0, w1, w2, w3 = w = _bernstein(u)
         p0, p3 = D[a], D[b]
-        e1a, _ = _handle_basis(T1, F1)
-        e2a, _ = _handle_basis(T2, F2)
+        e1a, e1b = _handle_basis(T1, F1)
+        e2a, e2b = _handle_basis(T2, F2)
         # Every per-span value the samples need, gathered in one go.
         e1x, e1y, e2x, e2y, p0x, p0y, p3x, p3y = np.repeat(np.vstack([e1a.T, e2a.T, p0.T, p3.T]), n, axis=1)
         c0x, c0y, c2x, c2y = w1 * e1x, w1 * e1y, w2 * e2x, w2 * e2y
-        rx = dx - (w0 + w1) * p0x - (w2 + w3) * p3x
-        ry = dy - (w0 + w1) * p0y - (w2 + w3) * p3y
+        w01, w23 = w0 + w1, w2 + w3
+        rx = dx - w01 * p0x - w23 * p3x
+        ry = dy - w01 * p0y - w23 * p3y
 
         def per_span(weights, where=None):
             return np.bincount(sid if where is None else sid[where], weights=weights, minlength=k)
@@ -173,8 +177,6 @@ def fit_runs(runs, t1, t2, tolerance, iterations: int = 4, *, free1=None, free2=
         scale = diag.sum(1, keepdims=True) + 1.0
         normal += (np.eye(4) * np.where(diag <= 1e-12 * scale, 1.0, 1e-12 * scale)[:, None, :])
         z = np.linalg.solve(normal, right[..., None])[..., 0]
-        e1a, e1b = _handle_basis(T1, F1)
-        e2a, e2b = _handle_basis(T2, F2)
         h1 = z[:, 0:1] * e1a + z[:, 1:2] * e1b
         h2 = z[:, 2:3] * e2a + z[:, 3:4] * e2b
         chord = np.hypot(*(p3 - p0).T)
@@ -202,7 +204,7 @@ def fit_runs(runs, t1, t2, tolerance, iterations: int = 4, *, free1=None, free2=
         done_bez.append(bez[ok])
         # Newton-Raphson reparameterization of the near misses, then refit them next round.
         m = np.repeat(newton, n)
-        carried = _newton_spans(bez[newton], n[newton], dx[m], dy[m], u[m])
+        carried = _newton_spans(bez[newton], n[newton], dx[m], dy[m], u[m], [x[m] for x in w])
         # Split the rest at the worst point with the centre tangent there (a G1 join).
         s = np.clip(split[cut], 1, n[cut] - 2)
         ac, bc = a[cut], b[cut]
@@ -225,20 +227,35 @@ def fit_runs(runs, t1, t2, tolerance, iterations: int = 4, *, free1=None, free2=
     return [list(part) for part in np.split(bez_all, cuts)]
 
 
-def _chord_lengths(dx, dy, starts, counts) -> np.ndarray:
-    """``chord_length_parameterize`` of consecutive spans given as separate x and y arrays."""
-    step = np.zeros(len(dx))
-    step[1:] = np.hypot(np.diff(dx), np.diff(dy))
+def _chord_lengths(step, starts, counts, skip: int = 0) -> np.ndarray:
+    """``chord_length_parameterize`` of consecutive spans from the distances ``step`` of every
+    sample to the one before it (any value at the spans' first samples); the first ``skip``
+    samples get zeros (their parameters are carried over)."""
     step[starts] = 0.0
     cum = np.cumsum(step)
     cum -= np.repeat(cum[starts], counts)
     length = np.repeat(cum[starts + counts - 1], counts)
-    local = np.arange(len(dx)) - np.repeat(starts, counts)
-    return np.divide(cum, length, out=local / np.repeat(np.maximum(counts - 1, 1), counts), where=length > 1e-9)
+    local = np.arange(len(step)) - np.repeat(starts, counts)
+    fresh = skip
+    out = np.zeros(len(step))
+    np.divide(cum[fresh:], length[fresh:], out=out[fresh:], where=length[fresh:] > 1e-9)
+    even = np.flatnonzero(length <= 1e-9)  # a span of zero length: parameterized evenly
+    even = even[even >= fresh]
+    if len(even):
+        out[even] = local[even] / np.repeat(np.maximum(counts - 1, 1), counts)[even]
+    return out
 
 
-def _newton_spans(bz: np.ndarray, counts: np.ndarray, dx, dy, u) -> np.ndarray:
-    """``newton_step`` for consecutive spans: ``bz`` (k, 4, 2) per span, ``counts`` samples each.
+def _bernstein(u: np.ndarray) -> np.ndarray:
+    """The cubic Bernstein weights (four (n,) arrays) at ``u`` (n,), as ``bezier.bernstein`` and
+    ``newton_step`` make them."""
+    s = 1.0 - u
+    return s**3, 3 * s * s * u, 3 * s * u * u, u**3
+
+
+def _newton_spans(bz: np.ndarray, counts: np.ndarray, dx, dy, u, weights=None) -> np.ndarray:
+    """``newton_step`` for consecutive spans: ``bz`` (k, 4, 2) per span, ``counts`` samples each;
+    ``weights``: ``_bernstein(u)`` when the caller has it.
 
     The derivative control points are made once per span; every sample's arithmetic is
     ``newton_step``'s, operation for operation.
@@ -248,7 +265,7 @@ def _newton_spans(bz: np.ndarray, counts: np.ndarray, dx, dy, u) -> np.ndarray:
     coef = np.repeat(np.concatenate([bz.reshape(-1, 8).T, q1c.reshape(-1, 6).T, q2c.reshape(-1, 4).T]), counts, axis=1)
     s = 1 - u
     t = u
-    s3, c1, c2, t3 = s**3, 3 * s * s * t, 3 * s * t * t, t**3
+    s3, c1, c2, t3 = _bernstein(u) if weights is None else weights
     ss, st2, tt = s * s, 2 * s * t, t * t
     q1s, diffs, q2s = [], [], []
     for dim, d in ((0, dx), (1, dy)):
@@ -368,6 +385,11 @@ def fit_ring(xy: np.ndarray, tolerance: float, corners: np.ndarray, start: int |
 
 
 # -- handles of placed anchors -----------------------------------------------------------------
+def _next(x: np.ndarray) -> np.ndarray:
+    """``np.roll(x, -1, axis=1)``: each anchor's successor, for (F, N, ...) per-frame arrays."""
+    return np.concatenate([x[:, 1:], x[:, :1]], axis=1)
+
+
 @dataclass
 class HandleFit:
     """Least-squares handles of every segment of closed rings (one per frame) with given anchors.
@@ -410,22 +432,22 @@ def fit_frame_handles(rings: list, idx: list, anchors: np.ndarray, t_out: np.nda
     starts = np.cumsum(counts) - counts
     local = np.arange(int(counts.sum())) - starts[seg]
     d = np.concatenate(rings)[offset[seg] + (idx[seg] + local) % m[seg]]
-    p0, p3 = anchors.reshape(-1, 2), np.roll(anchors, -1, axis=1).reshape(-1, 2)
+    p0, p3 = anchors.reshape(-1, 2), _next(anchors).reshape(-1, 2)
     d[starts] = p0
     d[starts + counts - 1] = p3
     u = chord_length_parameterize(d, starts, counts, seg, restart=starts[::n])
-    t1, t2 = t_out.reshape(-1, 2), np.roll(t_in, -1, axis=1).reshape(-1, 2)
+    t1, t2 = t_out.reshape(-1, 2), _next(t_in).reshape(-1, 2)
     chord = np.hypot(*(p3 - p0).T)
     few = counts < 4
     k = f * n
     dx, dy = d[:, 0].copy(), d[:, 1].copy()  # per-sample work on contiguous coordinates, as in fit_runs
     t1x, t1y, t2x, t2y, p0x, p0y, p3x, p3y = np.repeat(np.vstack([t1.T, t2.T, p0.T, p3.T]), counts, axis=1)
     for it in range(newton + 1):
-        s = 1.0 - u
-        w0, w1, w2, w3 = s**3, 3 * s * s * u, 3 * s * u * u, u**3  # bernstein(u)
+        w0, w1, w2, w3 = w = _bernstein(u)
         a1x, a1y, a2x, a2y = w1 * t1x, w1 * t1y, w2 * t2x, w2 * t2y
-        rx = dx - (w0 + w1) * p0x - (w2 + w3) * p3x
-        ry = dy - (w0 + w1) * p0y - (w2 + w3) * p3y
+        w01, w23 = w0 + w1, w2 + w3
+        rx = dx - w01 * p0x - w23 * p3x
+        ry = dy - w01 * p0y - w23 * p3y
         c00 = np.bincount(seg, a1x * a1x + a1y * a1y, k)
         c01 = np.bincount(seg, a1x * a2x + a1y * a2y, k)
         c11 = np.bincount(seg, a2x * a2x + a2y * a2y, k)
@@ -436,7 +458,7 @@ def fit_frame_handles(rings: list, idx: list, anchors: np.ndarray, t_out: np.nda
         cps = np.stack([p0, p0 + l1[:, None] * t1, p3 + l2[:, None] * t2, p3], axis=1)  # (k, 4, 2)
         if it == newton:
             break
-        u = _newton_spans(cps, counts, dx, dy, u)
+        u = _newton_spans(cps, counts, dx, dy, u, w)
         u[starts], u[starts + counts - 1] = 0.0, 1.0
     b = np.column_stack([w0, w1, w2, w3])
     q = np.einsum("sk,skd->sd", b, cps[seg])

@@ -6,18 +6,23 @@
   against sparse algebra;
 - the order-keeping snap (a reduceat per window) against sorting by (distance, anchor);
 - the crossing search (box pairs, then shapely's predicate on the non-adjacent ones) against
-  the tree's predicate on every pair.
+  the tree's predicate on every pair;
+- the ICP's closest points from one distance table (k-d trees where points tie or are many)
+  and the arcs' registration against k-d trees, stacking and ``np.mean`` throughout;
+- a frame's faithfulness counted from the rows' parity toggles against two rasters;
+- the small-array helpers (median, isotonic regression) against numpy's and scipy's.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from m2fp_roto import fitting
 from m2fp_roto.cli.demo import render_frame
 from m2fp_roto.crossings import crossing_segments
 from m2fp_roto.parsing import Parsing
-from m2fp_roto.tracking import spacetime
+from m2fp_roto.tracking import frame_repair, hotpaths, spacetime
 from m2fp_roto.vectorize import vectorize_parsing
 from support import plain_stages
 
@@ -103,3 +108,88 @@ def test_crossing_segments_match_the_predicate_on_every_pair():
         assert np.array_equal(got, want), trial
         crossing += len(want) > 0
     assert crossing > 100
+
+
+def _demo_rings(scale=1.0, frame=4):
+    return [c.ring for c in vectorize_parsing(Parsing(1001, *render_frame(frame, 12, scale, 2)))]
+
+
+def test_small_array_helpers_match_numpy_and_scipy():
+    from scipy.optimize import isotonic_regression
+
+    rng = np.random.default_rng(5)
+    for trial in range(2000):
+        x = rng.normal(size=int(rng.integers(1, 60))) * 10
+        if trial % 3 == 0:
+            x = np.round(x)  # ties
+        assert np.float64(hotpaths.median(x)).tobytes() == np.float64(np.median(x)).tobytes(), trial
+        assert np.array_equal(hotpaths.isotonic(x), isotonic_regression(x).x), trial
+
+
+def test_ring_motion_matches_the_tree_formulation():
+    rng = np.random.default_rng(6)
+    rings = _demo_rings(1.0) + _demo_rings(2.0)
+    for trial in range(120):
+        src = rings[trial % len(rings)]
+        angle, scale = rng.normal(0, 0.05), rng.uniform(0.95, 1.05)
+        lin = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        dst = src[int(rng.integers(0, len(src))):] @ lin.T + rng.normal(0, 3, 2)
+        dst = np.vstack([dst, src[:len(src) - len(dst)] @ lin.T + (dst[0] - src[-len(dst)] @ lin.T)])
+        if trial % 4 == 0:  # on the pixel grid: equal distances, the tables decline
+            src, dst = np.round(src), np.round(dst)
+        start = (lin, rng.normal(0, 3, 2)) if trial % 2 else None
+        kwargs = {"scale": 1.0} if trial % 5 == 0 else {}
+        got = spacetime.ring_motion(src, dst, start=start, **kwargs)
+        want = plain_stages.ring_motion(src, dst, start=start, **kwargs)
+        assert all(np.array_equal(g, w) for g, w in zip(got, want)), trial
+
+
+def test_local_motion_matches_the_plain_formulation():
+    rng = np.random.default_rng(7)
+    rings = _demo_rings(1.0)
+    for trial in range(60):
+        src = rings[trial % len(rings)]
+        dst = src @ np.array([[1.0, -0.02], [0.02, 1.0]]).T + rng.normal(0, 0.4, src.shape)
+        idx = np.sort(rng.choice(len(src), int(rng.integers(3, 30)), replace=False))
+        lin, shift = np.eye(2) * rng.uniform(0.98, 1.02), rng.normal(0, 2, 2)
+        assert np.array_equal(spacetime.local_motion(src, idx, dst, lin, shift),
+                              plain_stages.local_motion(src, idx, dst, lin, shift)), trial
+
+
+def test_faithfulness_matches_the_rasters():
+    rng = np.random.default_rng(8)
+    contours = vectorize_parsing(Parsing(1001, *render_frame(3, 12, 1.0, 2)))
+    for trial in range(80):
+        c = contours[trial % len(contours)]
+        points = c.points + rng.normal(0, [1.5, 1.5, 2, 2, 2, 2], c.points.shape) * (trial % 3)
+        if trial % 4 == 0:
+            points = np.round(points)  # curves through pixel centres' rows
+        got, want = frame_repair.unfaithful(points, c.ring), plain_stages.unfaithful(points, c.ring)
+        assert np.float64(got).tobytes() == np.float64(want).tobytes(), trial
+
+
+def test_private_scipy_kernels_fall_back_to_the_public_calls(monkeypatch):
+    import sys
+
+    from scipy.optimize import isotonic_regression
+    from scipy.sparse import csc_matrix
+    from scipy.sparse.linalg import spsolve
+
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=40)
+    band = np.diag(rng.uniform(1, 2, 30)) + np.diag(rng.uniform(0, 0.3, 29), 1) + np.diag(rng.uniform(0, 0.3, 29), -1)
+    a = csc_matrix(band)
+    a.sort_indices()
+    rhs = rng.normal(size=30)
+    fast = hotpaths.isotonic(x), hotpaths.spsolve_csc(a.data, a.indices, a.indptr, rhs.copy())
+    import scipy.sparse.linalg._dsolve as dsolve
+
+    for private in ("scipy.optimize._pava_pybind", "scipy.sparse.linalg._dsolve._superlu"):
+        monkeypatch.setitem(sys.modules, private, None)  # as if a scipy release had moved it
+    monkeypatch.delattr(dsolve, "_superlu")
+    with pytest.raises(ImportError):
+        from scipy.sparse.linalg._dsolve import _superlu  # noqa: F401
+    np.testing.assert_array_equal(hotpaths.isotonic(x), isotonic_regression(x).x)
+    np.testing.assert_array_equal(hotpaths.spsolve_csc(a.data, a.indices, a.indptr, rhs.copy()), spsolve(a, rhs))
+    np.testing.assert_array_equal(fast[0], hotpaths.isotonic(x))
+    np.testing.assert_array_equal(fast[1], hotpaths.spsolve_csc(a.data, a.indices, a.indptr, rhs.copy()))

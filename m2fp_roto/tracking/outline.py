@@ -16,6 +16,7 @@ import numpy as np
 
 from ..fitting import fit_frame_handles
 from ..geometry import unit
+from .hotpaths import isotonic
 from .spacetime import ring_normals, ring_tangents, smooth_series, solve_blocks
 
 
@@ -84,12 +85,10 @@ def increasing(u: np.ndarray, m: int, gap: float = 1.0) -> np.ndarray:
     outline's order. Where the last anchor has come round past the first (many anchors on a
     fast-changing outline), the positions are drawn in towards the first, in proportion, to
     one turn."""
-    from scipy.optimize import isotonic_regression
-
     n = len(u)
     gap = min(gap, 0.5 * m / max(n, 1))
     ramp = gap * np.arange(n)
-    out = isotonic_regression(u - ramp).x + ramp
+    out = isotonic(u - ramp) + ramp
     span, turn = out[-1] - out[0], m - gap
     return out if span <= turn else out[0] + (out - out[0]) * (turn / span)
 
@@ -142,7 +141,9 @@ def curves(rings: dict, idx: dict, anchors: np.ndarray, corner: np.ndarray, firs
     normal[at], rhs[at] = fit.normal, fit.rhs
     errors = fit.error
     lengths = handle_lengths(anchors, normal, rhs, observed, strength)
-    points = np.concatenate([anchors, t_in * np.roll(lengths[..., 1:2], 1, axis=1), t_out * lengths[..., 0:1]], -1)
+    into = lengths[..., 1:2]  # into anchor i + 1: anchor i's incoming handle is the previous one's
+    points = np.concatenate([anchors, t_in * np.concatenate([into[:, -1:], into[:, :-1]], axis=1),
+                             t_out * lengths[..., 0:1]], -1)
     return points, errors
 
 
@@ -150,7 +151,7 @@ def handle_lengths(anchors, normal, rhs, observed, strength) -> np.ndarray:
     """(F, N, 2) lengths (out of anchor i, into anchor i+1): every frame's least-squares fit,
     solved jointly with a temporal smoothness term; a weak pull towards a third of the chord
     keeps spans whose fit is ill-posed (straight runs) well defined."""
-    chord = np.linalg.norm(np.roll(anchors, -1, axis=1) - anchors, axis=-1)
+    chord = np.linalg.norm(np.concatenate([anchors[:, 1:], anchors[:, :1]], axis=1) - anchors, axis=-1)
     # Each span's data term weighs about 1 per frame, as the anchors' does, so that one
     # smoothing strength means the same for long and short spans.
     trace = np.trace(normal, axis1=-2, axis2=-1)

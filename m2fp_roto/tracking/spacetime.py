@@ -20,9 +20,12 @@ when no smoothing is asked for).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..geometry import polygon_area, unit
+from .hotpaths import Closest, isotonic, median, spsolve_csc
 
 # -- smoothing in time -------------------------------------------------------------------------
 #: The least smoothing a solve uses: rows without data (a part hidden for a few frames) stay
@@ -88,14 +91,12 @@ def solve_blocks(w: np.ndarray, b: np.ndarray, strength: float, robust: float = 
     (units of x per frame^2), by reweighting: small accelerations (flicker) are smoothed away,
     large ones (a limb swinging back) are kept, so the paths do not lag behind real motion.
     """
-    from scipy.sparse.linalg import spsolve
-
     f, n = w.shape[:2]
     strength = max(strength, MIN_STRENGTH)
     rhs = np.transpose(b, (1, 0, 2)).ravel()  # unknown (i, t, c) at (i*F + t)*2 + c
     weights = np.ones(n * max(f - 2, 0) * 2)  # one per row of D2: item i, frame t < F - 2, coordinate c
     for _ in range(iterations if robust > 0 else 1):
-        x = spsolve(_normal_matrix(w, weights, strength), rhs)
+        x = spsolve_csc(*_normal_parts(w, weights, strength), rhs)
         if robust > 0:
             y = x.reshape(n, f, 2)
             acc = (y[:, :-2] + -2 * y[:, 1:-1]) + y[:, 2:]  # D2 x, summed in the sparse product's order
@@ -104,7 +105,15 @@ def solve_blocks(w: np.ndarray, b: np.ndarray, strength: float, robust: float = 
 
 
 def _normal_matrix(w: np.ndarray, weights: np.ndarray, strength: float):
-    """CSC matrix of ``solve_blocks``' normal equations, data + strength * D2' diag(weights) D2,
+    """``_normal_parts`` as a CSC matrix."""
+    from scipy.sparse import csc_matrix
+
+    size = 2 * w.shape[0] * w.shape[1]
+    return csc_matrix(_normal_parts(w, weights, strength), shape=(size, size))
+
+
+def _normal_parts(w: np.ndarray, weights: np.ndarray, strength: float):
+    """(data, row indices, column pointers) of the CSC matrix of ``solve_blocks``' normal equations, data + strength * D2' diag(weights) D2,
     written entry by entry: each is the sum scipy's sparse products and sums make of the same
     terms in the same order (the only three-term sum, the diagonal's, runs over D2's rows in
     order), exact zeros dropped, rows sorted - the same matrix to the bit at a fraction of the
@@ -112,8 +121,6 @@ def _normal_matrix(w: np.ndarray, weights: np.ndarray, strength: float):
 
     Column (i, t, c) holds rows (t-2, c), (t-1, c), (t, 0), (t, 1), (t+1, c), (t+2, c).
     """
-    from scipy.sparse import csc_matrix
-
     f, n = w.shape[:2]
     k = np.zeros((n, f + 2, 2))  # the weight of D2's row t - 2 at k[:, t] (zero off its ends)
     if f >= 3:
@@ -125,13 +132,23 @@ def _normal_matrix(w: np.ndarray, weights: np.ndarray, strength: float):
                        np.where([True, False], diag, data[..., 0, :]),  # row (t, 0) of columns (t, 0), (t, 1)
                        np.where([False, True], diag, data[..., 1, :]),  # row (t, 1)
                        strength * (-2 * before1 + -2 * at), strength * at], -1)  # (n, f, 2, 6)
+    rows, inside = _normal_pattern(n, f)
+    keep = inside & (values != 0)
+    indptr = np.zeros(2 * n * f + 1, np.intc)
+    np.cumsum(np.count_nonzero(keep.reshape(-1, 6), axis=1), out=indptr[1:])
+    return values[keep], rows[keep], indptr
+
+
+@functools.lru_cache(maxsize=8)  # a shape's solves share one size; long shots' patterns are large
+def _normal_pattern(n: int, f: int) -> tuple[np.ndarray, np.ndarray]:
+    """``_normal_parts``' row of every entry (n, f, 2, 6) and which lie inside the matrix: the
+    same for every solve of a shape's size (made once, read-only)."""
     row_t = np.arange(f)[None, :, None, None] + np.array([-2, -1, 0, 0, 1, 2])
     row_c = np.where([False, False, True, True, False, False], [0, 0, 0, 1, 0, 0], np.arange(2)[:, None])
-    rows = np.broadcast_to((np.arange(n)[:, None, None, None] * f + row_t) * 2 + row_c, values.shape)
-    keep = (row_t >= 0) & (row_t < f) & (values != 0)
-    indptr = np.concatenate([[0], np.cumsum(keep.reshape(-1, 6).sum(1))])
-    size = 2 * n * f
-    return csc_matrix((values[keep], rows[keep], indptr), shape=(size, size))
+    rows = np.broadcast_to((np.arange(n)[:, None, None, None] * f + row_t) * 2 + row_c, (n, f, 2, 6)).astype(np.intc)
+    inside = np.broadcast_to((row_t >= 0) & (row_t < f), (n, f, 2, 6)).copy()
+    rows.flags.writeable = inside.flags.writeable = False
+    return rows, inside
 
 
 # -- correspondence --------------------------------------------------------------------------
@@ -172,21 +189,27 @@ def ring_motion(src: np.ndarray, dst: np.ndarray, iterations: int = 8, start=Non
     if start is not None:
         lin, shift = start
         rot = lin / max(np.sqrt(abs(np.linalg.det(lin))), 1e-9)
-    tree_b = cKDTree(b)
+    tree_b = None  # made if the tables decline
     scaled = scale * a
+    # The pairs are gathered by index and the means are sums over a count (np.mean without its
+    # wrapper): the same values as stacking [a, a[i_ba]] and [b[i_ab], b].
+    pairs_p = np.concatenate([np.arange(len(a)), np.zeros(len(b), np.intp)])
+    pairs_q = np.concatenate([np.zeros(len(a), np.intp), np.arange(len(b))])
+    d = np.empty(len(a) + len(b))
+    closest = Closest(b)
     for _ in range(iterations):
         moved = scaled @ rot.T + shift
-        d_ab, i_ab = tree_b.query(moved)
-        d_ba, i_ba = cKDTree(moved).query(b)
-        p = np.vstack([a, a[i_ba]])
-        q = np.vstack([b[i_ab], b])
-        d = np.concatenate([d_ab, d_ba])
-        keep = d <= 3.0 * max(float(np.median(d)), 0.5)
-        p, q = p[keep], q[keep]
-        pm, qm = p.mean(0), q.mean(0)
+        if not closest.both(moved, d, pairs_q[:len(a)], pairs_p[len(a):]):
+            tree_b = cKDTree(b) if tree_b is None else tree_b
+            d[:len(a)], pairs_q[:len(a)] = tree_b.query(moved)
+            d[len(a):], pairs_p[len(a):] = cKDTree(moved).query(b)
+        keep = d <= 3.0 * max(float(median(d)), 0.5)
+        p, q = a[pairs_p[keep]], b[pairs_q[keep]]
+        pm, qm = p.sum(0) / len(p), q.sum(0) / len(q)
         pc, qc = p - pm, q - qm
         angle = np.arctan2((pc[:, 0] * qc[:, 1] - pc[:, 1] * qc[:, 0]).sum(), (pc * qc).sum())
-        new_rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        cos, sin = np.cos(angle), np.sin(angle)
+        new_rot = np.array([[cos, -sin], [sin, cos]])
         new_shift = qm - scale * pm @ new_rot.T
         moved_by = np.abs(scaled @ (new_rot - rot).T + (new_shift - shift)).max()
         rot, shift = new_rot, new_shift
@@ -213,21 +236,26 @@ def local_motion(src: np.ndarray, idx: np.ndarray, dst: np.ndarray, lin: np.ndar
     moved = arcs @ lin.T + shift
     centre = anchors @ lin.T + shift
     tree = cKDTree(dst) if tree is None else tree
+    k = moved.shape[1]
     for _ in range(iterations):
         target = dst[tree.query(moved.reshape(-1, 2))[1]].reshape(moved.shape)
-        pm, qm = moved.mean(1, keepdims=True), target.mean(1, keepdims=True)
+        pm, qm = moved.sum(1, keepdims=True) / k, target.sum(1, keepdims=True) / k  # np.mean's values
         p, q = moved - pm, target - qm
         angle = np.arctan2((p[..., 0] * q[..., 1] - p[..., 1] * q[..., 0]).sum(1), (p * q).sum((1, 2)))
-        c, s = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
-
-        def apply(x, pm=pm, qm=qm, c=c, s=s):
-            d = x - pm
-            return np.stack([c[..., 0] * d[..., 0] - s[..., 0] * d[..., 1],
-                             s[..., 0] * d[..., 0] + c[..., 0] * d[..., 1]], -1) + qm
-
-        moved = apply(moved)
-        centre = apply(centre[:, None, :])[:, 0]
+        c, s = np.cos(angle)[:, None], np.sin(angle)[:, None]
+        moved = _turned(p, c, s, qm)
+        centre = _turned((centre - pm[:, 0])[:, None], c, s, qm)[:, 0]
     return centre
+
+
+def _turned(d: np.ndarray, c: np.ndarray, s: np.ndarray, to: np.ndarray) -> np.ndarray:
+    """Offsets ``d`` (N, K, 2) turned by the angles of cosines ``c`` and sines ``s`` (N, 1), plus ``to``."""
+    out = np.empty(d.shape)
+    dx, dy = d[..., 0], d[..., 1]
+    out[..., 0] = c * dx - s * dy
+    out[..., 1] = s * dx + c * dy
+    out += to
+    return out
 
 
 def snap(ring: np.ndarray, predicted: np.ndarray, expected: np.ndarray) -> np.ndarray:
@@ -239,17 +267,16 @@ def snap(ring: np.ndarray, predicted: np.ndarray, expected: np.ndarray) -> np.nd
     indices (N,), the first in [0, M).
     """
     m, n = len(ring), len(expected)
-    nxt = np.append(expected[1:], expected[0] + m)
+    nxt = np.concatenate([expected[1:], [expected[0] + m]])
     hi = 0.5 * (expected + nxt)
-    lo = np.append(hi[-1] - m, hi[:-1])
+    lo = np.concatenate([[hi[-1] - m], hi[:-1]])
     start = np.ceil(lo).astype(np.int64)
     stop = np.maximum(np.ceil(hi).astype(np.int64), start + 1)
     counts = stop - start
-    anchor = np.repeat(np.arange(n), counts)
-    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    k = start[anchor] + offsets
-    d = ((ring[k % m] - predicted[anchor]) ** 2).sum(1)
     starts = np.cumsum(counts) - counts
+    anchor = np.repeat(np.arange(n), counts)
+    k = np.arange(starts[-1] + counts[-1]) - np.repeat(starts - start, counts)  # window samples, anchor by anchor
+    d = ((ring[k % m] - predicted[anchor]) ** 2).sum(1)
     closest = np.flatnonzero(d == np.repeat(np.minimum.reduceat(d, starts), counts))
     first = closest[np.searchsorted(anchor[closest], np.arange(n))]  # the first of equals in each window
     idx = np.maximum.accumulate(k[first])  # equal only where windows collapsed (tiny rings)
@@ -267,7 +294,6 @@ def ordered_positions(ring: np.ndarray, points: np.ndarray, fractions: np.ndarra
     them instead of one being dragged along the whole outline. ``tree``: ``cKDTree(ring)`` when
     the caller has one.
     """
-    from scipy.optimize import isotonic_regression
     from scipy.spatial import cKDTree
 
     m, n = len(ring), len(points)
@@ -276,7 +302,7 @@ def ordered_positions(ring: np.ndarray, points: np.ndarray, fractions: np.ndarra
     local = nearest + m * np.round((guess - nearest) / m)
     gap = min(2.0, 0.25 * m / n)
     ramp = gap * np.arange(n)
-    out = isotonic_regression(local - ramp).x + ramp
+    out = isotonic(local - ramp) + ramp
     if out[-1] - out[0] >= m - gap:  # more than a turn: the points wrap; trust the guess
         return np.asarray(guess, np.float64)
     return out
@@ -287,7 +313,7 @@ def _circular_offset(nearest: np.ndarray, fractions: np.ndarray) -> float:
     diff = (nearest - fractions) * 2 * np.pi
     mean = np.angle(np.exp(1j * diff).mean())
     wrapped = np.angle(np.exp(1j * (diff - mean)))
-    return float((mean + np.median(wrapped)) / (2 * np.pi))
+    return float((mean + median(wrapped)) / (2 * np.pi))
 
 
 # -- ring geometry ---------------------------------------------------------------------------

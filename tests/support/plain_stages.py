@@ -3,7 +3,8 @@
 These are the straightforward formulations the production code started from: a whole-frame
 comparison per region, scikit-image's marching squares, one ring (or one corner) at a time,
 every fitted shape flattened for the fold check, and the breadth-first Schneider fit with its
-arithmetic spelled out on (N, 2) arrays and per-sample gathers. The production code reorganises
+arithmetic spelled out on (N, 2) arrays and per-sample gathers; for tracking, k-d trees for
+every closest point, ``np.mean``/``np.median`` on stacked arrays, and rasters for faithfulness. The production code reorganises
 the work (one pass over the label maps, crops, batches, contiguous arrays, ``np.repeat``) but
 performs the same floating-point operations on every value, in the same order, so the tests
 compare the two bit for bit: the fit is sensitive enough (rounding noise of 1e-16 grows to about
@@ -357,3 +358,83 @@ def crossing_segments(points, spacing: float = 0.5):
     hit = (a < b) & (gap > 1) & (gap < e - 1)
     pairs = np.sort(np.column_stack([seg[a[hit]], seg[b[hit]]]), axis=1)
     return np.unique(pairs, axis=0) if len(pairs) else np.zeros((0, 2), np.int64)
+
+
+def ring_motion(src: np.ndarray, dst: np.ndarray, iterations: int = 8, start=None, scale: float | None = None):
+    """``spacetime.ring_motion``: both closest-point queries by k-d trees, the pairs stacked, np.median, np.mean."""
+    from scipy.spatial import cKDTree
+
+    a, b = src[::max(1, len(src) // 160)], dst[::max(1, len(dst) // 160)]
+    if scale is None:
+        scale = np.sqrt(abs(polygon_area(dst)) / max(abs(polygon_area(src)), 1e-9))
+    scale = float(np.clip(scale, 0.9, 1.1))
+    rot = np.eye(2)
+    shift = b.mean(0) - scale * a.mean(0)
+    if start is not None:
+        lin, shift = start
+        rot = lin / max(np.sqrt(abs(np.linalg.det(lin))), 1e-9)
+    tree_b = cKDTree(b)
+    scaled = scale * a
+    for _ in range(iterations):
+        moved = scaled @ rot.T + shift
+        d_ab, i_ab = tree_b.query(moved)
+        d_ba, i_ba = cKDTree(moved).query(b)
+        p = np.vstack([a, a[i_ba]])
+        q = np.vstack([b[i_ab], b])
+        d = np.concatenate([d_ab, d_ba])
+        keep = d <= 3.0 * max(float(np.median(d)), 0.5)
+        p, q = p[keep], q[keep]
+        pm, qm = p.mean(0), q.mean(0)
+        pc, qc = p - pm, q - qm
+        angle = np.arctan2((pc[:, 0] * qc[:, 1] - pc[:, 1] * qc[:, 0]).sum(), (pc * qc).sum())
+        new_rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        new_shift = qm - scale * pm @ new_rot.T
+        moved_by = np.abs(scaled @ (new_rot - rot).T + (new_shift - shift)).max()
+        rot, shift = new_rot, new_shift
+        if moved_by < 0.01:
+            break
+    return scale * rot, shift
+
+
+def local_motion(src: np.ndarray, idx: np.ndarray, dst: np.ndarray, lin: np.ndarray, shift: np.ndarray,
+                 reach: int = 48, iterations: int = 4, tree=None) -> np.ndarray:
+    """``spacetime.local_motion``: np.mean, and each arc's turn stacked from its two coordinates."""
+    from scipy.spatial import cKDTree
+
+    m = len(src)
+    offsets = np.arange(-reach, reach + 1, 4)
+    arcs = src[(idx[:, None] + offsets[None, :]) % m]  # (N, K, 2)
+    anchors = src[idx % m]
+    moved = arcs @ lin.T + shift
+    centre = anchors @ lin.T + shift
+    tree = cKDTree(dst) if tree is None else tree
+    for _ in range(iterations):
+        target = dst[tree.query(moved.reshape(-1, 2))[1]].reshape(moved.shape)
+        pm, qm = moved.mean(1, keepdims=True), target.mean(1, keepdims=True)
+        p, q = moved - pm, target - qm
+        angle = np.arctan2((p[..., 0] * q[..., 1] - p[..., 1] * q[..., 0]).sum(1), (p * q).sum((1, 2)))
+        c, s = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
+
+        def apply(x, pm=pm, qm=qm, c=c, s=s):
+            d = x - pm
+            return np.stack([c[..., 0] * d[..., 0] - s[..., 0] * d[..., 1],
+                             s[..., 0] * d[..., 0] + c[..., 0] * d[..., 1]], -1) + qm
+
+        moved = apply(moved)
+        centre = apply(centre[:, None, :])[:, 0]
+    return centre
+
+
+def unfaithful(points, ring):
+    """``frame_repair.unfaithful``: both masks rasterized, their XOR and union counted."""
+    from m2fp_roto.bezier import fill_polygons
+    from m2fp_roto.tracking.frame_repair import FAITHFUL_IOU, FAITHFUL_PX
+
+    curve = flatten(points)
+    lo = np.floor(np.minimum(curve.min(0), ring.min(0))) - 1
+    size = tuple(np.ceil(np.maximum(curve.max(0), ring.max(0)) - lo + 1).astype(int)[::-1])
+    a, b = fill_polygons([curve - lo], size), fill_polygons([ring - lo], size)
+    apart, union = np.count_nonzero(a ^ b), np.count_nonzero(a | b)
+    length = max(np.linalg.norm(np.diff(ring, axis=0, append=ring[:1]), axis=1).sum(), 1.0)
+    iou = 1.0 - apart / union if union else 1.0
+    return max(apart / length / FAITHFUL_PX, (1.0 - iou) / (1.0 - FAITHFUL_IOU))
