@@ -1,7 +1,7 @@
 """Tracked shapes against the masks they came from, on every kind of input: one table.
 
     .venv/bin/python benchmarks/bench_track.py [--smoothing S] [--key-tolerance K] [--key-measure M]
-        [--set FIELD=VALUE ...] [--only NAMES] [--temporal-window W] [--known-motion]
+        [--set FIELD=VALUE ...] [--only NAMES] [--temporal-window W] [--known-motion] [--bent]
 
 Rows: the demo shot (24 frames, two people), the CIHP known motions (a real CIHP part map moved
 by a known rotation, scale, bend and translation, people renumbered at random on every frame of
@@ -26,7 +26,11 @@ would reach. Measured as an outsider would
   shape alive >= 5 frames on any frame; ``IoU p10`` the 10th percentile over regions.
 - ``bd mean`` / ``bd p95``: distance (px) between the curves and each frame's mask iso-line: the
   mean, and the mean over frames of each frame's 95th percentile.
-- ``keys``: keys per frame of lifetime, mean over shapes alive >= 5 frames.
+- ``keys``: keys per frame of lifetime, mean over shapes alive >= 5 frames; ``bent`` (with
+  ``--bent``: the shot tracked once more, keyed on every frame): the median over their frames
+  of how far the outline is, at its farthest point, from the blend of its outlines on the
+  frames either side (px). Where it exceeds the key tolerance, the motion itself needs a key on
+  most frames.
 - ``jit/naive``: jitter of the anchors' paths over that of the naive per-frame outline (DAVIS).
 - ``const``: share of shapes with one point count; ``points``: anchors per shape, the mean;
   ``s/f``: tracking CPU seconds per frame.
@@ -152,9 +156,9 @@ def known_motion_shapes(per_frame: dict, kind: str, hw, options: TrackOptions) -
     return out
 
 
-def measure(name, source, truth, options: TrackOptions, tracked=None, shapes=None) -> dict:
+def measure(name, source, truth, options: TrackOptions, tracked=None, shapes=None, bent=False) -> dict:
     """One row: ``tracked`` (default ``source``) vectorized and tracked (or ``shapes`` as given),
-    measured against ``source``."""
+    measured against ``source``; ``bent``: add the ``bent`` column (tracks once more)."""
     per_frame = vectorize_source(tracked or source)
     t0 = time.process_time()
     shapes = track_contours(per_frame, options) if shapes is None else shapes
@@ -198,13 +202,26 @@ def measure(name, source, truth, options: TrackOptions, tracked=None, shapes=Non
         "bd mean": float(np.mean([b[0] for b in bd])) if bd else float("nan"),
         "bd p95": float(np.mean([b[1] for b in bd])) if bd else float("nan"),
         "keys": float(np.mean([key_ratio(s) for s in long_lived])) if long_lived else float("nan"),
-        "jit/naive": float("nan"), "const": constant_counts(shapes),
+        "bent": float("nan"), "jit/naive": float("nan"), "const": constant_counts(shapes),
         "points": float(np.mean([len(s.keys[0].points) for s in shapes])), "s/f": spf,
     }
+    if bent:  # the motion the keys follow: every frame a key
+        dense = track_contours(per_frame, dataclasses.replace(options, key_tolerance=1e-9))
+        row["bent"] = float(np.median(np.concatenate([bends(s) for s in dense if s.frames[1] - s.frames[0] >= 4])))
     if bd:
         masks = [source.parse(f).parts > 0 for f in sorted(per_frame)]
         row["jit/naive"] = jitter(shapes) / float(path_jitter(naive_outline_paths(masks, 32)).mean())
     return row
+
+
+def bends(shape) -> np.ndarray:
+    """Per inner frame of ``shape``'s lifetime: how far (px) its outline is, at its farthest
+    point, from the blend of its outlines on the frames either side - what a key on every
+    other frame would leave; over ``key_tolerance``, a frame needs a key of its own."""
+    from m2fp_roto.tracking.keys import curve_positions
+
+    pos = curve_positions(shape.points_over(np.arange(shape.frames[0], shape.frames[1] + 1)))
+    return np.linalg.norm(pos[1:-1] - 0.5 * (pos[:-2] + pos[2:]), axis=-1).max(-1)
 
 
 def print_table(rows: list[dict]):
@@ -221,6 +238,7 @@ def main():
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="any other TrackOptions field (repeatable), e.g. anchor_tolerance=0.75")
     parser.add_argument("--only", default="", help="comma-separated row names (default: all)")
+    parser.add_argument("--bent", action="store_true", help="add the bent column (tracks every row twice)")
     parser.add_argument("--known-motion", action="store_true",
                         help="after each CIHP row, the first frame's shapes moved by the known motion")
     parser.add_argument("--temporal-window", type=int, default=1,
@@ -241,7 +259,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for name, source, truth in sources(Path(tmp), only):
             tracked = Majority(source, args.temporal_window) if args.temporal_window > 1 else source
-            rows.append(measure(name, source, truth, options, tracked))
+            rows.append(measure(name, source, truth, options, tracked, bent=args.bent))
             if args.known_motion and name.startswith("cihp-"):
                 per_frame = vectorize_source(source)
                 hw = source.parse(min(per_frame)).parts.shape
