@@ -200,9 +200,10 @@ def test_label_map_job_runs_and_every_output_reads_back(client, walk, tmp_path):
 
 
 def test_temporal_clean_up_of_the_parse_is_a_job_option(client):
-    status = run_job(client, label_zip(3), temporal_window="3", targets="json")
+    status = run_job(client, label_zip(3), temporal_window="3", min_share="0.3", targets="json")
     doc = RotoDocument.from_json(fetch(client, status, "shot.json").decode())
-    assert doc.metadata["settings"]["temporal_window"] == 3 and doc.shapes
+    settings = doc.metadata["settings"]
+    assert settings["temporal_window"] == 3 and settings["min_share"] == 0.3 and doc.shapes
 
 
 def test_matte_png_becomes_one_shape(client):
@@ -421,6 +422,7 @@ def test_bad_fields_are_400(client):
     error(submit(client, zipped, part="tail"), 400, "tail")
     error(submit(client, zipped, frames="ten"), 400, "frame range")
     error(submit(client, zipped, temporal_window="4"), 400, "temporal_window", "odd")
+    error(submit(client, zipped, min_share="1.5"), 400, "min_share", "at most 1")
     error(client.post("/api/jobs", data={"tolerance": "1"}), 400, "no file")
 
 
