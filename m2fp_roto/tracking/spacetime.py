@@ -113,11 +113,12 @@ def _normal_matrix(w: np.ndarray, weights: np.ndarray, strength: float):
 
 
 def _normal_parts(w: np.ndarray, weights: np.ndarray, strength: float):
-    """(data, row indices, column pointers) of the CSC matrix of ``solve_blocks``' normal equations, data + strength * D2' diag(weights) D2,
-    written entry by entry: each is the sum scipy's sparse products and sums make of the same
-    terms in the same order (the only three-term sum, the diagonal's, runs over D2's rows in
-    order), exact zeros dropped, rows sorted - the same matrix to the bit at a fraction of the
-    cost of building it by sparse algebra on every robust iteration.
+    """(data, row indices, column pointers) of the CSC matrix of ``solve_blocks``' normal
+    equations, data + strength * D2' diag(weights) D2, written entry by entry: each is the sum
+    scipy's sparse products and sums make of the same terms in the same order (the only
+    three-term sum, the diagonal's, runs over D2's rows in order), exact zeros dropped, rows
+    sorted - the same matrix to the bit at a fraction of the cost of building it by sparse
+    algebra on every robust iteration.
 
     Column (i, t, c) holds rows (t-2, c), (t-1, c), (t, 0), (t, 1), (t+1, c), (t+2, c).
     """

@@ -4,8 +4,9 @@ These are the straightforward formulations the production code started from: a w
 comparison per region, scikit-image's marching squares, one ring (or one corner) at a time,
 every fitted shape flattened for the fold check, and the breadth-first Schneider fit with its
 arithmetic spelled out on (N, 2) arrays and per-sample gathers; for tracking, k-d trees for
-every closest point, ``np.mean``/``np.median`` on stacked arrays, and rasters for faithfulness. The production code reorganises
-the work (one pass over the label maps, crops, batches, contiguous arrays, ``np.repeat``) but
+every closest point, ``np.mean``/``np.median`` on stacked arrays, and rasters for
+faithfulness. The production code reorganises the work (one pass over the label maps, crops,
+batches, contiguous arrays, ``np.repeat``) but
 performs the same floating-point operations on every value, in the same order, so the tests
 compare the two bit for bit: the fit is sensitive enough (rounding noise of 1e-16 grows to about
 5e-6 px through near-singular handle solves and Newton steps) that "close" would hide a change.
