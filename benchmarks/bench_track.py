@@ -16,8 +16,8 @@ would reach. Measured as an outsider would
 - ``cross %``: shape-frames whose outline crosses itself (curve sampled every <= 0.5 px,
   shapely ``LinearRing.is_simple``); ``hole x``: hole-frames crossing or leaving their parent.
 - ``own min``: the least share of a shape's area on its own person's pixels, over shapes and
-  frames; ``other max``: the largest share on other people's pixels (a swap, where ``own min``
-  also counts background under an edge a fraction of a pixel out).
+  frames; ``other max``: the largest share on other people's pixels (a swap, or an edge out
+  onto a neighbour; ``own min`` also counts background under an edge).
 - ``split``: shapes per (person, part) present in the shot, at most; ``short``: shapes alive
   fewer than 3 frames.
 - ``IoU area``: all regions' intersections over all unions (pixel-centre rasterization; islands

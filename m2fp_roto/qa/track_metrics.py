@@ -138,8 +138,8 @@ class ShapeFit:
     """One shape on one frame: IoU with its region (the components it covers most; nan where
     it covers none), the same IoU of the reference shapes that cover those components (the
     per-frame vectorizer's, when given), the share of its area on its own person's pixels and
-    the share on other people's (background is neither: an edge a fraction of a pixel out on a
-    small part lowers the first, only a swap raises the second)."""
+    the share on other people's: background lowers only the first; a swap, or an edge out
+    onto a neighbour, raises the second."""
 
     name: str
     frame: int
