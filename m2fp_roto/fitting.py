@@ -236,11 +236,10 @@ def _chord_lengths(step, starts, counts, skip: int = 0) -> np.ndarray:
     cum -= np.repeat(cum[starts], counts)
     length = np.repeat(cum[starts + counts - 1], counts)
     local = np.arange(len(step)) - np.repeat(starts, counts)
-    fresh = skip
     out = np.zeros(len(step))
-    np.divide(cum[fresh:], length[fresh:], out=out[fresh:], where=length[fresh:] > 1e-9)
+    np.divide(cum[skip:], length[skip:], out=out[skip:], where=length[skip:] > 1e-9)
     even = np.flatnonzero(length <= 1e-9)  # a span of zero length: parameterized evenly
-    even = even[even >= fresh]
+    even = even[even >= skip]
     if len(even):
         out[even] = local[even] / np.repeat(np.maximum(counts - 1, 1), counts)[even]
     return out
@@ -385,7 +384,7 @@ def fit_ring(xy: np.ndarray, tolerance: float, corners: np.ndarray, start: int |
 
 
 # -- handles of placed anchors -----------------------------------------------------------------
-def _next(x: np.ndarray) -> np.ndarray:
+def successors(x: np.ndarray) -> np.ndarray:
     """``np.roll(x, -1, axis=1)``: each anchor's successor, for (F, N, ...) per-frame arrays."""
     return np.concatenate([x[:, 1:], x[:, :1]], axis=1)
 
@@ -432,11 +431,11 @@ def fit_frame_handles(rings: list, idx: list, anchors: np.ndarray, t_out: np.nda
     starts = np.cumsum(counts) - counts
     local = np.arange(int(counts.sum())) - starts[seg]
     d = np.concatenate(rings)[offset[seg] + (idx[seg] + local) % m[seg]]
-    p0, p3 = anchors.reshape(-1, 2), _next(anchors).reshape(-1, 2)
+    p0, p3 = anchors.reshape(-1, 2), successors(anchors).reshape(-1, 2)
     d[starts] = p0
     d[starts + counts - 1] = p3
     u = chord_length_parameterize(d, starts, counts, seg, restart=starts[::n])
-    t1, t2 = t_out.reshape(-1, 2), _next(t_in).reshape(-1, 2)
+    t1, t2 = t_out.reshape(-1, 2), successors(t_in).reshape(-1, 2)
     chord = np.hypot(*(p3 - p0).T)
     few = counts < 4
     k = f * n

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fitting import fit_frame_handles
+from ..fitting import fit_frame_handles, successors
 from ..geometry import unit
 from .hotpaths import isotonic
 from .spacetime import ring_normals, ring_tangents, smooth_series, solve_blocks
@@ -151,7 +151,7 @@ def handle_lengths(anchors, normal, rhs, observed, strength) -> np.ndarray:
     """(F, N, 2) lengths (out of anchor i, into anchor i+1): every frame's least-squares fit,
     solved jointly with a temporal smoothness term; a weak pull towards a third of the chord
     keeps spans whose fit is ill-posed (straight runs) well defined."""
-    chord = np.linalg.norm(np.concatenate([anchors[:, 1:], anchors[:, :1]], axis=1) - anchors, axis=-1)
+    chord = np.linalg.norm(successors(anchors) - anchors, axis=-1)
     # Each span's data term weighs about 1 per frame, as the anchors' does, so that one
     # smoothing strength means the same for long and short spans.
     trace = np.trace(normal, axis1=-2, axis2=-1)
