@@ -17,7 +17,8 @@ from .sources.frames import PADDING, find_sequence, format_frames, frame_path, p
 from .sources.labelmaps import read_index_image
 
 OUTER, HOLE, ANCHOR, HANDLE = (60, 255, 60), (255, 80, 200), (255, 255, 0), (120, 200, 255)
-CROSSING, OFF_PERSON, QC_GREY, QC_TEXT = (255, 40, 40), (255, 160, 0), (170, 170, 170), (255, 255, 255)
+CROSSING, OFF_PERSON, OFF_PART = (255, 40, 40), (255, 160, 0), (180, 100, 255)
+QC_GREY, QC_TEXT = (170, 170, 170), (255, 255, 255)
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
 
 
@@ -63,22 +64,33 @@ def _background(doc, frame, sequence, label_set: LabelSet):
         raise InputError(f"cannot read the preview background {path}: {exc}") from None
 
 
-def _person_map(doc, frame: int, sequence) -> np.ndarray | None:
-    """The person map of ``frame`` (ids), None where there is none."""
+def _index_map(doc, frame: int, sequence, what: str) -> np.ndarray | None:
+    """The ids of ``frame``'s image in ``sequence`` (a person or label map), None where there
+    is none."""
     if sequence is None or frame not in sequence.paths:
         return None
     ids = read_index_image(sequence.path(frame))
     if ids.shape != (doc.height, doc.width):
-        raise InputError(f"person map {sequence.path(frame)} is {ids.shape[1]}x{ids.shape[0]}, but the document "
+        raise InputError(f"{what} {sequence.path(frame)} is {ids.shape[1]}x{ids.shape[0]}, but the document "
                          f"is {doc.width}x{doc.height}")
     return ids
+
+
+def _maps(pattern, frames, what: str):
+    """The sequence of ``pattern`` (one image, its own frame number, or a sequence covering
+    ``frames``; frames without a file are skipped), None without a pattern."""
+    if not pattern:
+        return None
+    single = Path(os.fspath(pattern)).expanduser().is_file()
+    return find_sequence(pattern, None if single else frames, skip_missing=True, what=what)
 
 
 def draw_frame(doc, frame: int, background: np.ndarray, indices: bool = True, findings=None) -> np.ndarray:
     """Outlines, anchors (with their index) and tangent handles of every shape drawn at ``frame``.
 
     ``findings`` (:func:`m2fp_roto.qc.frame_findings`): marked too - a crossing outline in red
-    with its crossing segments thick, a shape off its person in orange, a hidden shape's
+    with its crossing segments thick, a shape off its person in orange, one that misses its
+    part in the label map in violet, a hidden shape's
     outline dotted in grey, where a shape starts or ends its name beside it, and every finding
     listed in the top-left corner.
     """
@@ -96,7 +108,8 @@ def draw_frame(doc, frame: int, background: np.ndarray, indices: bool = True, fi
     for shape in doc.shapes_at(frame):
         pts = shape.points_at(frame)
         mark = marks.get(shape.name, {})
-        colour = CROSSING if "crosses" in mark else OFF_PERSON if "off-person" in mark else HOLE if shape.hole else OUTER
+        colour = (CROSSING if "crosses" in mark else OFF_PERSON if "off-person" in mark
+                  else OFF_PART if "off-part" in mark else HOLE if shape.hole else OUTER)
         cv2.polylines(img, [fx(flatten(pts))], True, colour[::-1], 1, cv2.LINE_AA, shift=4)
         for i, j in mark["crosses"].segments if "crosses" in mark else ():
             for k in {i, j}:
@@ -148,7 +161,7 @@ def _list_findings(img, findings, most: int = 12) -> None:
 
 
 def write_previews(doc, output, over=None, label_set=None, frames=None, indices=True,
-                   progress: bool = False, qc: list | None = None, people=None) -> list[Path]:
+                   progress: bool = False, qc: list | None = None, people=None, label_maps=None) -> list[Path]:
     """Write one image per frame to the ``output`` pattern (see :func:`output_pattern`); returns
     the paths.
 
@@ -156,7 +169,9 @@ def write_previews(doc, output, over=None, label_set=None, frames=None, indices=
     grey label maps among them (default: the document's). ``frames`` must lie in the
     document's range. ``progress``: report each image (``PROGRESS n% preview``).
     ``qc``: a list to fill with every frame's findings (:mod:`m2fp_roto.qc`), which are then
-    drawn too; ``people``: person maps (a pattern) that tell shapes lying off their person.
+    drawn too; ``people``: person maps (a pattern) that tell shapes lying off their person;
+    ``label_maps``: the shot's label maps (a pattern, ids of ``label_set``) that tell parts
+    whose shapes miss their region.
     """
     from PIL import Image
 
@@ -167,14 +182,9 @@ def write_previews(doc, output, over=None, label_set=None, frames=None, indices=
         raise InputError(f"frame(s) {format_frames(outside)} are outside the document's range "
                          f"{doc.first_frame}-{doc.last_frame}")
     frames = [f for f in doc.frames if wanted is None or f in wanted]
-    sequence = None
-    if over:  # one image (its own frame number) or a sequence covering the frames
-        single = Path(os.fspath(over)).expanduser().is_file()
-        sequence = find_sequence(over, None if single else frames, skip_missing=True, what="preview background")
-    person_maps = None
-    if people:
-        single = Path(os.fspath(people)).expanduser().is_file()
-        person_maps = find_sequence(people, None if single else frames, skip_missing=True, what="person map")
+    sequence = _maps(over, frames, "preview background")
+    person_maps, part_maps = (_maps(pattern, frames, what) for pattern, what in
+                              ((people, "person map"), (label_maps, "label map")))
     labels = get_label_set(label_set or doc.label_set)
     image_format = FORMATS[Path(PADDING.sub("", output.name)).suffix.lower()]
     written = []
@@ -182,7 +192,8 @@ def write_previews(doc, output, over=None, label_set=None, frames=None, indices=
         for frame in frames:
             findings = None
             if qc is not None:
-                findings = frame_findings(doc, frame, _person_map(doc, frame, person_maps))
+                findings = frame_findings(doc, frame, _index_map(doc, frame, person_maps, "person map"),
+                                          _index_map(doc, frame, part_maps, "label map"), labels.name)
                 qc += findings
             img = draw_frame(doc, frame, _background(doc, frame, sequence, labels), indices, findings)
             path = frame_path(output, frame)

@@ -1,6 +1,6 @@
 """What a supervisor should look at, frame by frame: where a shape crossed itself, lay off its
-own person, was hidden, or started or ended in the middle of the shot (a split, a part coming
-into view).
+own person, missed its part in the label map, was hidden, or started or ended in the middle of
+the shot (a split, a part coming into view).
 
 :func:`frame_findings` lists them for one frame; ``preview --qc`` draws them over the shapes
 (:mod:`m2fp_roto.preview`) and the command line counts them over the frames drawn.
@@ -13,10 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .bezier import rasterize
+
 #: A shape with less of its area than this on its own person's pixels is flagged.
 OWN_PERSON = 0.95
+#: A part whose shapes overlap its region of the label map less than this (IoU) is flagged:
+#: the frame needs a touch-up by hand.
+PART_IOU = 0.85
 
-KINDS = ("crosses", "off-person", "hidden", "starts", "ends")
+KINDS = ("crosses", "off-person", "off-part", "hidden", "starts", "ends")
 
 
 @dataclass
@@ -25,18 +30,22 @@ class Finding:
 
     shape: str
     kind: str
-    note: str = ""  # e.g. "72% on p2" for off-person
+    note: str = ""  # e.g. "72% on its person" for off-person
     segments: tuple = ()  # crossing curve segments (i, j), for "crosses"
 
     def __str__(self) -> str:
         return f"{self.shape} {self.kind}" + (f" ({self.note})" if self.note else "")
 
 
-def frame_findings(doc, frame: int, people: np.ndarray | None = None) -> list[Finding]:
+def frame_findings(doc, frame: int, people: np.ndarray | None = None, parts: np.ndarray | None = None,
+                   label_set=None) -> list[Finding]:
     """Every finding of ``frame``, crossings first.
 
     ``people``: the frame's person map (H, W ids, 0 = nobody), to tell shapes lying off their
     own person; each document person is matched to the id under most of their shapes' pixels.
+    ``parts``: the frame's label map (part ids of ``label_set``, default the document's), to
+    tell shapes that miss their part's region: a person's where ``people`` is given, else
+    everybody's pixels of the part (so give both for a shot of several people).
     """
     from .crossings import crossing_segments
 
@@ -46,8 +55,13 @@ def frame_findings(doc, frame: int, people: np.ndarray | None = None) -> list[Fi
         pairs = crossing_segments(s.points_at(frame))
         if len(pairs):
             found.append(Finding(s.name, "crosses", segments=tuple(map(tuple, pairs.tolist()))))
+    owner = {}
     if people is not None:
-        found += _off_person(drawn, frame, people)
+        masks = _masks(drawn, frame, people.shape)
+        owner = _owners(drawn, masks, people)
+        found += _off_person(drawn, masks, people, owner)
+    if parts is not None:
+        found += _off_part(drawn, frame, parts, people, owner, label_set or doc.label_set)
     for s in doc.shapes:
         if s.frames[0] <= frame <= s.frames[1] and not s.alive(frame):
             found.append(Finding(s.name, "hidden"))
@@ -58,11 +72,13 @@ def frame_findings(doc, frame: int, people: np.ndarray | None = None) -> list[Fi
     return found
 
 
-def _off_person(shapes, frame: int, people: np.ndarray) -> list[Finding]:
-    """Outer shapes with less than ``OWN_PERSON`` of their area on their person's pixels."""
-    from .bezier import rasterize
+def _masks(shapes, frame: int, shape) -> dict[str, np.ndarray]:
+    """Each outer shape's pixels (pixel centres inside its outline) on ``frame``."""
+    return {s.name: rasterize([s.points_at(frame)], (), shape) for s in shapes if not s.hole}
 
-    masks = {s.name: rasterize([s.points_at(frame)], (), people.shape) for s in shapes if not s.hole}
+
+def _owners(shapes, masks: dict, people: np.ndarray) -> dict[int, int]:
+    """{document person: the person-map id under most of their shapes' pixels}."""
     ids: dict = {}
     for s in shapes:
         if s.name in masks:
@@ -73,6 +89,11 @@ def _off_person(shapes, frame: int, people: np.ndarray) -> list[Finding]:
         values = values[values > 0]
         if len(values):
             owner[person] = int(np.bincount(values).argmax())
+    return owner
+
+
+def _off_person(shapes, masks: dict, people: np.ndarray, owner: dict) -> list[Finding]:
+    """Outer shapes with less than ``OWN_PERSON`` of their area on their person's pixels."""
     found = []
     for s in shapes:
         mask = masks.get(s.name)
@@ -84,9 +105,25 @@ def _off_person(shapes, frame: int, people: np.ndarray) -> list[Finding]:
     return found
 
 
+def _off_part(shapes, frame: int, parts: np.ndarray, people, owner: dict, label_set: str) -> list[Finding]:
+    """Outer shapes whose IoU with their region - the connected components of their part that
+    they cover more of than the part's other shapes do, as the benchmarks measure it
+    (``qa.track_metrics.frame_regions``) - is under ``PART_IOU``; a shape with no region of
+    its part on the frame counts as 0."""
+    from .parsing import Parsing
+    from .qa.track_metrics import frame_regions
+
+    if people is None:  # every person's pixels of a part are the region of each person's shapes
+        people, owner = (parts > 0).astype(np.int32), dict.fromkeys({s.person for s in shapes}, 1)
+    _, fits = frame_regions(shapes, Parsing(frame, parts, people, label_set=label_set),
+                            owner=lambda p: owner.get(p, -1))
+    return [Finding(f.name, "off-part", f"IoU {f.iou:.0%} with its part" if f.iou == f.iou else
+                    "no region of its part here") for f in fits if not f.iou >= PART_IOU]
+
+
 def tally(findings) -> Counter:
     """Shape-frames of each kind over a list of findings."""
     return Counter(f.kind for f in findings)
 
 
-__all__ = ["OWN_PERSON", "KINDS", "Finding", "frame_findings", "tally"]
+__all__ = ["OWN_PERSON", "PART_IOU", "KINDS", "Finding", "frame_findings", "tally"]

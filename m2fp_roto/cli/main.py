@@ -264,44 +264,54 @@ def targets():
 @click.argument("doc_path", metavar="DOC.json", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--over", metavar="PATTERN", help="Label maps (coloured) or an image sequence to draw over; "
               "default: a grey background.")
-@click.option("--label-set", default=None, help="Label set of --over label maps (default: the document's).")
+@click.option("--label-set", default=None, help="Label set of --over and --labels label maps (default: the "
+              "document's).")
 @click.option("--frames", metavar="RANGE", help="Only these frames.")
 @click.option("--no-labels", is_flag=True, help="Do not draw point indices.")
 @click.option("--qc", is_flag=True, help="Mark what to check: outlines that cross themselves (red), shapes off "
-              "their person (orange, needs --people), hidden shapes (dotted), shapes that start or end mid-shot; "
-              "and count them.")
+              "their person (orange, needs --people), parts whose shapes miss their region (violet, needs "
+              "--labels), hidden shapes (dotted), shapes that start or end mid-shot; and count them.")
 @click.option("--people", metavar="PATTERN", help="Person maps of the shot, for --qc: shapes lying off their "
               "own person.")
+@click.option("--labels", "label_maps", metavar="PATTERN", help="Label maps of the shot, for --qc: parts whose "
+              "shapes overlap their region less than 85% (IoU); with several people add --people.")
 @click.option("-o", "--output", required=True, metavar="PATTERN", help="Output images, e.g. qc/preview.####.png "
               "(a folder: FOLDER/DOC.####.png).")
-def preview(doc_path, over, label_set, frames, no_labels, qc, people, output):
+def preview(doc_path, over, label_set, frames, no_labels, qc, people, label_maps, output):
     """Draw the shapes (outlines, anchors with their index, handles) for a supervisor's check.
 
     \b
     Example:
       m2fp-roto preview shot.json --over 'labels/shot.####.png' -o 'qc/shot.####.png'
       m2fp-roto preview shot.json --qc --over 'labels/shot.####.png' --people 'people/shot.####.png' -o qc/
+      m2fp-roto preview shot.json --qc --labels 'labels/shot.####.png' --people 'people/shot.####.png' -o qc/
     """
     from ..document import RotoDocument
     from ..preview import output_pattern, write_previews
     from ..qc import KINDS, tally
 
-    if label_set and not over:
-        raise InputError("--label-set says how to show --over label maps; without --over there are none")
-    if people and not qc:
-        raise InputError("--people is for --qc (shapes lying off their person); add --qc")
+    if label_set and not (over or label_maps):
+        raise InputError("--label-set says how to read --over or --labels label maps; without them there are none")
+    for maps, flag, what in ((people, "--people", "shapes lying off their person"),
+                             (label_maps, "--labels", "parts missing their region")):
+        if maps and not qc:
+            raise InputError(f"{flag} is for --qc ({what}); add --qc")
     doc = RotoDocument.load(doc_path)
+    if label_maps and not people and len(doc.people) > 1:
+        raise InputError(f"--labels on a shot of {len(doc.people)} people needs --people too, to tell whose "
+                         "region each part is")
     pattern = output_pattern(output, doc_path.stem)
     created = new_folder(pattern)
     findings = [] if qc else None
     written = write_previews(doc, pattern, over=over, label_set=label_set, frames=frames,
-                             indices=not no_labels, progress=True, qc=findings, people=people)
+                             indices=not no_labels, progress=True, qc=findings, people=people,
+                             label_maps=label_maps)
     say_created(created)
     click.echo(f"wrote {len(written)} preview image(s): {written[0]}" + (" ..." if len(written) > 1 else ""))
     if qc:
         counts = tally(findings)
-        click.echo("qc: " + ", ".join(f"{counts[k]} {k}" for k in KINDS if k != "off-person" or people)
-                   + " (shape-frames)")
+        unknown = {"off-person": not people, "off-part": not label_maps}  # kinds nothing could tell
+        click.echo("qc: " + ", ".join(f"{counts[k]} {k}" for k in KINDS if not unknown.get(k)) + " (shape-frames)")
 
 
 @main.command()
