@@ -89,8 +89,8 @@ def draw_frame(doc, frame: int, background: np.ndarray, indices: bool = True, fi
     """Outlines, anchors (with their index) and tangent handles of every shape drawn at ``frame``.
 
     ``findings`` (:func:`m2fp_roto.qc.frame_findings`): marked too - a crossing outline in red
-    with its crossing segments thick, a shape off its person in orange, one that misses its
-    part in the label map in violet, a hidden shape's
+    with its crossing segments thick, a shape on other people in orange, one that misses its
+    part's region in violet, a hidden shape's
     outline dotted in grey, where a shape starts or ends its name beside it, and every finding
     listed in the top-left corner.
     """
@@ -169,9 +169,9 @@ def write_previews(doc, output, over=None, label_set=None, frames=None, indices=
     grey label maps among them (default: the document's). ``frames`` must lie in the
     document's range. ``progress``: report each image (``PROGRESS n% preview``).
     ``qc``: a list to fill with every frame's findings (:mod:`m2fp_roto.qc`), which are then
-    drawn too; ``people``: person maps (a pattern) that tell shapes lying off their person;
-    ``label_maps``: the shot's label maps (a pattern, ids of ``label_set``) that tell parts
-    whose shapes miss their region.
+    drawn too; ``people``: person maps (a pattern) that tell shapes lying on other people;
+    ``label_maps``: the shot's label maps (a pattern, ids of ``label_set``) that tell shapes
+    that miss their part's region.
     """
     from PIL import Image
 

@@ -1,6 +1,6 @@
-"""What a supervisor should look at, frame by frame: where a shape crossed itself, lay off its
-own person, missed its part in the label map, was hidden, or started or ended in the middle of
-the shot (a split, a part coming into view).
+"""What a supervisor should look at, frame by frame: where a shape crossed itself, lay on other
+people, missed its part's region in the label map, was hidden, or started or ended in the
+middle of the shot (a split, a part coming into view).
 
 :func:`frame_findings` lists them for one frame; ``preview --qc`` draws them over the shapes
 (:mod:`m2fp_roto.preview`) and the command line counts them over the frames drawn.
@@ -15,8 +15,9 @@ import numpy as np
 
 from .bezier import rasterize
 
-#: A shape with less of its area than this on its own person's pixels is flagged.
-OWN_PERSON = 0.95
+#: A shape with more of its area than this on other people's pixels is flagged: a swap, or an
+#: edge out onto a neighbour (background under a shape's edge is for the off-part check).
+OTHER_PEOPLE = 0.05
 #: A part whose shapes overlap its region of the label map less than this (IoU) is flagged:
 #: the frame needs a touch-up by hand.
 PART_IOU = 0.85
@@ -30,7 +31,7 @@ class Finding:
 
     shape: str
     kind: str
-    note: str = ""  # e.g. "72% on its person" for off-person
+    note: str = ""  # e.g. "72% on other people" for off-person
     segments: tuple = ()  # crossing curve segments (i, j), for "crosses"
 
     def __str__(self) -> str:
@@ -41,8 +42,8 @@ def frame_findings(doc, frame: int, people: np.ndarray | None = None, parts: np.
                    label_set=None) -> list[Finding]:
     """Every finding of ``frame``, crossings first.
 
-    ``people``: the frame's person map (H, W ids, 0 = nobody), to tell shapes lying off their
-    own person; each document person is matched to the id under most of their shapes' pixels.
+    ``people``: the frame's person map (H, W ids, 0 = nobody), to tell shapes lying on other
+    people; each document person is matched to the id under most of their shapes' pixels.
     ``parts``: the frame's label map (part ids of ``label_set``, default the document's), to
     tell shapes that miss their part's region: a person's where ``people`` is given, else
     everybody's pixels of the part (so give both for a shot of several people).
@@ -93,15 +94,16 @@ def _owners(shapes, masks: dict, people: np.ndarray) -> dict[int, int]:
 
 
 def _off_person(shapes, masks: dict, people: np.ndarray, owner: dict) -> list[Finding]:
-    """Outer shapes with less than ``OWN_PERSON`` of their area on their person's pixels."""
+    """Outer shapes with more than ``OTHER_PEOPLE`` of their area on other people's pixels."""
     found = []
     for s in shapes:
         mask = masks.get(s.name)
         if mask is None or not mask.any() or s.person not in owner:
             continue
-        share = float((people[mask] == owner[s.person]).mean())
-        if share < OWN_PERSON:
-            found.append(Finding(s.name, "off-person", f"{share:.0%} on its person"))
+        under = people[mask]
+        share = np.count_nonzero((under > 0) & (under != owner[s.person])) / under.size
+        if share > OTHER_PEOPLE:
+            found.append(Finding(s.name, "off-person", f"{_percent(share)} on other people"))
     return found
 
 
@@ -117,8 +119,13 @@ def _off_part(shapes, frame: int, parts: np.ndarray, people, owner: dict, label_
         people, owner = (parts > 0).astype(np.int32), dict.fromkeys({s.person for s in shapes}, 1)
     _, fits = frame_regions(shapes, Parsing(frame, parts, people, label_set=label_set),
                             owner=lambda p: owner.get(p, -1))
-    return [Finding(f.name, "off-part", f"IoU {f.iou:.0%} with its part" if f.iou == f.iou else
+    return [Finding(f.name, "off-part", f"IoU {_percent(f.iou)} with its part" if f.iou == f.iou else
                     "no region of its part here") for f in fits if not f.iou >= PART_IOU]
+
+
+def _percent(x: float) -> str:
+    """``x`` in whole percent, rounded down."""
+    return f"{int(x * 100 + 1e-9)}%"  # 29/100 stays 29 %
 
 
 def tally(findings) -> Counter:
@@ -126,4 +133,4 @@ def tally(findings) -> Counter:
     return Counter(f.kind for f in findings)
 
 
-__all__ = ["OWN_PERSON", "PART_IOU", "KINDS", "Finding", "frame_findings", "tally"]
+__all__ = ["OTHER_PEOPLE", "PART_IOU", "KINDS", "Finding", "frame_findings", "tally"]

@@ -57,12 +57,12 @@ def test_findings_name_the_shape_and_what_to_look_at():
     doc, people = shot()
     assert [str(f) for f in frame_findings(doc, 1001, people)] == []
     on_1002 = frame_findings(doc, 1002, people)
-    assert [str(f) for f in on_1002] == ["p1_left_arm off-person (25% on its person)", "p1_glove starts"]
+    assert [str(f) for f in on_1002] == ["p1_left_arm off-person (75% on other people)", "p1_glove starts"]
     on_1003 = frame_findings(doc, 1003, people)
     assert [(f.shape, f.kind) for f in on_1003] == [("p1_hair", "crosses"), ("p1_glove", "hidden")]
     assert on_1003[0].segments  # the crossing curve segments, to draw thick
     assert tally(on_1002 + on_1003) == {"off-person": 1, "starts": 1, "crosses": 1, "hidden": 1}
-    # without person maps nobody can be off their person
+    # without person maps nobody can be on other people
     assert "off-person" not in tally(frame_findings(doc, 1002))
 
 
@@ -71,7 +71,7 @@ def test_parts_that_miss_their_region_in_the_label_map_are_found():
     parts = label_maps(doc)
     assert [str(f) for f in frame_findings(doc, 1001, people, parts[1001])] == []
     on_1002 = [str(f) for f in frame_findings(doc, 1002, people, parts[1002])]
-    assert on_1002 == ["p1_left_arm off-person (25% on its person)", "p1_left_arm off-part (IoU 0% with its part)",
+    assert on_1002 == ["p1_left_arm off-person (75% on other people)", "p1_left_arm off-part (IoU 0% with its part)",
                        "p1_glove starts"]
     on_1003 = [(f.shape, f.kind, f.note) for f in frame_findings(doc, 1003, people, parts[1003])]
     assert ("p2_face", "off-part", "IoU 33% with its part") in on_1003  # 200 px shared of 600
@@ -115,7 +115,7 @@ def test_preview_qc_with_label_maps_marks_parts_off_their_region(tmp_path):
     r, g, b = OFF_PART
     violet = [((img[..., 2] - img[..., 0] > (b - r) // 3) & (img[..., 0] - img[..., 1] > (r - g) // 3)).sum()
               for img in images]
-    assert violet[0] == 0 and violet[2] > 20  # the face on 1003 (the arm on 1002 is orange: off its person)
+    assert violet[0] == 0 and violet[2] > 20  # the face on 1003 (the arm on 1002 is orange: on person 2)
     # two people and no person maps: whose region each part is cannot be told
     r = CliRunner().invoke(main, args + ["-o", str(tmp_path / "q2") + "/"])
     assert r.exit_code == 2 and "needs --people too" in r.output

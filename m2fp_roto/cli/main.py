@@ -268,13 +268,13 @@ def targets():
               "document's).")
 @click.option("--frames", metavar="RANGE", help="Only these frames.")
 @click.option("--no-labels", is_flag=True, help="Do not draw point indices.")
-@click.option("--qc", is_flag=True, help="Mark what to check: outlines that cross themselves (red), shapes off "
-              "their person (orange, needs --people), parts whose shapes miss their region (violet, needs "
+@click.option("--qc", is_flag=True, help="Mark what to check: outlines that cross themselves (red), shapes on "
+              "other people (orange, needs --people), shapes that miss their part's region (violet, needs "
               "--labels), hidden shapes (dotted), shapes that start or end mid-shot; and count them.")
-@click.option("--people", metavar="PATTERN", help="Person maps of the shot, for --qc: shapes lying off their "
-              "own person.")
-@click.option("--labels", "label_maps", metavar="PATTERN", help="Label maps of the shot, for --qc: parts whose "
-              "shapes overlap their region less than 85% (IoU); with several people add --people.")
+@click.option("--people", metavar="PATTERN", help="Person maps of the shot, for --qc: shapes with more than 5% "
+              "of their area on other people.")
+@click.option("--labels", "label_maps", metavar="PATTERN", help="Label maps of the shot, for --qc: shapes that "
+              "overlap their part's region less than 85% (IoU); with several people add --people.")
 @click.option("-o", "--output", required=True, metavar="PATTERN", help="Output images, e.g. qc/preview.####.png "
               "(a folder: FOLDER/DOC.####.png).")
 def preview(doc_path, over, label_set, frames, no_labels, qc, people, label_maps, output):
@@ -292,8 +292,8 @@ def preview(doc_path, over, label_set, frames, no_labels, qc, people, label_maps
 
     if label_set and not (over or label_maps):
         raise InputError("--label-set says how to read --over or --labels label maps; without them there are none")
-    for maps, flag, what in ((people, "--people", "shapes lying off their person"),
-                             (label_maps, "--labels", "parts missing their region")):
+    for maps, flag, what in ((people, "--people", "shapes lying on other people"),
+                             (label_maps, "--labels", "shapes missing their part's region")):
         if maps and not qc:
             raise InputError(f"{flag} is for --qc ({what}); add --qc")
     doc = RotoDocument.load(doc_path)
