@@ -133,4 +133,12 @@ def tally(findings) -> Counter:
     return Counter(f.kind for f in findings)
 
 
-__all__ = ["OTHER_PEOPLE", "PART_IOU", "KINDS", "Finding", "frame_findings", "tally"]
+def summary(findings, people: bool = True, label_maps: bool = True) -> str:
+    """One line counting the shape-frames of each kind; the kinds that need person maps
+    (``people``) or label maps (``label_maps``) are left out when there were none."""
+    counts = tally(findings)
+    unknown = {"off-person": not people, "off-part": not label_maps}  # kinds nothing could tell
+    return "qc: " + ", ".join(f"{counts[k]} {k}" for k in KINDS if not unknown.get(k)) + " (shape-frames)"
+
+
+__all__ = ["OTHER_PEOPLE", "PART_IOU", "KINDS", "Finding", "frame_findings", "summary", "tally"]

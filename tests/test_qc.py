@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from click.testing import CliRunner
 from PIL import Image
@@ -121,3 +123,16 @@ def test_preview_qc_with_label_maps_marks_parts_off_their_region(tmp_path):
     assert r.exit_code == 2 and "needs --people too" in r.output
     r = CliRunner().invoke(main, ["preview", str(tmp_path / "shot.json"), "--labels", "x.####.png", "-o", "q/"])
     assert r.exit_code == 2 and "add --qc" in r.output
+
+
+def test_the_demo_previews_are_checked_and_few_shape_frames_need_a_look(tmp_path):
+    r = CliRunner().invoke(main, ["demo", "-o", str(tmp_path / "demo")])
+    assert r.exit_code == 0, r.output
+    line = next(x for x in r.output.splitlines() if x.startswith("previews: "))
+    counts = {kind: int(n) for n, kind in re.findall(r"(\d+) ([a-z-]+)", line.split("qc: ")[1])}
+    assert counts["crosses"] == 0
+    # of 473 shape-frames: 6 with 5-10 % on the other figure where the two overlap (1020-1023),
+    # 13 under 85 % IoU with their region (an arm and a leg cut in two by the other figure's
+    # limbs, the small head parts' edges)
+    assert counts["off-person"] <= 8 and counts["off-part"] <= 16
+    assert len(list((tmp_path / "demo" / "preview").glob("shot.*.png"))) == 24

@@ -109,6 +109,7 @@ def run_demo(output, n: int = 24):
     from ..pipeline import build_document
     from ..preview import write_previews
     from ..progress import Progress
+    from ..qc import summary
     from ..sources.labelmaps import LabelMapSource
 
     output = Path(output)
@@ -122,6 +123,8 @@ def run_demo(output, n: int = 24):
             continue
         written = exporters.write(doc, output / rel, name, progress=Progress.reporter(name))
         yield f"{name}: {written[0]}" + (f" (+{len(written) - 1} more)" if len(written) > 1 else "")
-    shots = write_previews(doc, output / "preview" / "shot.####.png", over=labels, progress=True)
-    yield f"previews: {shots[0]} (+{len(shots) - 1} more)"
+    findings: list = []  # what the previews mark for a check, counted below
+    shots = write_previews(doc, output / "preview" / "shot.####.png", over=labels, progress=True, qc=findings,
+                           people=people, label_maps=labels)
+    yield f"previews: {shots[0]} (+{len(shots) - 1} more); {summary(findings)}"
     yield f"{len(doc.shapes)} shapes over frames {doc.first_frame}-{doc.last_frame}"

@@ -288,7 +288,7 @@ def preview(doc_path, over, label_set, frames, no_labels, qc, people, label_maps
     """
     from ..document import RotoDocument
     from ..preview import output_pattern, write_previews
-    from ..qc import KINDS, tally
+    from ..qc import summary
 
     if label_set and not (over or label_maps):
         raise InputError("--label-set says how to read --over or --labels label maps; without them there are none")
@@ -309,9 +309,7 @@ def preview(doc_path, over, label_set, frames, no_labels, qc, people, label_maps
     say_created(created)
     click.echo(f"wrote {len(written)} preview image(s): {written[0]}" + (" ..." if len(written) > 1 else ""))
     if qc:
-        counts = tally(findings)
-        unknown = {"off-person": not people, "off-part": not label_maps}  # kinds nothing could tell
-        click.echo("qc: " + ", ".join(f"{counts[k]} {k}" for k in KINDS if not unknown.get(k)) + " (shape-frames)")
+        click.echo(summary(findings, people=bool(people), label_maps=bool(label_maps)))
 
 
 @main.command()
