@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bezier import rasterize
+from .parsing import Parsing
+from .qa.track_metrics import frame_regions, shape_rasters
 
 #: A shape with more of its area than this on other people's pixels is flagged: a swap, or an
 #: edge out onto a neighbour (background under a shape's edge is for the off-part check).
@@ -58,9 +59,9 @@ def frame_findings(doc, frame: int, people: np.ndarray | None = None, parts: np.
             found.append(Finding(s.name, "crosses", segments=tuple(map(tuple, pairs.tolist()))))
     owner = {}
     if people is not None:
-        masks = _masks(drawn, frame, people.shape)
-        owner = _owners(drawn, masks, people)
-        found += _off_person(drawn, masks, people, owner)
+        rasters = [item for items in shape_rasters(drawn, frame, people.shape).values() for item in items]
+        owner = _owners(rasters, people)
+        found += _off_person(rasters, people, owner)
     if parts is not None:
         found += _off_part(drawn, frame, parts, people, owner, label_set or doc.label_set)
     for s in doc.shapes:
@@ -73,17 +74,12 @@ def frame_findings(doc, frame: int, people: np.ndarray | None = None, parts: np.
     return found
 
 
-def _masks(shapes, frame: int, shape) -> dict[str, np.ndarray]:
-    """Each outer shape's pixels (pixel centres inside its outline) on ``frame``."""
-    return {s.name: rasterize([s.points_at(frame)], (), shape) for s in shapes if not s.hole}
-
-
-def _owners(shapes, masks: dict, people: np.ndarray) -> dict[int, int]:
-    """{document person: the person-map id under most of their shapes' pixels}."""
+def _owners(rasters, people: np.ndarray) -> dict[int, int]:
+    """{document person: the person-map id under most of their shapes' pixels}, from the
+    outer shapes' ``rasters`` ((shape, box, mask), ``qa.track_metrics.shape_rasters``)."""
     ids: dict = {}
-    for s in shapes:
-        if s.name in masks:
-            ids.setdefault(s.person, []).append(people[masks[s.name]])
+    for s, box, mask in rasters:
+        ids.setdefault(s.person, []).append(people[box][mask])
     owner = {}
     for person, values in ids.items():
         values = np.concatenate(values)
@@ -93,14 +89,14 @@ def _owners(shapes, masks: dict, people: np.ndarray) -> dict[int, int]:
     return owner
 
 
-def _off_person(shapes, masks: dict, people: np.ndarray, owner: dict) -> list[Finding]:
-    """Outer shapes with more than ``OTHER_PEOPLE`` of their area on other people's pixels."""
+def _off_person(rasters, people: np.ndarray, owner: dict) -> list[Finding]:
+    """Outer shapes with more than ``OTHER_PEOPLE`` of their area (holes cut) on other people's
+    pixels."""
     found = []
-    for s in shapes:
-        mask = masks.get(s.name)
-        if mask is None or not mask.any() or s.person not in owner:
+    for s, box, mask in rasters:
+        under = people[box][mask]
+        if not under.size or s.person not in owner:
             continue
-        under = people[mask]
         share = np.count_nonzero((under > 0) & (under != owner[s.person])) / under.size
         if share > OTHER_PEOPLE:
             found.append(Finding(s.name, "off-person", f"{_percent(share)} on other people"))
@@ -112,9 +108,6 @@ def _off_part(shapes, frame: int, parts: np.ndarray, people, owner: dict, label_
     they cover more of than the part's other shapes do, as the benchmarks measure it
     (``qa.track_metrics.frame_regions``) - is under ``PART_IOU``; a shape with no region of
     its part on the frame counts as 0."""
-    from .parsing import Parsing
-    from .qa.track_metrics import frame_regions
-
     if people is None:  # every person's pixels of a part are the region of each person's shapes
         people, owner = (parts > 0).astype(np.int32), dict.fromkeys({s.person for s in shapes}, 1)
     _, fits = frame_regions(shapes, Parsing(frame, parts, people, label_set=label_set),

@@ -166,7 +166,7 @@ def _raster(outer: np.ndarray, holes, shape) -> tuple[tuple[slice, slice], np.nd
     return box, mask
 
 
-def _rasters(shapes, frame: int, hw, owner) -> dict:
+def shape_rasters(shapes, frame: int, hw, owner=lambda p: p) -> dict:
     """{(person in the frame's map, part): [(shape, box, mask), ...]} of the outer shapes alive
     at ``frame``, each with its own holes cut."""
     alive = [s for s in shapes if s.alive(frame)]
@@ -207,8 +207,8 @@ def frame_regions(shapes, parsing, min_area: float = 0.0, owner=None,
     frame, hw = parsing.frame, parsing.parts.shape
     names = get_label_set(parsing.label_set).parts
     owner = owner or (lambda p: p)
-    by_region = _rasters(shapes, frame, hw, owner)
-    by_reference = _rasters(reference, frame, hw, lambda p: p) if reference is not None else {}
+    by_region = shape_rasters(shapes, frame, hw, owner)
+    by_reference = shape_rasters(reference, frame, hw) if reference is not None else {}
     regions, fits = [], {}
     for region in parsing.regions():
         person, part_id, mask = region.person, region.part, region.frame_mask(hw)

@@ -8,7 +8,8 @@
                      palette/grey PNGs that ``m2fp-roto export --labels`` reads back) and one
                      0/255 PNG per person and part (``masks/p1_hair/p1_hair.1001.png``), indexed
                      by ``masks.json`` (also served on its own)
-``previews.zip``     QC previews: outlines, anchors and handles over the picture
+``previews.zip``     QC previews: outlines, anchors and handles over the picture, with what to
+                     check marked (``preview --qc``)
 ``parts.F.png``      the coloured part map of frame F, and ``picture.F.jpg`` the picture, both
                      at most 1600 px wide, for the page
 ==================  ===========================================================================
@@ -109,6 +110,7 @@ class FrameOutputs:
         import cv2
 
         from ..preview import draw_frame
+        from ..qc import frame_findings
 
         parsing = self.source.parse(frame)
         parts, people = parsing.parts, parsing.people
@@ -122,7 +124,8 @@ class FrameOutputs:
             atomic_write_bytes(self.folder.out / f"picture.{frame}.jpg", jpeg_bytes(picture, 90))
         else:
             rgb = (colours * 0.6).astype(np.uint8)
-        preview = draw_frame(self.doc, frame, rgb, indices=True)
+        findings = frame_findings(self.doc, frame, people, parts, self.label_set.name)
+        preview = draw_frame(self.doc, frame, rgb, indices=True, findings=findings)
         atomic_write_bytes(self.previews_dir / f"shot.{frame:04d}.png", png_bytes(preview))
 
     def _masks(self, frame: int, parts: np.ndarray, people: np.ndarray) -> None:
