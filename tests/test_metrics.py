@@ -103,3 +103,25 @@ def test_frame_quality_and_summary_over_regions():
     # A region the contours miss scores zero overlap.
     missing = frame_quality(parsing, [c for c in contours if c.part != "face"], 64)
     assert min(r["iou"] for r in missing) == 0.0
+
+
+def test_frame_regions_counts_components_holes_and_specks_as_on_the_whole_frame():
+    """A region in a frame corner with a hole kept and a hole filled (under min_area), a second
+    component, and a speck at the frame's edge; one shape reaching past the region's box."""
+    from m2fp_roto.document import Shape
+    from m2fp_roto.qa.track_metrics import frame_regions
+
+    parts = np.zeros((30, 50), np.uint8)
+    parts[0:10, 0:12] = 2  # hair: component A, 120 px less its holes
+    parts[4:6, 4:6] = 0  # 4 px: filled back (min_area 5)
+    parts[4:7, 8:11] = 0  # 9 px: a hole
+    parts[20:25, 30:40] = 2  # component B, 50 px
+    parts[28:30, 0:2] = 2  # a 4 px speck on the frame's corner: dropped
+    parsing = Parsing(1, parts, (parts > 0).astype(np.int32))
+    shapes = [Shape.static("p1_hair", 1, "hair", 1, 1, square(0, 0, 12, 10)),
+              Shape.static("p1_hair_1", 1, "hair", 1, 1, square(30, 20, 45, 25))]
+    (region,), fits = frame_regions(shapes, parsing, min_area=5)
+    assert (region.area, region.inter, region.union) == (161, 161, 120 + 75)
+    a, b = sorted(fits, key=lambda f: f.name)
+    assert (a.area, a.iou, a.own_person) == (120, 111 / 120, 107 / 120)  # both holes are nobody's pixels
+    assert (b.area, b.iou, b.own_person) == (75, 50 / 75, 50 / 75)

@@ -108,7 +108,8 @@ def test_preview_qc_with_label_maps_marks_parts_off_their_region(tmp_path):
         Image.fromarray(people).save(tmp_path / f"people.{f}.png")
         Image.fromarray(parts).save(tmp_path / f"labels {f}.png")  # a path with a space
     args = ["preview", str(tmp_path / "shot.json"), "--qc", "--labels", str(tmp_path / "labels ####.png")]
-    r = CliRunner().invoke(main, args + ["--people", str(tmp_path / "people.####.png"), "-o", str(tmp_path / "qc") + "/"])
+    people_maps = ["--people", str(tmp_path / "people.####.png")]
+    r = CliRunner().invoke(main, args + people_maps + ["-o", str(tmp_path / "qc") + "/"])
     assert r.exit_code == 0, r.output
     assert r.output.splitlines()[-1] == ("qc: 1 crosses, 1 off-person, 3 off-part, 1 hidden, 1 starts, 0 ends "
                                          "(shape-frames)")

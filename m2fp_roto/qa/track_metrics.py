@@ -182,10 +182,26 @@ def shape_rasters(shapes, frame: int, hw, owner=lambda p: p) -> dict:
     return out
 
 
+def _window(box, boxes, hw) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(size, (top, left)) of the window holding a region's ``box`` (y0, y1, x0, x1) grown by
+    one pixel and every one of ``boxes`` (slice pairs), within a frame of ``hw``."""
+    top, bottom, left, right = max(box[0] - 1, 0), min(box[1] + 1, hw[0]), max(box[2] - 1, 0), min(box[3] + 1, hw[1])
+    for rows, cols in boxes:
+        top, bottom = min(top, rows.start), max(bottom, rows.stop)
+        left, right = min(left, cols.start), max(right, cols.stop)
+    return (bottom - top, right - left), (top, left)
+
+
+def _shift(box, top: int, left: int) -> tuple[slice, slice]:
+    """A box of slices on the frame as the same box on a window whose corner is (top, left)."""
+    rows, cols = box
+    return slice(rows.start - top, rows.stop - top), slice(cols.start - left, cols.stop - left)
+
+
 def _assign(items, labels: np.ndarray, n: int):
-    """Per item (shape, box, mask): its pixel count on each component (K, n), and each
-    component's item (n,) - the one covering most of it, -1 where none covers it."""
-    overlap = np.array([np.bincount(labels[box][m], minlength=n) for _, box, m in items]).reshape(-1, n)
+    """Per item (box, mask): its pixel count on each component (K, n), and each component's
+    item (n,) - the one covering most of it, -1 where none covers it."""
+    overlap = np.array([np.bincount(labels[box][m], minlength=n) for box, m in items]).reshape(-1, n)
     best = np.where(overlap.max(0, initial=0) > 0, np.argmax(overlap, axis=0) if len(items) else -1, -1)
     best[0] = -1
     return overlap, best
@@ -211,33 +227,40 @@ def frame_regions(shapes, parsing, min_area: float = 0.0, owner=None,
     by_reference = shape_rasters(reference, frame, hw) if reference is not None else {}
     regions, fits = [], {}
     for region in parsing.regions():
-        person, part_id, mask = region.person, region.part, region.frame_mask(hw)
+        person, part = region.person, names[region.part]
+        mine, ref = by_region.pop((person, part), []), by_reference.get((person, part), [])
+        # Everything below happens on a window holding the region (one pixel of background
+        # round it, so its outside stays outside) and its shapes: the same components, counts
+        # and holes as on the whole frame, at the cost of the region's size.
+        window, (top, left) = _window(region.box, [box for _, box, _ in mine + ref], hw)
+        mask = np.zeros(window, bool)
+        y0, y1, x0, x1 = region.box
+        mask[y0 - top:y1 - top, x0 - left:x1 - left] = region.mask
         mask = remove_specks(mask, min_area)[0] if min_area else mask
         if not mask.any():
             continue
         n, labels = cv2.connectedComponents(mask.view(np.uint8), connectivity=4)
         sizes = np.bincount(labels.ravel(), minlength=n)
-        mine = by_region.pop((person, names[part_id]), [])
-        covered = np.zeros(hw, bool)
-        for _, box, m in mine:
+        local = [(_shift(box, top, left), m) for _, box, m in mine]
+        covered = np.zeros(window, bool)
+        for box, m in local:
             covered[box] |= m
-        regions.append(Region(person, names[part_id], int(sizes[1:].sum()), int(np.count_nonzero(covered & mask)),
+        regions.append(Region(person, part, int(sizes[1:].sum()), int(np.count_nonzero(covered & mask)),
                               int(np.count_nonzero(covered | mask))))
         if not mine:
             continue
-        overlap, best = _assign(mine, labels, n)
-        ref = by_reference.get((person, names[part_id]), [])
-        ref_overlap, ref_best = _assign(ref, labels, n)
+        overlap, best = _assign(local, labels, n)
+        ref_overlap, ref_best = _assign([(_shift(box, top, left), m) for _, box, m in ref], labels, n)
         for k, (s, box, m) in enumerate(mine):
             own = best == k
-            area, region = int(m.sum()), int(sizes[own].sum())
-            fit = ShapeFit(s.name, frame, area, _iou(int(overlap[k][own].sum()), area, region),
+            area, size = int(m.sum()), int(sizes[own].sum())
+            fit = ShapeFit(s.name, frame, area, _iou(int(overlap[k][own].sum()), area, size),
                            *_shares(parsing.people[box][m], person, area))
             users = np.unique(ref_best[own & (ref_best >= 0)])
-            if reference is not None and region:
+            if reference is not None and size:
                 inter = int(sum(ref_overlap[j][own].sum() for j in users))
                 ref_area = int(sum(ref[j][2].sum() for j in users))
-                fit.reference_iou = _iou(inter, ref_area, region)
+                fit.reference_iou = _iou(inter, ref_area, size)
             fits[s.name] = fit
     for shapes_left in by_region.values():  # shapes of a (person, part) absent from this frame
         for s, box, m in shapes_left:
