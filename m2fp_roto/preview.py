@@ -90,9 +90,8 @@ def draw_frame(doc, frame: int, background: np.ndarray, indices: bool = True, fi
 
     ``findings`` (:func:`m2fp_roto.qc.frame_findings`): marked too - a crossing outline in red
     with its crossing segments thick, a shape on other people in orange, one that misses its
-    part's region in violet, a hidden shape's
-    outline dotted in grey, where a shape starts or ends its name beside it, and every finding
-    listed in the top-left corner.
+    part's region in violet, a hidden shape's outline dotted in grey, where a shape starts or
+    ends its name beside it, and every finding listed in the top-left corner.
     """
     import cv2
 

@@ -19,8 +19,8 @@ from .qa.track_metrics import frame_regions, shape_rasters
 #: A shape with more of its area than this on other people's pixels is flagged: a swap, or an
 #: edge out onto a neighbour (background under a shape's edge is for the off-part check).
 OTHER_PEOPLE = 0.05
-#: A part whose shapes overlap its region of the label map less than this (IoU) is flagged:
-#: the frame needs a touch-up by hand.
+#: A shape that overlaps its region in the label map (the components of its part that it
+#: covers most) less than this (IoU) is flagged: the frame needs a touch-up by hand.
 PART_IOU = 0.85
 
 KINDS = ("crosses", "off-person", "off-part", "hidden", "starts", "ends")
@@ -106,14 +106,14 @@ def _off_person(rasters, people: np.ndarray, owner: dict) -> list[Finding]:
 def _off_part(shapes, frame: int, parts: np.ndarray, people, owner: dict, label_set: str) -> list[Finding]:
     """Outer shapes whose IoU with their region - the connected components of their part that
     they cover more of than the part's other shapes do, as the benchmarks measure it
-    (``qa.track_metrics.frame_regions``) - is under ``PART_IOU``; a shape with no region of
-    its part on the frame counts as 0."""
+    (``qa.track_metrics.frame_regions``) - is under ``PART_IOU``, and those drawn where their
+    part has no region at all."""
     if people is None:  # every person's pixels of a part are the region of each person's shapes
         people, owner = (parts > 0).astype(np.int32), dict.fromkeys({s.person for s in shapes}, 1)
     _, fits = frame_regions(shapes, Parsing(frame, parts, people, label_set=label_set),
                             owner=lambda p: owner.get(p, -1))
-    return [Finding(f.name, "off-part", f"IoU {_percent(f.iou)} with its part" if f.iou == f.iou else
-                    "no region of its part here") for f in fits if not f.iou >= PART_IOU]
+    return [Finding(f.name, "off-part", "no region of its part here" if np.isnan(f.iou) else
+                    f"IoU {_percent(f.iou)} with its part") for f in fits if not f.iou >= PART_IOU]
 
 
 def _percent(x: float) -> str:

@@ -83,6 +83,9 @@ def test_parts_that_miss_their_region_in_the_label_map_are_found():
     # pixels of everybody are its region (the face is person 2's alone here)
     assert "p1_glove" not in {f.shape for f in frame_findings(doc, 1002, None, parts[1002]) if f.kind == "off-part"}
     assert ("p2_face", "off-part") in {(f.shape, f.kind) for f in frame_findings(doc, 1003, None, parts[1003])}
+    faceless = np.where(parts[1001] == get_label_set(doc.label_set).part_id("face"), 0, parts[1001])
+    assert [str(f) for f in frame_findings(doc, 1001, people, faceless)] == ["p2_face off-part (no region of its "
+                                                                             "part here)"]
 
 
 def test_preview_qc_draws_and_counts(tmp_path):
