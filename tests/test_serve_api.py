@@ -27,6 +27,7 @@ httpx = need("httpx", "pip install -e '.[serve-test]'")
 
 from m2fp_roto.document import RotoDocument  # noqa: E402
 from m2fp_roto.labelsets import display_palette, get_label_set  # noqa: E402
+from m2fp_roto.qc import KINDS  # noqa: E402
 
 CIHP = get_label_set("cihp")
 PALETTE = np.array(display_palette(), np.uint8).reshape(-1, 3)
@@ -197,6 +198,8 @@ def test_label_map_job_runs_and_every_output_reads_back(client, walk, tmp_path):
     assert iou(full > 0.5, truth) > 0.93  # the roto, rasterized by the EXR target, hugs the mask
     with zipfile.ZipFile(io.BytesIO(fetch(client, status, "previews.zip"))) as previews:
         assert len(previews.namelist()) == 3
+    # what the QC previews mark, in shape-frames of each kind: nothing on this clean clip
+    assert status["qc"] == dict.fromkeys(KINDS, 0)
 
 
 def test_temporal_clean_up_of_the_parse_is_a_job_option(client):

@@ -101,6 +101,7 @@ class FrameOutputs:
         self.masks_dir = folder.work / "masks"
         self.previews_dir = folder.work / "previews"
         self.index: list[dict] = []
+        self.findings: list = []  # what the previews mark (m2fp_roto.qc), over every frame
         scale = min(1.0, DISPLAY / max(source.width, source.height))
         self.display = (max(1, round(source.width * scale)), max(1, round(source.height * scale)))
         self.page = {"parts": "parts.{frame}.png", "picture": "picture.{frame}.jpg" if pictures else None,
@@ -125,6 +126,7 @@ class FrameOutputs:
         else:
             rgb = (colours * 0.6).astype(np.uint8)
         findings = frame_findings(self.doc, frame, people, parts, self.label_set.name)
+        self.findings += findings
         preview = draw_frame(self.doc, frame, rgb, indices=True, findings=findings)
         atomic_write_bytes(self.previews_dir / f"shot.{frame:04d}.png", png_bytes(preview))
 
