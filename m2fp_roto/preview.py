@@ -64,14 +64,13 @@ def _background(doc, frame, sequence, label_set: LabelSet):
         raise InputError(f"cannot read the preview background {path}: {exc}") from None
 
 
-def _index_map(doc, frame: int, sequence, what: str) -> np.ndarray | None:
-    """The ids of ``frame``'s image in ``sequence`` (a person or label map), None where there
-    is none."""
+def _person_map(doc, frame: int, sequence) -> np.ndarray | None:
+    """The person map of ``frame`` (ids), None where there is none."""
     if sequence is None or frame not in sequence.paths:
         return None
     ids = read_index_image(sequence.path(frame))
     if ids.shape != (doc.height, doc.width):
-        raise InputError(f"{what} {sequence.path(frame)} is {ids.shape[1]}x{ids.shape[0]}, but the document "
+        raise InputError(f"person map {sequence.path(frame)} is {ids.shape[1]}x{ids.shape[0]}, but the document "
                          f"is {doc.width}x{doc.height}")
     return ids
 
@@ -83,6 +82,19 @@ def _maps(pattern, frames, what: str):
         return None
     single = Path(os.fspath(pattern)).expanduser().is_file()
     return find_sequence(pattern, None if single else frames, skip_missing=True, what=what)
+
+
+def _label_maps(doc, label_maps, labels: LabelSet, frames):
+    """The shot's label maps for the QC, read as ``export --labels`` reads them (ids checked
+    against the label set, mattes thresholded), on the frames that have one."""
+    from .sources.labelmaps import LabelMapSource
+
+    present = _maps(label_maps, frames, "label map").paths
+    source = LabelMapSource(label_maps, label_set=labels.name, frames=[f for f in frames if f in present])
+    if (source.width, source.height) != (doc.width, doc.height):
+        raise InputError(f"label maps {label_maps} are {source.width}x{source.height}, but the document is "
+                         f"{doc.width}x{doc.height}")
+    return source
 
 
 def draw_frame(doc, frame: int, background: np.ndarray, indices: bool = True, findings=None) -> np.ndarray:
@@ -182,17 +194,17 @@ def write_previews(doc, output, over=None, label_set=None, frames=None, indices=
                          f"{doc.first_frame}-{doc.last_frame}")
     frames = [f for f in doc.frames if wanted is None or f in wanted]
     sequence = _maps(over, frames, "preview background")
-    person_maps, part_maps = (_maps(pattern, frames, what) for pattern, what in
-                              ((people, "person map"), (label_maps, "label map")))
+    person_maps = _maps(people, frames, "person map")
     labels = get_label_set(label_set or doc.label_set)
+    parses = _label_maps(doc, label_maps, labels, frames) if label_maps else None
     image_format = FORMATS[Path(PADDING.sub("", output.name)).suffix.lower()]
     written = []
     with Progress(len(frames), "preview", enabled=progress) as bar:
         for frame in frames:
             findings = None
             if qc is not None:
-                findings = frame_findings(doc, frame, _index_map(doc, frame, person_maps, "person map"),
-                                          _index_map(doc, frame, part_maps, "label map"), labels.name)
+                parts = parses.parse(frame).parts if parses is not None and frame in parses.frames else None
+                findings = frame_findings(doc, frame, _person_map(doc, frame, person_maps), parts, labels.name)
                 qc += findings
             img = draw_frame(doc, frame, _background(doc, frame, sequence, labels), indices, findings)
             path = frame_path(output, frame)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import shutil
 
 import numpy as np
 from click.testing import CliRunner
 from PIL import Image
 
+from conftest import shared_path
 from m2fp_roto.cli.main import main
 from m2fp_roto.document import Key, RotoDocument, Shape
 from m2fp_roto.labelsets import get_label_set
@@ -140,3 +142,22 @@ def test_the_demo_previews_are_checked_and_few_shape_frames_need_a_look(tmp_path
     # limbs, the small head parts' edges)
     assert counts["off-person"] <= 8 and counts["off-part"] <= 16
     assert len(list((tmp_path / "demo" / "preview").glob("shot.*.png"))) == 24
+
+
+def test_qc_reads_label_maps_as_export_does_mattes_and_bad_ids(tmp_path):
+    """DAVIS mattes (0/255) are thresholded as ``export --label-set matte`` reads them; ids the
+    label set lacks stop the preview with the file named."""
+    for p in sorted(shared_path("data", "davis", "Annotations", "lucia").glob("*.png"))[:6]:
+        shutil.copy(p, tmp_path / p.name)
+    mattes, doc = str(tmp_path / "#####.png"), str(tmp_path / "lucia.json")
+    r = CliRunner().invoke(main, ["export", "--labels", mattes, "--label-set", "matte", "-o", doc])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["preview", doc, "--qc", "--labels", mattes, "-o", str(tmp_path / "qc") + "/"])
+    assert r.exit_code == 0, r.output
+    counts = {kind: int(n) for n, kind in re.findall(r"(\d+) ([a-z-]+)", r.output.splitlines()[-1])}
+    assert counts["crosses"] == 0 and "off-person" not in counts  # no person maps given
+    shapes = RotoDocument.load(doc)
+    assert counts["off-part"] < sum(len(shapes.shapes_at(f)) for f in shapes.frames) / 2  # most fit
+    r = CliRunner().invoke(main, ["preview", doc, "--qc", "--label-set", "cihp", "--labels", mattes, "-o",
+                                  str(tmp_path / "qc2") + "/"])
+    assert r.exit_code == 2 and "are not in label set 'cihp'" in r.output and "00000.png" in r.output
