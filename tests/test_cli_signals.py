@@ -101,10 +101,11 @@ class Cli:
         return [ln for ln in self.lines if not ln.startswith("PROGRESS")]
 
 
-def written_count(cli: Cli, rc: int, sig: int) -> int | None:
-    """How many files the interrupted command says it wrote (None: it finished first)."""
+def written_count(cli: Cli, rc: int, sig: int, where: str = "") -> int | None:
+    """How many files the interrupted command says it wrote (None: it finished first); ``where``
+    (the seed and kill point) heads any failure."""
     text = "\n".join(cli.lines)
-    assert not any(bad in text for bad in BAD), text[-1500:]
+    assert not any(bad in text for bad in BAD), f"{where}\n{text[-1500:]}"
     if rc == 0:
         return None
     assert rc == 128 + sig, (rc, cli.messages)
@@ -220,7 +221,7 @@ def test_killed_at_random_points_then_run_again(target, shot, long_doc, tmp_path
             time.sleep(pause)
             cli.send(sig)
         rc = cli.finish()
-        count = written_count(cli, rc, sig)
+        count = written_count(cli, rc, sig, where)
         found = no_litter(tmp_path)
         assert all(valid(p) for p in found), where
         if count is not None:  # interrupted: it says exactly how many files it wrote
@@ -230,3 +231,28 @@ def test_killed_at_random_points_then_run_again(target, shot, long_doc, tmp_path
     assert cli.finish(timeout=120) == 0, cli.lines[-5:]
     found = no_litter(tmp_path)
     assert len(found) == total and all(valid(p) for p in found)
+
+
+def test_an_interrupt_a_library_reports_as_its_own_error_still_ends_as_an_interrupt(tmp_path, monkeypatch):
+    """A signal while a C extension loads (scipy.optimize's on the first assignment) comes out of
+    the import as ``ImportError: initialization failed`` with the interrupt as its cause: the
+    command still ends with the one interrupted line and 143, not a traceback."""
+    from click.testing import CliRunner
+
+    import m2fp_roto.cli.info as info
+    from m2fp_roto.cli.main import main
+    from m2fp_roto.cli.signals import Interrupted
+
+    def loading_interrupted(doc):
+        try:
+            raise Interrupted(signal.SIGTERM)
+        except Interrupted as exc:
+            raise ImportError("initialization failed") from exc
+
+    doc = tmp_path / "shot.json"
+    synthetic_document().save(doc)
+    monkeypatch.setattr(info, "summary", loading_interrupted)
+    r = CliRunner().invoke(main, ["info", str(doc), "--json"])
+    assert r.exit_code == 143 and r.output.strip() == "interrupted by SIGTERM: nothing written"
+    monkeypatch.setattr(info, "summary", lambda doc: 1 / 0)  # any other error still surfaces
+    assert isinstance(CliRunner().invoke(main, ["info", str(doc), "--json"]).exception, ZeroDivisionError)

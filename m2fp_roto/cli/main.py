@@ -63,6 +63,19 @@ def _interrupted(exc: KeyboardInterrupt, written: list) -> tuple[str, int]:
     return f"{head} after writing {what}; run the command again to write everything", 128 + signum
 
 
+def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The interrupt behind ``exc`` where a library turned it into an error of its own (a C
+    extension whose module is being loaded reports it as ``ImportError: initialization
+    failed``, the interrupt as its cause), else None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def _os_error(exc: OSError) -> str:
     where = exc.filename or ""
     return f"{where}: {exc.strerror}" if where and exc.strerror else str(exc)
@@ -118,6 +131,11 @@ class RotoGroup(click.Group):
                 message, code = f"error: {_os_error(exc)}", 2
             except KeyboardInterrupt as exc:  # Interrupted (SIGINT, SIGTERM) included
                 message, code = _interrupted(exc, written)
+            except Exception as exc:
+                interrupt = _interrupt_behind(exc)
+                if interrupt is None:
+                    raise
+                message, code = _interrupted(interrupt, written)
         # Out of the except clause: the interrupted frames are gone, so worker pools have stopped.
         click.echo(message.replace("\n", " "), err=True)
         ctx.exit(code)
