@@ -52,6 +52,20 @@ def need_program(name: str, install: str) -> str:
     return path
 
 
+@pytest.fixture(autouse=True)
+def signal_dispositions():
+    """SIGINT and SIGTERM as they were before each test. The CLI run in-process (click's
+    CliRunner runs it as a program's entry point) leaves both ignored, as a real process about
+    to exit should; a test process would then hand that on to every process it starts later,
+    which could no longer be stopped by a signal."""
+    import signal
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for s, handler in before.items():
+        signal.signal(s, handler)
+
+
 @pytest.fixture
 def shared():
     return shared_path
