@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .parsing import Parsing
-from .qa.track_metrics import frame_regions, shape_rasters
+from .qa.track_metrics import frame_regions, person_shares, shape_rasters
 
 #: A shape with more of its area than this on other people's pixels is flagged: a swap, or an
 #: edge out onto a neighbour (background under a shape's edge is for the off-part check).
@@ -57,13 +57,14 @@ def frame_findings(doc, frame: int, people: np.ndarray | None = None, parts: np.
         pairs = crossing_segments(s.points_at(frame))
         if len(pairs):
             found.append(Finding(s.name, "crosses", segments=tuple(map(tuple, pairs.tolist()))))
+    maps = [m for m in (people, parts) if m is not None]
+    rasters = shape_rasters(drawn, frame, maps[0].shape) if maps else {}  # by document person
     owner = {}
     if people is not None:
-        rasters = [item for items in shape_rasters(drawn, frame, people.shape).values() for item in items]
         owner = _owners(rasters, people)
         found += _off_person(rasters, people, owner)
     if parts is not None:
-        found += _off_part(drawn, frame, parts, people, owner, label_set or doc.label_set)
+        found += _off_part(drawn, rasters, frame, parts, people, owner, label_set or doc.label_set)
     for s in doc.shapes:
         if s.frames[0] <= frame <= s.frames[1] and not s.alive(frame):
             found.append(Finding(s.name, "hidden"))
@@ -74,12 +75,12 @@ def frame_findings(doc, frame: int, people: np.ndarray | None = None, parts: np.
     return found
 
 
-def _owners(rasters, people: np.ndarray) -> dict[int, int]:
+def _owners(rasters: dict, people: np.ndarray) -> dict[int, int]:
     """{document person: the person-map id under most of their shapes' pixels}, from the
-    outer shapes' ``rasters`` ((shape, box, mask), ``qa.track_metrics.shape_rasters``)."""
+    outer shapes' ``rasters`` (``qa.track_metrics.shape_rasters``)."""
     ids: dict = {}
-    for s, box, mask in rasters:
-        ids.setdefault(s.person, []).append(people[box][mask])
+    for (person, _), items in rasters.items():
+        ids.setdefault(person, []).extend(people[box][mask] for _, box, mask in items)
     owner = {}
     for person, values in ids.items():
         values = np.concatenate(values)
@@ -89,29 +90,31 @@ def _owners(rasters, people: np.ndarray) -> dict[int, int]:
     return owner
 
 
-def _off_person(rasters, people: np.ndarray, owner: dict) -> list[Finding]:
+def _off_person(rasters: dict, people: np.ndarray, owner: dict) -> list[Finding]:
     """Outer shapes with more than ``OTHER_PEOPLE`` of their area (holes cut) on other people's
     pixels."""
     found = []
-    for s, box, mask in rasters:
-        under = people[box][mask]
-        if not under.size or s.person not in owner:
-            continue
-        share = np.count_nonzero((under > 0) & (under != owner[s.person])) / under.size
-        if share > OTHER_PEOPLE:
-            found.append(Finding(s.name, "off-person", f"{_percent(share)} on other people"))
+    for (person, _), items in rasters.items():
+        for s, box, mask in items if person in owner else ():
+            share = person_shares(people[box][mask], owner[person], int(mask.sum()))[1]
+            if share > OTHER_PEOPLE:
+                found.append(Finding(s.name, "off-person", f"{_percent(share)} on other people"))
     return found
 
 
-def _off_part(shapes, frame: int, parts: np.ndarray, people, owner: dict, label_set: str) -> list[Finding]:
+def _off_part(shapes, rasters: dict, frame: int, parts: np.ndarray, people, owner: dict,
+              label_set: str) -> list[Finding]:
     """Outer shapes whose IoU with their region - the connected components of their part that
     they cover more of than the part's other shapes do, as the benchmarks measure it
     (``qa.track_metrics.frame_regions``) - is under ``PART_IOU``, and those drawn where their
     part has no region at all."""
     if people is None:  # every person's pixels of a part are the region of each person's shapes
         people, owner = (parts > 0).astype(np.int32), dict.fromkeys({s.person for s in shapes}, 1)
+    by_owner: dict = {}  # the rasters keyed as frame_regions keys them: by the map's person id
+    for (person, part), items in rasters.items():
+        by_owner.setdefault((owner.get(person, -1), part), []).extend(items)
     _, fits = frame_regions(shapes, Parsing(frame, parts, people, label_set=label_set),
-                            owner=lambda p: owner.get(p, -1))
+                            owner=lambda p: owner.get(p, -1), rasters=by_owner)
     return [Finding(f.name, "off-part", "no region of its part here" if np.isnan(f.iou) else
                     f"IoU {_percent(f.iou)} with its part") for f in fits if not f.iou >= PART_IOU]
 

@@ -207,8 +207,8 @@ def _assign(items, labels: np.ndarray, n: int):
     return overlap, best
 
 
-def frame_regions(shapes, parsing, min_area: float = 0.0, owner=None,
-                  reference=None) -> tuple[list[Region], list[ShapeFit]]:
+def frame_regions(shapes, parsing, min_area: float = 0.0, owner=None, reference=None,
+                  rasters=None) -> tuple[list[Region], list[ShapeFit]]:
     """Every region of ``parsing`` (a ``Parsing``: the truth of one frame) against ``shapes``.
 
     Regions lose their islands and holes under ``min_area`` px (what the vectorizer is asked
@@ -216,14 +216,15 @@ def frame_regions(shapes, parsing, min_area: float = 0.0, owner=None,
     of than any other shape of the same person and part does. ``owner(person)`` gives the id
     in this frame's person map of a shape's person (default: the same number). ``reference``:
     other shapes of the same frame (the per-frame vectorizer's) whose IoU on each shape's
-    region is reported beside it.
+    region is reported beside it. ``rasters``: ``shape_rasters(shapes, frame, hw, owner)``
+    where the caller has made them already.
     """
     import cv2
 
     frame, hw = parsing.frame, parsing.parts.shape
     names = get_label_set(parsing.label_set).parts
     owner = owner or (lambda p: p)
-    by_region = shape_rasters(shapes, frame, hw, owner)
+    by_region = dict(shape_rasters(shapes, frame, hw, owner) if rasters is None else rasters)
     by_reference = shape_rasters(reference, frame, hw) if reference is not None else {}
     regions, fits = [], {}
     for region in parsing.regions():
@@ -255,7 +256,7 @@ def frame_regions(shapes, parsing, min_area: float = 0.0, owner=None,
             own = best == k
             area, size = int(m.sum()), int(sizes[own].sum())
             fit = ShapeFit(s.name, frame, area, _iou(int(overlap[k][own].sum()), area, size),
-                           *_shares(parsing.people[box][m], person, area))
+                           *person_shares(parsing.people[box][m], person, area))
             users = np.unique(ref_best[own & (ref_best >= 0)])
             if reference is not None and size:
                 inter = int(sum(ref_overlap[j][own].sum() for j in users))
@@ -266,7 +267,7 @@ def frame_regions(shapes, parsing, min_area: float = 0.0, owner=None,
         for s, box, m in shapes_left:
             area = int(m.sum())
             fits[s.name] = ShapeFit(s.name, frame, area, float("nan"),
-                                    *_shares(parsing.people[box][m], owner(s.person), area))
+                                    *person_shares(parsing.people[box][m], owner(s.person), area))
     return regions, list(fits.values())
 
 
@@ -274,7 +275,7 @@ def _iou(inter: int, a: int, b: int) -> float:
     return inter / (a + b - inter) if a + b - inter > 0 else float("nan")
 
 
-def _shares(people: np.ndarray, person: int, area: int) -> tuple[float, float]:
+def person_shares(people: np.ndarray, person: int, area: int) -> tuple[float, float]:
     """(share of ``area`` on ``person``'s pixels, share on other people's)."""
     if not area:
         return 1.0, 0.0

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import shutil
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -101,7 +102,7 @@ class FrameOutputs:
         self.masks_dir = folder.work / "masks"
         self.previews_dir = folder.work / "previews"
         self.index: list[dict] = []
-        self.findings: list = []  # what the previews mark (m2fp_roto.qc), over every frame
+        self.qc = Counter()  # shape-frames of each kind the previews mark (m2fp_roto.qc)
         scale = min(1.0, DISPLAY / max(source.width, source.height))
         self.display = (max(1, round(source.width * scale)), max(1, round(source.height * scale)))
         self.page = {"parts": "parts.{frame}.png", "picture": "picture.{frame}.jpg" if pictures else None,
@@ -111,7 +112,7 @@ class FrameOutputs:
         import cv2
 
         from ..preview import draw_frame
-        from ..qc import frame_findings
+        from ..qc import frame_findings, tally
 
         parsing = self.source.parse(frame)
         parts, people = parsing.parts, parsing.people
@@ -126,7 +127,7 @@ class FrameOutputs:
         else:
             rgb = (colours * 0.6).astype(np.uint8)
         findings = frame_findings(self.doc, frame, people, parts, self.label_set.name)
-        self.findings += findings
+        self.qc += tally(findings)
         preview = draw_frame(self.doc, frame, rgb, indices=True, findings=findings)
         atomic_write_bytes(self.previews_dir / f"shot.{frame:04d}.png", png_bytes(preview))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..progress import Progress
-from ..qc import KINDS, tally
+from ..qc import KINDS
 from .errors import ApiError
 from .outputs import FrameOutputs, write_targets
 from .uploads import ZipPlan, check_pixels, extract_zip, image_size
@@ -131,11 +131,10 @@ class JobRun:
                 outputs.add(frame)
                 bar.advance()
         files += outputs.finish()
-        qc = tally(outputs.findings)
         parts = sorted({s.part for s in doc.shapes})
         n = len(doc.people)
         span = f"frame {doc.first_frame}" if doc.first_frame == doc.last_frame else \
             f"frames {doc.first_frame}-{doc.last_frame}"
         return {"message": f"{len(doc.shapes)} shapes of {n} {'person' if n == 1 else 'people'} over {span}",
                 "files": files, "frames": frames, "shapes": len(doc.shapes), "people": doc.people,
-                "parts": parts, "page": outputs.page, "qc": {k: qc[k] for k in KINDS}}
+                "parts": parts, "page": outputs.page, "qc": {k: outputs.qc[k] for k in KINDS}}
