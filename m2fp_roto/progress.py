@@ -47,11 +47,17 @@ class Progress:
 
     def _line(self, pct: int) -> None:
         if os.environ.get(PROGRESS_ENV) != "openjd":
-            print(f"PROGRESS {pct}% {self.label}".rstrip(), file=self.stream, flush=True)
+            self._say(f"PROGRESS {pct}% {self.label}".rstrip())
             return
         if pct == 0 and self.label:
-            print(f"openjd_status: {self.label}", file=self.stream, flush=True)
-        print(f"openjd_progress: {pct}", file=self.stream, flush=True)
+            self._say(f"openjd_status: {self.label}")
+        self._say(f"openjd_progress: {pct}")
+
+    def _say(self, line: str) -> None:
+        # One write with its newline: print() writes the end apart, and an interrupt between the
+        # two would leave the line open, so the command's last line ("interrupted by ...") joined it.
+        self.stream.write(line + "\n")
+        self.stream.flush()
 
     def close(self) -> None:
         if self._bar is not None:

@@ -11,6 +11,7 @@ from PIL import Image
 from m2fp_roto.cli.demo import write_label_maps
 from m2fp_roto.cli.main import main
 from m2fp_roto.document import RotoDocument
+from m2fp_roto.progress import PROGRESS_ENV, Progress
 from support.procs import PARENT, processes
 
 
@@ -73,6 +74,33 @@ def test_progress_lines_when_not_a_tty(demo_shot, tmp_path):
     track = [ln for ln in lines if ln.endswith(" track")]
     assert track[0] == "PROGRESS 0% track" and track[-1] == "PROGRESS 100% track"
     assert lines.index("PROGRESS 100% vectorize") < lines.index(track[0])
+
+
+class Writes:
+    """A log stream that keeps each write apart."""
+
+    def __init__(self):
+        self.writes = []
+
+    def write(self, text):
+        self.writes.append(text)
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize("mode", ["", "openjd"])
+def test_each_progress_line_is_one_whole_write(mode, monkeypatch):
+    # An interrupt lands between two writes: a line written in pieces would be left open, and the
+    # command's last line (what it wrote before the interrupt) would run on after it.
+    monkeypatch.setenv(PROGRESS_ENV, mode)
+    stream = Writes()
+    with Progress(3, "track", stream=stream) as bar:
+        for _ in range(3):
+            bar.advance()
+    assert len(stream.writes) == (4 if mode == "" else 5)
+    assert all(w.endswith("\n") and w.count("\n") == 1 for w in stream.writes), stream.writes
+    assert stream.writes[-1] == ("PROGRESS 100% track\n" if mode == "" else "openjd_progress: 100\n")
 
 
 def test_preview_draws_every_frame(demo_shot, tmp_path):
