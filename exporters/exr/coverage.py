@@ -57,7 +57,7 @@ class Tile:
         return out
 
     def paste(self, out: np.ndarray, origin=(0, 0)) -> None:
-        """Write the tile into ``out``, whose pixel (0, 0) is frame pixel ``origin`` (y, x)."""
+        """Write the tile into ``out`` (cast to its dtype), whose pixel (0, 0) is frame pixel ``origin`` (y, x)."""
         y, x = self.y0 - origin[0], self.x0 - origin[1]
         h, w = self.data.shape
         out[y:y + h, x:x + w] = self.data

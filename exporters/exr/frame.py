@@ -147,11 +147,15 @@ class FrameWriter:
         if self.layers:
             union = np.zeros((y1 - y0, x1 - x0), np.float32)
             for key in self.keys:
-                plane = np.zeros((y1 - y0, x1 - x0), np.float32)
-                if tiles[key] is not None:
-                    tiles[key].paste(plane, (y0, x0))
-                union += plane
-                mattes[f"{self.names[key]}.A"] = plane.astype(np.float16)
+                # Each tile goes into its layer as half floats where it lies (the rest is zeros):
+                # the whole window in float32 first, then converted, cost more than the write.
+                plane = np.zeros((y1 - y0, x1 - x0), np.float16)
+                tile = tiles[key]
+                if tile is not None:
+                    tile.paste(plane, (y0, x0))
+                    ty, tx, th, tw = tile.y0 - y0, tile.x0 - x0, *tile.data.shape
+                    union[ty:ty + th, tx:tx + tw] += tile.data
+                mattes[f"{self.names[key]}.A"] = plane
             # The default layer's alpha: every selected shape at once, so a Read node gives a
             # usable alpha without picking a layer (parts meet edge to edge: their sum is the union).
             mattes["A"] = np.minimum(union, 1.0).astype(np.float16)
