@@ -11,7 +11,9 @@ Seconds per frame are the median (and minimum) of --runs after one warm-up run, 
 seconds they used (steadier than wall time on a shared machine; the load average at the start and
 end is printed); peak RSS is the process's high-water mark (model load included). The ONNX row
 runs with its export already cached, as every run after the first does; the one-off export is
-timed in its own process and reported under the table.
+timed in its own process and reported under the table. On a CPU the stock row runs the
+deformable attention as a stock install with mmcv runs it there (mmcv's PyTorch fallback; see
+``stock_cpu_attention``), not m2fp-roto's operator.
 """
 
 from __future__ import annotations
@@ -62,6 +64,42 @@ def export(model: str, image: str) -> dict:
             "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
 
+def stock_cpu_attention() -> None:
+    """Give the stock pipeline the deformable attention a real mmcv gives it on a CPU.
+
+    mmcv's compiled operator is CUDA only; on a CPU, ModelScope's encoder falls back to mmcv's
+    PyTorch function, which samples every level, stacks the samples and weights them all at once.
+    m2fp-roto's operator (weighted level by level, in place) is leaner, and the stock row must
+    not borrow it.
+    """
+    import sys
+
+    import torch
+    import torch.nn.functional as F
+
+    def attention(value, spatial_shapes, sampling_locations, attention_weights):
+        n, _, heads, d = value.shape
+        _, q, _, levels, points, _ = sampling_locations.shape
+        sizes = [(int(h), int(w)) for h, w in spatial_shapes.tolist()]
+        grids = 2.0 * sampling_locations - 1.0
+        samples = []
+        for level, (v, (h, w)) in enumerate(zip(value.split([h * w for h, w in sizes], dim=1), sizes)):
+            v = v.flatten(2).transpose(1, 2).reshape(n * heads, d, h, w)
+            g = grids[:, :, :, level].transpose(1, 2).flatten(0, 1)
+            samples.append(F.grid_sample(v, g, mode="bilinear", padding_mode="zeros", align_corners=False))
+        weights = attention_weights.transpose(1, 2).reshape(n * heads, 1, q, levels * points)
+        out = (torch.stack(samples, dim=-2).flatten(-2) * weights).sum(-1)
+        return out.view(n, heads * d, q).transpose(1, 2).contiguous()
+
+    class Function:
+        @staticmethod
+        def apply(value, spatial_shapes, level_start_index, sampling_locations, attention_weights, im2col_step=None):
+            return attention(value, spatial_shapes, sampling_locations, attention_weights)
+
+    op = sys.modules["mmcv.ops.multi_scale_deform_attn"]
+    op.multi_scale_deformable_attn_pytorch, op.MultiScaleDeformableAttnFunction = attention, Function
+
+
 def child(path: str, model: str, image: str, runs: int, device: str, threads: int | None) -> dict:
     import numpy as np
     import torch
@@ -76,6 +114,8 @@ def child(path: str, model: str, image: str, runs: int, device: str, threads: in
         from m2fp_roto.m2fp.deform_attn import ensure_deform_attn
 
         ensure_deform_attn()  # the pipeline cannot even import without mmcv otherwise
+        if device != "cuda":
+            stock_cpu_attention()
         from modelscope.pipelines import pipeline
         from modelscope.utils.constant import Tasks
 
