@@ -57,10 +57,15 @@ class Tile:
         return out
 
     def paste(self, out: np.ndarray, origin=(0, 0)) -> None:
-        """Write the tile into ``out`` (cast to its dtype), whose pixel (0, 0) is frame pixel ``origin`` (y, x)."""
+        """Write the tile into ``out`` (cast to its dtype), whose pixel (0, 0) is frame pixel
+        ``origin`` (y, x)."""
+        out[self.slices(origin)] = self.data
+
+    def slices(self, origin=(0, 0)) -> tuple[slice, slice]:
+        """Where the tile lies in an array whose pixel (0, 0) is frame pixel ``origin`` (y, x)."""
         y, x = self.y0 - origin[0], self.x0 - origin[1]
         h, w = self.data.shape
-        out[y:y + h, x:x + w] = self.data
+        return slice(y, y + h), slice(x, x + w)
 
 
 def _trim(y0: int, x0: int, data: np.ndarray) -> Tile | None:
@@ -153,9 +158,7 @@ def _combine(tiles, weights) -> Tile | None:
     y1, x1 = boxes[:, 2:].max(axis=0)
     out = np.zeros((y1 - y0, x1 - x0), np.float32)
     for t, wt in pairs:
-        ty, tx = t.y0 - y0, t.x0 - x0
-        th, tw = t.data.shape
-        out[ty:ty + th, tx:tx + tw] += wt * t.data
+        out[t.slices((y0, x0))] += wt * t.data
     return _trim(int(y0), int(x0), np.clip(out, 0.0, 1.0))
 
 

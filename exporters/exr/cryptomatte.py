@@ -119,7 +119,7 @@ def tile_ranks(tiles, ids, owner, owner_ids, window, ranks: int = DEFAULT_RANKS)
     for t in tiles:
         box = None
         if t is not None:
-            box = (slice(t.y0 - y0, t.y0 - y0 + t.data.shape[0]), slice(t.x0 - x0, t.x0 - x0 + t.data.shape[1]))
+            box = t.slices((y0, x0))
             count[box] += t.data > 0
         boxes.append(box)
     rank0 = [(i[0].reshape(h, w), c[0].reshape(h, w)) for i, c in out]

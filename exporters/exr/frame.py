@@ -153,8 +153,7 @@ class FrameWriter:
                 tile = tiles[key]
                 if tile is not None:
                     tile.paste(plane, (y0, x0))
-                    ty, tx, th, tw = tile.y0 - y0, tile.x0 - x0, *tile.data.shape
-                    union[ty:ty + th, tx:tx + tw] += tile.data
+                    union[tile.slices((y0, x0))] += tile.data
                 mattes[f"{self.names[key]}.A"] = plane
             # The default layer's alpha: every selected shape at once, so a Read node gives a
             # usable alpha without picking a layer (parts meet edge to edge: their sum is the union).
