@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict
 
 from . import __version__
@@ -17,18 +20,46 @@ log = logging.getLogger("m2fp_roto")
 
 def vectorize_source(source, options: VectorizeOptions = VectorizeOptions(), progress: Progress | None = None):
     """{frame: [Contour, ...]} for every frame of ``source`` (any parsing backend); a frame the
-    source skips (:class:`FrameSkipped`, e.g. unreadable under ``--skip-missing``) is left out."""
-    per_frame = {}
-    for frame in source.frames:
-        try:
-            per_frame[frame] = vectorize_parsing(source.parse(frame), options)
-        except FrameSkipped as exc:
-            log.warning("%s; skipped", exc)
-        if progress:
-            progress.advance()
+    source skips (:class:`FrameSkipped`, e.g. unreadable under ``--skip-missing``) is left out.
+
+    Frames are vectorized in a second thread while the next one is parsed: the network (and a
+    label map's decoding) runs in C without the GIL, so a parse that takes longer than the
+    vectorizing hides it. The result is the same as one frame after the other.
+    """
+    per_frame: dict = {}
+    behind: deque = deque()  # (frame, its vectorizing, or None where the frame was skipped)
+
+    def collect(keep: int) -> None:
+        while len(behind) > keep:
+            frame, job = behind.popleft()
+            if job is not None:
+                per_frame[frame] = job.result()
+            if progress:
+                progress.advance()
+
+    with side_thread("m2fp-roto vectorize") as pool:
+        for frame in source.frames:
+            try:
+                behind.append((frame, pool.submit(vectorize_parsing, source.parse(frame), options)))
+            except FrameSkipped as exc:
+                log.warning("%s; skipped", exc)
+                behind.append((frame, None))
+            collect(keep=1)
+        collect(keep=0)
     if not per_frame:
         raise InputError("no frame could be read")
     return per_frame
+
+
+@contextmanager
+def side_thread(name: str):
+    """One worker thread; on the way out (an error or an interrupt too) work not yet started is
+    dropped and the running piece is waited for."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix=name)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def untracked_shapes(per_frame) -> list[Shape]:

@@ -18,6 +18,7 @@ from ..parsing import Parsing
 from .image_readers import FrameReadError
 from .parse_cache import ParseCache, storable
 from .plate import Plate
+from .read_ahead import ReadAhead
 
 log = logging.getLogger("m2fp_roto")
 
@@ -49,6 +50,7 @@ class PlateParsingSource:
         self.fps, self.pixel_aspect, self.source = plate.fps, plate.pixel_aspect, plate.source
         self.parsed = 0  # frames this source sent to the parser (cache misses)
         self._ahead: dict[int, Parsing] = {}  # parsed in a batch with an earlier frame, not yet asked for
+        self._reads = ReadAhead(plate)
 
     @classmethod
     def open(cls, plate: Plate, parser, cache_root=None) -> PlateParsingSource:
@@ -73,14 +75,14 @@ class PlateParsingSource:
         cached = self.cache.get(frame) if self.cache is not None else None
         if cached is not None:
             return cached
-        pending = [(frame, self.reader.read(frame))]
+        pending = [(frame, self._read(frame))]
         for follower in self.frames[self.frames.index(frame) + 1:]:
             if len(pending) >= self.batch_size:
                 break
             if self.cache is not None and self.cache.path(follower).exists():
                 break  # cached frames are not parsed again; keep batches contiguous
             try:
-                pending.append((follower, self.reader.read(follower)))
+                pending.append((follower, self._read(follower)))
             except FrameReadError:
                 break  # reported when that frame itself is asked for
         first, *rest = self._run(pending)
@@ -118,7 +120,7 @@ class PlateParsingSource:
                 tick(frame)
                 continue
             try:
-                pending.append((frame, self.reader.read(frame)))
+                pending.append((frame, self._read(frame)))
             except FrameReadError as exc:
                 if not self.reader.skip_missing:
                     raise
@@ -129,6 +131,14 @@ class PlateParsingSource:
             if len(pending) >= self.batch_size:
                 yield from flush()
         yield from flush()
+
+    def _read(self, frame: int):
+        """The frame's pixels; the plate's next frame starts decoding meanwhile, unless it is cached."""
+        at = self.frames.index(frame) + 1
+        then = self.frames[at] if at < len(self.frames) else None
+        if then is not None and self.cache is not None and self.cache.path(then).exists():
+            then = None
+        return self._reads.read(frame, then)
 
     def _run(self, pending: list[tuple[int, object]]) -> list[Parsing]:
         """Parse ``[(frame, rgb), ...]`` in one batch (when the parser can), check and cache."""
