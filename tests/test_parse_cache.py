@@ -85,6 +85,20 @@ def test_put_get_round_trip(tmp_path):
     assert not [p for p in cache.folder.iterdir() if ".tmp" in p.name]  # atomic writes leave no temp files
 
 
+def test_logits_are_stored_bit_for_bit_in_a_plain_npz(tmp_path):
+    special = np.array([np.nan, -0.0, 0.0, np.inf, -np.inf, 6e-8, 6.1e-5, 65504, -20, 1 / 3], np.float16)
+    logits = np.resize(special, (3, 5, 7))
+    parsing = Parsing(frame=7, parts=np.zeros((10, 14), np.uint8), people=np.zeros((10, 14), np.int32),
+                      part_logits=logits)
+    cache = ParseCache(tmp_path, "shot.####.exr", {})
+    with np.load(cache.put(parsing), allow_pickle=False) as npz:  # any numpy reads it
+        assert npz["part_logits"].dtype == np.uint8 and npz["part_logits"].shape == (2, logits.size)
+        assert npz["part_logits_shape"].tolist() == [3, 5, 7]
+    back = cache.get(7).part_logits
+    assert back.dtype == np.float16 and back.shape == logits.shape
+    np.testing.assert_array_equal(back.view(np.uint16), logits.view(np.uint16))
+
+
 class LogitParser(LabelMapParser):
     """Adds float32 part scores (a smoothed one-hot of the real labels), as a model would."""
 
