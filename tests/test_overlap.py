@@ -71,6 +71,14 @@ def test_the_next_frame_is_read_in_its_own_thread_while_this_one_is_parsed(shot,
         np.testing.assert_array_equal(a.parts, b.parts)
 
 
+def test_a_chunk_of_the_plate_reads_no_frame_outside_it(shot):  # noqa: F811
+    plate = open_plate(shot / "plate" / "shot.####.png")
+    reads, _ = recording_reads(plate)
+    src = PlateParsingSource.open(plate, LabelMapParser(shot), None)
+    assert [p.frame for p in src.parse_frames([1002, 1003])] == [1002, 1003]
+    assert [f for f, _ in reads] == [1002, 1003]  # a farm task's chunk: 1004 is another task's
+
+
 def test_an_unreadable_frame_read_ahead_fails_or_is_skipped_when_its_turn_comes(shot, tmp_path, caplog):  # noqa: F811
     (shot / "plate" / "shot.1003.png").write_bytes(b"not a png")
     src, parser = source_for(shot, None)

@@ -75,14 +75,14 @@ class PlateParsingSource:
         cached = self.cache.get(frame) if self.cache is not None else None
         if cached is not None:
             return cached
-        pending = [(frame, self._read(frame))]
+        pending = [(frame, self._read(frame, self.frames))]
         for follower in self.frames[self.frames.index(frame) + 1:]:
             if len(pending) >= self.batch_size:
                 break
             if self.cache is not None and self.cache.path(follower).exists():
                 break  # cached frames are not parsed again; keep batches contiguous
             try:
-                pending.append((follower, self._read(follower)))
+                pending.append((follower, self._read(follower, self.frames)))
             except FrameReadError:
                 break  # reported when that frame itself is asked for
         first, *rest = self._run(pending)
@@ -120,7 +120,7 @@ class PlateParsingSource:
                 tick(frame)
                 continue
             try:
-                pending.append((frame, self._read(frame)))
+                pending.append((frame, self._read(frame, frames)))
             except FrameReadError as exc:
                 if not self.reader.skip_missing:
                     raise
@@ -132,10 +132,11 @@ class PlateParsingSource:
                 yield from flush()
         yield from flush()
 
-    def _read(self, frame: int):
-        """The frame's pixels; the plate's next frame starts decoding meanwhile, unless it is cached."""
-        at = self.frames.index(frame) + 1
-        then = self.frames[at] if at < len(self.frames) else None
+    def _read(self, frame: int, order: list[int]):
+        """The frame's pixels; the frame after it in ``order`` (the frames being parsed) starts
+        decoding meanwhile, unless it is cached."""
+        at = order.index(frame) + 1
+        then = order[at] if at < len(order) else None
         if then is not None and self.cache is not None and self.cache.path(then).exists():
             then = None
         return self._reads.read(frame, then)
