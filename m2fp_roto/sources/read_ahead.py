@@ -1,10 +1,10 @@
 """A plate read one frame ahead, in a thread of its own, while the current frame is parsed.
 
 Decoding a 1080p EXR and its colour transform takes about 0.09 s, nearly a frame's parse at the
-10 frames a second a GPU aims at. Both release the GIL (OpenImageIO, Pillow, PyAV and OpenColorIO decode in C; torch runs
-its ops in C), so reading the next frame while the network works on this one hides the read.
-Every read goes through the one thread, so a movie's decoder is never used by two threads at
-once, and reads happen in the order they were asked for.
+10 frames a second a GPU aims at. Decoding and the network both run in C without the GIL
+(OpenImageIO, Pillow, PyAV and OpenColorIO; torch's ops), so reading the next frame while the
+network works on this one hides the read. Every read goes through the one thread, so a movie's
+decoder is never used by two threads at once, and reads happen in the order they were asked for.
 """
 
 from __future__ import annotations
