@@ -90,7 +90,6 @@ def main() -> None:
     args = ap.parse_args()
 
     import bench_plate
-    import cv2
 
     from m2fp_roto.m2fp import M2FPParser
     from m2fp_roto.m2fp.random_model import write_random_model
@@ -102,8 +101,7 @@ def main() -> None:
     options = VectorizeOptions()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        frames = [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in source_frames()]
-        plate = open_plate(write_sequences(tmp, frames)["exr"])
+        plate = open_plate(write_sequences(tmp, source_frames())["exr"])
         model = write_random_model(tmp / "model", args.model_size, seed=0)
         parser = M2FPParser(model, device=args.device, threads=args.threads)
         parser.parse(plate.read(plate.frames[0]), plate.frames[0])  # load and warm up
