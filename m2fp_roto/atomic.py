@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
+import secrets
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,14 +46,13 @@ def atomic_path(path):
         raise NotADirectoryError(errno.ENOTDIR, "is a file, not a folder", str(blocker)) from None
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a folder, not a file name", str(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    tmp = Path(tmp)
+    # The name is this process's alone and is known before the file exists, so an interrupt at
+    # any point (a signal raises between any two steps) leaves nothing behind: the clean-up
+    # below knows what to remove. (tempfile.mkstemp names the file only once it has made it.)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp{path.suffix}")
     try:
-        # mkstemp makes the file private (0600); outputs are shared on a farm, so honour the umask.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-        os.close(fd)
+        # Mode 0666 less the umask, as for any new file: outputs are shared on a farm.
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         yield tmp
         os.replace(tmp, path)
     except BaseException:
