@@ -46,13 +46,9 @@ def atomic_path(path):
         raise NotADirectoryError(errno.ENOTDIR, "is a file, not a folder", str(blocker)) from None
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a folder, not a file name", str(path))
-    # The name is this process's alone and is known before the file exists, so an interrupt at
-    # any point (a signal raises between any two steps) leaves nothing behind: the clean-up
-    # below knows what to remove. (tempfile.mkstemp names the file only once it has made it.)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp{path.suffix}")
+    tmp = private_name(path.parent, f".{path.stem}.", f".tmp{path.suffix}")
     try:
-        # Mode 0666 less the umask, as for any new file: outputs are shared on a farm.
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        create_new(tmp)
         yield tmp
         os.replace(tmp, path)
     except BaseException:
@@ -61,6 +57,22 @@ def atomic_path(path):
     with _lock:
         for done in _recorders:
             done.append(path)
+
+
+def private_name(folder: Path, prefix: str, suffix: str) -> Path:
+    """A file name in ``folder`` that no other process uses (this one's id and a random part).
+
+    Known before the file exists, so that whoever makes the file can remove it after an
+    interrupt at any step (a signal raises between any two lines); ``tempfile.mkstemp`` gives
+    the name only once the file is made.
+    """
+    return Path(folder) / f"{prefix}{os.getpid()}-{secrets.token_hex(4)}{suffix}"
+
+
+def create_new(path: Path) -> None:
+    """Make ``path`` as an empty file, failing if it exists; mode 0666 less the umask, as for
+    any new file (outputs are shared on a farm)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
 
 
 def atomic_write_text(path, text: str, encoding: str = "utf-8") -> Path:

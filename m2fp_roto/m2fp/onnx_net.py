@@ -27,13 +27,12 @@ import importlib.util
 import logging
 import os
 import re
-import tempfile
 import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, create_new, private_name
 
 log = logging.getLogger("m2fp_roto")
 
@@ -72,9 +71,11 @@ def _writable(folder: Path) -> bool:
     # Try it: os.access answers for the permission bits, not for read-only mounts or root squash.
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-probe", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
+        probe = private_name(folder, ".write-probe.", "")
+        try:
+            create_new(probe)
+        finally:
+            probe.unlink(missing_ok=True)
         return True
     except OSError:
         return False
