@@ -120,10 +120,10 @@ def main() -> None:
             if not same(first, second):
                 sys.exit("the overlapped run gave other contours")
     n = args.frames
-    regions = sum(len(c) for c in first.values()) / n
+    contours = sum(len(c) for c in first.values()) / n
     print(f"{width}x{height} EXR plate, {n} frames, M2FP {args.model_size} (random weights) on {args.device}, "
           f"{args.threads} torch thread(s), {'no parse cache' if root is None else 'parse cache written'}, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; {regions:.0f} contours a frame; "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; {contours:.0f} contours a frame; "
           f"best of {args.repeat}\n")
     print("| run | " + " | ".join(stages) + " | s/frame | speed-up |")
     print("|---" * (len(stages) + 3) + "|")
@@ -132,7 +132,7 @@ def main() -> None:
     print("| one after another | " + " | ".join(f"{v / n:.3f}" for v in stages.values()) + f" | {one:.3f} | 1.00x |")
     print(f"| overlapped {blank}| {min(lap) / n:.3f} | {one / (min(lap) / n):.2f}x |")
     bound = max(stages["decode"], stages["parse"] + stages["cache write"], stages["vectorize"]) / n
-    print(f"| bound (slowest stage) {blank}| {bound:.3f} | {one / bound:.2f}x |")
+    print(f"| bound (slowest stage; parse + cache write together) {blank}| {bound:.3f} | {one / bound:.2f}x |")
 
 
 if __name__ == "__main__":
