@@ -112,6 +112,20 @@ def test_silent_hub_is_given_up_after_the_short_probe(no_model_env, monkeypatch)
         server.close()
 
 
+def test_a_probe_that_times_out_itself_also_says_the_hub_did_not_answer(monkeypatch):
+    # The request's timeout and the wait for it are equal: whichever ends first, the same words.
+    from m2fp_roto.m2fp import locate
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    monkeypatch.setattr(locate, "PROBE_TIMEOUT", 0.2)
+    try:
+        assert locate._probe(f"http://127.0.0.1:{server.getsockname()[1]}") is locate.SILENT
+    finally:
+        server.close()
+
+
 def test_bad_model_folders_are_named(tmp_path, tiny):
     with pytest.raises(ModelNotFound, match="is not a folder"):
         locate_model(tmp_path / "nowhere")

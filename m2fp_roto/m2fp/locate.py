@@ -82,13 +82,18 @@ def offline_reason() -> str | None:
     probe = threading.Thread(target=lambda: result.append(_probe(endpoint)), daemon=True)
     probe.start()
     probe.join(PROBE_TIMEOUT)
-    if not result:
+    # The request's own timeout is the same as the wait's, so either may end it first.
+    if not result or result[0] is SILENT:
         return f"the ModelScope hub ({endpoint}) did not answer within {PROBE_TIMEOUT:g} s"
     return result[0] and f"the ModelScope hub ({endpoint}) is unreachable: {result[0]}"
 
 
+SILENT = "silent"  # what _probe says of a hub that does not answer in time
+
+
 def _probe(endpoint: str) -> str | None:
-    """None if ``endpoint`` answers HTTP at all, else why not."""
+    """None if ``endpoint`` answers HTTP at all, ``SILENT`` if it does not within
+    ``PROBE_TIMEOUT``, else why not."""
     import urllib.error
     import urllib.request
 
@@ -97,7 +102,8 @@ def _probe(endpoint: str) -> str | None:
     except urllib.error.HTTPError:
         return None  # it answered
     except Exception as exc:
-        return str(getattr(exc, "reason", exc))
+        reason = getattr(exc, "reason", exc)
+        return SILENT if isinstance(reason, TimeoutError) else str(reason)
     return None
 
 
