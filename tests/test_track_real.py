@@ -60,9 +60,11 @@ def test_davis_fit_counts_and_jitter(request, name, min_iou):
                                                                           if s.alive(f)])[0]
             for f, m in list(masks.items())[::3]]
     assert np.mean(edge) <= 0.85, f"{name}: curves {np.mean(edge):.2f} px from the mask's edge"
+    # Steady points: bench_track.py measures lucia 0.22 of the naive outline's jitter (its
+    # islands a few pixels wide get points and edges fitted closely), dance-twirl 0.13.
     naive = path_jitter(naive_outline_paths(list(masks.values()), 32)).mean()
     ours = jitter(doc.shapes)
-    assert ours <= naive / 5.0, f"{name}: jitter {ours:.2f} px vs naive {naive:.2f} px"
+    assert ours <= naive / 4.4, f"{name}: jitter {ours:.2f} px vs naive {naive:.2f} px"
     # One shape per track for the whole shot, with a lifetime, not one per frame.
     main = max(doc.shapes, key=lambda s: s.frames[1] - s.frames[0])
     assert main.frames == (min(masks), max(masks))
@@ -75,6 +77,17 @@ def test_davis_outlines_stay_clean(request, name):
     and no outline crosses itself (every crossing counted, however small its loop)."""
     doc, _ = request.getfixturevalue(name)
     assert stacked_anchors(doc.shapes) <= 0.08
+    assert crossing_share(doc.shapes) <= 0.01
+
+
+def test_thin_pieces_stay_on_their_matte():
+    """kite-walk: kite lines one or two pixels wide and a body about 15 px across (twice its area
+    over its outline's length) moving fast. Narrow shapes get more points and anchors closer to
+    the edge (``track.for_width``); with the tolerances of wide parts the matte drawn from the
+    shapes fell to IoU 0.74 on a frame (median 0.925)."""
+    doc, masks = _davis("kite-walk")
+    ious = [frame_iou(doc.shapes, f, m) for f, m in masks.items()]
+    assert np.median(ious) >= 0.94 and min(ious) >= 0.88, (np.median(ious), min(ious))
     assert crossing_share(doc.shapes) <= 0.01
 
 

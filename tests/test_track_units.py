@@ -168,3 +168,22 @@ def test_anchors_come_round_past_the_first_are_drawn_back_within_one_turn():
     assert (np.diff(out) > 0).all() and out[-1] - out[0] <= m - 1
     assert np.abs(out - u).max() < 5  # drawn in, not thrown out
     np.testing.assert_allclose(increasing(u[:100], m), u[:100])  # within a turn: left as it is
+
+
+def test_narrow_parts_get_closer_tolerances():
+    """Width is twice the area over the outline's length: a strip's width, a disc's radius.
+    Parts narrower than FULL_WIDTH get their anchor and edge tolerances in proportion (anchors
+    no looser than half, edges down to a tenth); wide ones keep the user's."""
+    from m2fp_roto.geometry import resample_ring
+    from m2fp_roto.tracking.track import FULL_WIDTH, for_width, width
+
+    t = np.linspace(0, 2 * np.pi, 400, endpoint=False)
+    disc = np.column_stack([60 * np.cos(t), 60 * np.sin(t)])
+    strip = resample_ring(np.array([[0.0, 0.0], [400.0, 0.0], [400.0, 4.0], [0.0, 4.0]]))
+    assert width([disc]) == pytest.approx(60, rel=0.01) and width([strip]) == pytest.approx(4, rel=0.03)
+    options = TrackOptions()
+    assert for_width(options, [disc]) == options
+    thin = for_width(options, [strip, strip])
+    assert thin.anchor_tolerance == 0.5 * options.anchor_tolerance
+    assert thin.edge_tolerance == pytest.approx(options.edge_tolerance * max(4 / FULL_WIDTH, 0.1), rel=0.03)
+    assert (thin.key_tolerance, thin.smoothing) == (options.key_tolerance, options.smoothing)

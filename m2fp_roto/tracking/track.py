@@ -7,13 +7,14 @@ The stages (see :mod:`.association`, :mod:`.spacetime`, :mod:`.keys`):
    (IoU and centroid, Hungarian); which links become shapes (``_k`` names for a part's second
    piece) and which are the parse's fragments, joined or left out, is :mod:`.fragments`'.
    Holes are linked the same way inside their shape's main piece.
-3. ``track_shape`` - per track: the point count most frames need (``point_count``), anchors
-   followed from the reference frame (the largest sighting) and spread along each outline
-   (:mod:`.placement`), their paths smoothed in spacetime and put back on each outline
-   (``_on_outline``, :mod:`.outline`), handles fitted per frame; where spans stay worse than
-   ``refine_error`` on many frames the shape gets more anchors (on every frame); every frame
-   made simple and, where the smoothing pulled it off its outline (0.5 px on average, or IoU
-   under 0.8), fitted on its own instead (:mod:`.frame_repair`).
+3. ``track_shape`` - per track, with tolerances closer on narrow parts (``for_width``): the
+   point count most frames need (``point_count``), anchors followed from the reference frame
+   (the largest sighting) and spread along each outline (:mod:`.placement`), their paths
+   smoothed in spacetime and put back on each outline (``_on_outline``, :mod:`.outline`),
+   handles fitted per frame; where spans stay worse than ``refine_error`` on many frames the
+   shape gets more anchors (on every frame); every frame made simple and, where the smoothing
+   pulled it off its outline (0.5 px on average, or IoU under 0.8), fitted on its own instead
+   (:mod:`.frame_repair`).
 4. keys reduced (:mod:`.keys`), holes kept inside their parents (:mod:`.holes`); a shape is
    hidden on the frames of its lifetime where its region is not seen (``Shape.hidden``).
 
@@ -23,10 +24,10 @@ Over 400 lines: the stages share TrackOptions and the per-track data layout, and
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from contextlib import closing
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -52,9 +53,14 @@ log = logging.getLogger("m2fp_roto")
 HANDLE_SMOOTHING = 0.2
 #: Tangential data weight of a corner anchor: held along the outline as firmly as across it.
 CORNER_SLIDE = 1.0
+#: px: parts at least this wide get the anchor and edge tolerances in full; thinner ones (a
+#: hand, a strap, a kite line) get them in proportion, since half a pixel off is a large share
+#: of a part a few pixels across - down to half the anchor tolerance (more points) and a tenth
+#: of the edge tolerance (anchors on the edge).
+FULL_WIDTH = 40.0
 
 
-@dataclass
+@dataclasses.dataclass
 class TrackOptions:
     """key_tolerance: px a shape's outline may stray from its tracked self between keys (linear blend).
     key_measure: "max" (every point along the outline within key_tolerance) or "rms" (over them).
@@ -69,7 +75,8 @@ class TrackOptions:
     robust: px/frame^2 above which an acceleration counts as real motion, not flicker (Huber knee;
         0 smooths every acceleration alike).
     edge_tolerance: px an anchor may sit off its frame's outline, towards its smooth path: the
-        mask's flicker below it is ridden over (fewer keys, steadier points), above it followed.
+        mask's flicker below it is ridden over (fewer keys, steadier points), above it followed
+        (less on parts narrower than ``FULL_WIDTH``, as is ``anchor_tolerance``).
     max_gap: frames a person, part or hole may be missing and still keep its shape track; a
         part split for fewer frames than this stays one shape (the pieces joined).
     slide: weight of the tangential data term; small lets anchors slide along the edge.
@@ -98,7 +105,7 @@ class TrackOptions:
     refine_rounds: int = 1
 
 
-@dataclass
+@dataclasses.dataclass
 class RingTrack:
     """The rings of one region on the frames where it is seen, and the shape it will become."""
 
@@ -205,6 +212,7 @@ def track_shape(rings: dict, options: TrackOptions, prior=None) -> tuple[int, np
     observed[np.array(seen) - first] = True
     reference = max(seen, key=lambda f: abs(polygon_area(rings[f])))
     ring = rings[reference]
+    options = for_width(options, [rings[f] for f in seen])
     if len(seen) == 1:  # a one-frame sighting: nothing to follow or smooth
         fitted = fit_ring(ring, options.anchor_tolerance, find_corners(ring, options.corner_angle))
         return first, untangle(fitted)[0][None], observed
@@ -307,6 +315,22 @@ def _towards_placed(u: dict, placed: dict, sizes: dict, first: int, n_frames: in
         local = 0.5 * (spacing + np.roll(spacing, 1))
         out[f] = increasing(u[f] + share[f - first, :, 0] * np.maximum(local, 1.0), m)
     return out
+
+
+def width(rings: list) -> float:
+    """px across a shape seen as ``rings``: twice its median area over its median perimeter (a
+    strip's width, a disc's radius)."""
+    area = np.median([abs(polygon_area(r)) for r in rings])
+    length = np.median([np.hypot(*np.diff(np.vstack([r, r[:1]]), axis=0).T).sum() for r in rings])
+    return 2.0 * float(area) / max(float(length), 1e-9)
+
+
+def for_width(options: TrackOptions, rings: list) -> TrackOptions:
+    """``options`` for a shape seen as ``rings``: anchor and edge tolerances scaled down on
+    parts narrower than ``FULL_WIDTH``."""
+    scale = float(np.clip(width(rings) / FULL_WIDTH, 0.1, 1.0))
+    return dataclasses.replace(options, anchor_tolerance=options.anchor_tolerance * max(scale, 0.5),
+                               edge_tolerance=options.edge_tolerance * scale)
 
 
 def point_count(rings: list, options: TrackOptions) -> int:
