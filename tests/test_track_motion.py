@@ -129,7 +129,7 @@ def _check_motion(doc, shape, kind):
     assert len(whole) >= 8
     # Smooth motion needs few keys at the default 1 px: part shapes move nearly rigidly.
     # Measured medians: scale 0.275, bend 0.10; rotation 0.35 (20 degrees: the anchors'
-    # along-outline drift correction adds keys there); translation 0.325 (these parts are 8-20
+    # along-outline drift correction adds keys there); translation 0.325 (these parts are 4-20
     # px across, so their anchors keep closer to each frame's pixel staircase; the target is 0.3).
     limit = 0.4 if kind in ("rotation", "translation") else 0.3
     assert np.median([key_ratio(s) for s in whole]) <= limit, f"{kind}: keys on too many frames"

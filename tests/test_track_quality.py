@@ -79,7 +79,7 @@ def test_parts_out_of_sight_are_hidden_not_drawn_over_the_other_person(demo):
 def test_demo_shapes_are_nearly_as_true_to_their_regions_as_each_frame_fitted_alone(demo):
     """Each shape's median IoU with its region, over the shot, against what the per-frame
     vectorizer (``--no-track``) gets on the same regions: 0.022 below it at most (bench_track.py;
-    0.051 when narrow parts had the tolerances of wide ones), and no frame under 0.83 (0.74)."""
+    0.051 when narrow parts had the tolerances of wide ones); the least frame 0.835 (0.744)."""
     source, doc = demo
     reference = untracked_shapes(vectorize_source(source))
     fits = collections.defaultdict(list)
