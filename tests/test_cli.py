@@ -40,6 +40,23 @@ def test_export_json_from_label_maps(demo_shot, tmp_path):
     assert doc.metadata["settings"]["tolerance"] == 0.5
 
 
+def test_anchor_tolerance_sets_the_tracked_shapes_point_counts(demo_shot, tmp_path):
+    """--tolerance fits each frame's shapes; a tracked shape's point count follows
+    --anchor-tolerance (looser: fewer points), recorded in the document's settings."""
+    folder, labels, people = demo_shot
+    points = {}
+    for value in (0.5, 2.0):
+        out = tmp_path / f"a{value}.json"
+        r = run("export", "--labels", labels, "--people", people, "--anchor-tolerance", value, "-o", out)
+        assert r.exit_code == 0, r.output
+        doc = RotoDocument.load(out)
+        assert doc.metadata["settings"]["anchor_tolerance"] == value
+        points[value] = sum(len(s.keys[0].points) for s in doc.shapes)
+    assert points[2.0] < points[0.5]
+    r = run("export", "--labels", labels, "--anchor-tolerance", 0, "-o", tmp_path / "x.json")
+    assert r.exit_code == 2 and "--anchor-tolerance" in r.output
+
+
 def test_selection_and_doc_conversion(demo_shot, tmp_path):
     folder, labels, people = demo_shot
     full = tmp_path / "full.json"

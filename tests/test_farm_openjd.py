@@ -108,19 +108,20 @@ def test_label_map_job_exports(labels_folder, tmp_path):
     labels, people = labels_folder / "labels" / "parts.####.png", labels_folder / "people" / "people.####.png"
     job = tmp_path / "labels_job.yaml"
     out = farm_job("--labels", labels, "--people", people, "--frames", "1001-1004", "--roto", tmp_path / "roto.json",
-                   "--max-gap", 3, "-o", job)
+                   "--max-gap", 3, "--anchor-tolerance", 1.5, "-o", job)
     assert "steps Export" in out.output
     openjd("check", job)
     template = yaml.safe_load(job.read_text())
     assert [s["name"] for s in template["steps"]] == ["Export"] and "extensions" not in template
     args = template["steps"][0]["script"]["actions"]["onRun"]["args"]
     assert args[args.index("--max-gap") + 1] == "3" and args[args.index("--people") + 1] == str(people)
+    assert args[args.index("--anchor-tolerance") + 1] == "1.5"
     openjd("run", job, "-p", f"file://{tmp_path / 'labels_job.values.yaml'}", "--step", "Export")
 
     from m2fp_roto.tracking.track import TrackOptions
 
     doc = build_document(LabelMapSource(str(labels), str(people), frames="1001-1004"),
-                         track_options=TrackOptions(max_gap=3))
+                         track_options=TrackOptions(max_gap=3, anchor_tolerance=1.5))
     assert (tmp_path / "roto.json").read_bytes() == single_process(doc, tmp_path / "one process.json")
 
 

@@ -203,10 +203,12 @@ def test_label_map_job_runs_and_every_output_reads_back(client, walk, tmp_path):
 
 
 def test_temporal_clean_up_of_the_parse_is_a_job_option(client):
-    status = run_job(client, label_zip(3), temporal_window="3", min_share="0.3", targets="json")
+    status = run_job(client, label_zip(3), temporal_window="3", min_share="0.3", anchor_tolerance="2",
+                     targets="json")
     doc = RotoDocument.from_json(fetch(client, status, "shot.json").decode())
     settings = doc.metadata["settings"]
     assert settings["temporal_window"] == 3 and settings["min_share"] == 0.3 and doc.shapes
+    assert settings["anchor_tolerance"] == 2.0
 
 
 def test_matte_png_becomes_one_shape(client):

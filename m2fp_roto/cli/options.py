@@ -60,11 +60,12 @@ vectorize_options = option_group("vectorize", [
 ], VectorizeOptions)
 
 
-def _tracking(track, key_tolerance, smoothing, max_gap, min_share, temporal_window, workers) -> dict:
+def _tracking(track, key_tolerance, anchor_tolerance, smoothing, max_gap, min_share, temporal_window,
+              workers) -> dict:
     """``build_document``'s tracking arguments."""
     return {"track": track, "workers": workers, "temporal_window": temporal_window,
-            "track_options": TrackOptions(key_tolerance=key_tolerance, smoothing=smoothing, max_gap=max_gap,
-                                          min_share=min_share)}
+            "track_options": TrackOptions(key_tolerance=key_tolerance, anchor_tolerance=anchor_tolerance,
+                                          smoothing=smoothing, max_gap=max_gap, min_share=min_share)}
 
 
 def _odd(value: int) -> int:
@@ -80,6 +81,11 @@ track_options = option_group("tracking", [
     click.option("--key-tolerance", type=click.FloatRange(min=0.0, min_open=True), default=_TRACK.key_tolerance,
                  show_default=True,
                  help="Keys only where linear interpolation would stray more than this (px) from the tracked shape."),
+    click.option("--anchor-tolerance", type=click.FloatRange(min=0.0, min_open=True),
+                 default=_TRACK.anchor_tolerance, show_default=True,
+                 help="Max distance (px) of a tracked shape's curve from most frames' outlines when its point "
+                 "count is chosen (closer on parts under 40 px across); larger = fewer points. --tolerance sets "
+                 "the per-frame shapes' (--no-track)."),
     click.option("--smoothing", type=click.FloatRange(min=0.0), default=_TRACK.smoothing, show_default=True,
                  help="Temporal smoothing of the points' paths; 0 follows every frame's mask."),
     click.option("--max-gap", type=click.IntRange(min=0), default=_TRACK.max_gap, show_default=True,
