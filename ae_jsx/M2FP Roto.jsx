@@ -181,8 +181,11 @@
 
     function buildArgs(cli, comp, layer, options, outFile) {
         var src = layer.source, input = footageInput(src), argv, frames, first;
+        // One knob for both fits: the per-frame shapes' and, twice as loose as the CLI's defaults
+        // are, the tracked shapes' point count.
         argv = [cli, "export", input.path, "--target", "ae", "-o", outFile.fsName,
-                "--tolerance", String(options.tolerance), "--pixel-aspect", String(src.pixelAspect)];
+                "--tolerance", String(options.tolerance), "--anchor-tolerance", String(2 * options.tolerance),
+                "--pixel-aspect", String(src.pixelAspect)];
         if (input.sequence) {
             argv.push("--fps", String(src.frameRate));
         }

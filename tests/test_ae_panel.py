@@ -26,7 +26,8 @@ def test_panel_runs_the_cli_with_quoted_arguments_and_applies_the_result(jsx, sh
     out = argv[argv.index("-o") + 1]
     # the comp shows the layer from 2 s to 10 s: source frames 0..191 clipped to the 40 on disk
     assert argv == ["export", str(shot["first"]).replace("0995", "####"), "--target", "ae", "-o", out,
-                    "--tolerance", "0.75", "--pixel-aspect", "1", "--fps", "24", "--frames", "995-1034",
+                    "--tolerance", "0.75", "--anchor-tolerance", "1.5", "--pixel-aspect", "1", "--fps", "24",
+                    "--frames", "995-1034",
                     "--person", "1", "--part", "hair,face"]
     assert Path(out).parent == Path(shot["setup"]["tempDir"]) / "m2fp-roto"
     status = report["ui"]["status"]
