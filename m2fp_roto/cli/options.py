@@ -52,7 +52,8 @@ def option_group(dest: str, options, build=dict):
 
 vectorize_options = option_group("vectorize", [
     click.option("--tolerance", type=float, default=_VECTORIZE.tolerance, show_default=True,
-                 help="Max distance (px) of the Bezier curves from the smoothed boundary; larger = fewer points."),
+                 help="Max distance (px) of each frame's Bezier curves from the smoothed boundary; larger = fewer "
+                 "points (tracked shapes: --anchor-tolerance)."),
     click.option("--min-area", type=float, default=_VECTORIZE.min_area, show_default=True,
                  help="Regions and holes smaller than this many pixels are dropped (and said so with -v)."),
     click.option("--smooth", type=float, default=_VECTORIZE.smooth, show_default=True,
