@@ -181,8 +181,8 @@
 
     function buildArgs(cli, comp, layer, options, outFile) {
         var src = layer.source, input = footageInput(src), argv, frames, first;
-        // One knob for both fits: the per-frame shapes' and, twice as loose as the CLI's defaults
-        // are, the tracked shapes' point count.
+        // One knob for both fits: --tolerance for each frame's curves and, at twice it (as the
+        // CLI's defaults are), --anchor-tolerance for the tracked shapes' point count.
         argv = [cli, "export", input.path, "--target", "ae", "-o", outFile.fsName,
                 "--tolerance", String(options.tolerance), "--anchor-tolerance", String(2 * options.tolerance),
                 "--pixel-aspect", String(src.pixelAspect)];
