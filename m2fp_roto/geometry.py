@@ -16,6 +16,11 @@ def polygon_area(xy: np.ndarray) -> float:
     return 0.5 * float(np.dot(x, y1) - np.dot(x1, y))
 
 
+def ring_length(xy: np.ndarray) -> float:
+    """Length of the closed polyline ``xy``, its closing segment included."""
+    return float(np.linalg.norm(np.diff(xy, axis=0, append=xy[:1]), axis=1).sum())
+
+
 def resample_ring(xy: np.ndarray, spacing: float = 0.5, count: int | None = None) -> np.ndarray:
     """Uniform arc-length samples of a closed polyline, from its first point on.
 

@@ -7,6 +7,7 @@ import numpy as np
 
 from ..bezier import flatten, row_crossings
 from ..crossings import crossing_segments, untangle
+from ..geometry import ring_length
 from .outline import curves, increasing, ring_at
 
 #: A tracked frame whose curve strays farther than this (px) from its own outline on average
@@ -27,7 +28,7 @@ def unfaithful(points: np.ndarray, ring: np.ndarray) -> float:
     (ra, ca), (rb, cb) = row_crossings(curve - lo, size), row_crossings(ring - lo, size)
     apart = _inside(np.concatenate([ra, rb]), np.concatenate([ca, cb]), size[1])
     union = (_inside(ra, ca, size[1]) + _inside(rb, cb, size[1]) + apart) // 2
-    length = max(np.linalg.norm(np.diff(ring, axis=0, append=ring[:1]), axis=1).sum(), 1.0)
+    length = max(ring_length(ring), 1.0)
     iou = 1.0 - apart / union if union else 1.0
     return max(apart / length / FAITHFUL_PX, (1.0 - iou) / (1.0 - FAITHFUL_IOU))
 

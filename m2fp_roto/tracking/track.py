@@ -34,7 +34,7 @@ import numpy as np
 from ..crossings import untangle
 from ..document import Key, Shape, shape_name
 from ..fitting import CORNER_ANGLE, find_corners, fit_ring, fit_rings
-from ..geometry import bridge_rings, polygon_area, simple_ring, unit
+from ..geometry import bridge_rings, polygon_area, ring_length, simple_ring, unit
 from ..progress import Progress
 from ..vectorize import ring_tolerance
 from .association import associate, blob, grid_width, identify_people
@@ -321,8 +321,7 @@ def width(rings: list) -> float:
     """px across a shape seen as ``rings``: twice its median area over its median perimeter (a
     strip's width, a disc's radius)."""
     area = np.median([abs(polygon_area(r)) for r in rings])
-    length = np.median([np.hypot(*np.diff(np.vstack([r, r[:1]]), axis=0).T).sum() for r in rings])
-    return 2.0 * float(area) / max(float(length), 1e-9)
+    return 2.0 * float(area) / max(float(np.median([ring_length(r) for r in rings])), 1e-9)
 
 
 def for_width(options: TrackOptions, rings: list) -> TrackOptions:
