@@ -206,9 +206,12 @@ def test_densepose_fragments_are_not_shapes(upper1):
 
 
 def test_densepose_shapes_true_to_the_parse(upper1):
-    """The tracked shapes against the decoded maps: per-region IoU p10 (0.857 over the whole
-    clip in benchmarks/bench_track.py, 0.81 on this harder half) and area IoU, one point count,
-    one person, the parts seen throughout one shape each for the whole clip."""
+    """The tracked shapes against the decoded maps: per-region IoU p10 (0.907 over the whole
+    clip in benchmarks/bench_track.py, 0.901 on this harder half) and area IoU; no frame of a
+    shape alive 5 frames or more under 0.84 (0.851 here; 0.369 before frames that overlap their
+    outline less than 0.9 had their anchors placed again: a part whose region changed shape
+    between two frames of the parse); one point count, one person, the parts seen throughout
+    one shape each for the whole clip."""
     source, per_frame = upper1
     shapes = track_contours(per_frame, TrackOptions())
     assert constant_counts(shapes) == 1.0
@@ -216,5 +219,8 @@ def test_densepose_shapes_true_to_the_parse(upper1):
     assert max(s.frames[1] - s.frames[0] + 1 for s in shapes) == len(source.frames)
     regions = [r for f in per_frame for r in frame_regions(shapes, source.parse(f), VectorizeOptions().min_area)[0]]
     ious = np.array([r.iou for r in regions])
-    assert np.percentile(ious, 10) >= 0.78, np.percentile(ious, 10)
+    assert np.percentile(ious, 10) >= 0.88, np.percentile(ious, 10)
     assert pooled_iou(regions) >= 0.93
+    lives = {s.name: s.frames[1] - s.frames[0] + 1 for s in shapes}
+    fits = [x for f in per_frame for x in frame_regions(shapes, source.parse(f), VectorizeOptions().min_area)[1]]
+    assert min(x.iou for x in fits if lives[x.name] >= 5 and np.isfinite(x.iou)) >= 0.84

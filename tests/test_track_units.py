@@ -187,3 +187,32 @@ def test_narrow_parts_get_closer_tolerances():
     assert thin.anchor_tolerance == 0.5 * options.anchor_tolerance
     assert thin.edge_tolerance == pytest.approx(options.edge_tolerance * max(4 / FULL_WIDTH, 0.1), rel=0.03)
     assert (thin.key_tolerance, thin.smoothing) == (options.key_tolerance, options.smoothing)
+
+
+def test_a_frame_whose_anchors_miss_a_lobe_gets_them_placed_again():
+    """An arm bent at the elbow whose anchors, followed from other frames, all sit on one half of
+    this frame's outline: the curve cuts the other half off. One anchor moved to the span that
+    misses most brings it over the floor, the rest keep their places; a whole new placement as
+    the frame's own fit would choose covers it too; a frame over the floor is left as it is."""
+    from m2fp_roto.geometry import resample_ring
+    from m2fp_roto.tracking import frame_repair
+
+    ring = resample_ring(np.array([[0.0, 0.0], [60.0, 0.0], [60.0, 12.0], [12.0, 12.0], [12.0, 60.0], [0.0, 60.0]]))
+    m, n = len(ring), 10
+    idx = np.round(np.linspace(0, 0.45 * m, n)).astype(np.int64)
+    corner = np.zeros(n, bool)
+    bunched = frame_repair.fit_alone(ring, idx, ring[idx], corner)
+    assert frame_repair.overlap(bunched, ring)[1] < 0.6
+
+    placed = frame_repair.place_again(bunched, ring, idx, ring[idx], corner, 0.5, TrackOptions().corner_angle)
+    assert placed.shape == (n, 6) and frame_repair.overlap(placed, ring)[1] >= frame_repair.FLOOR_IOU
+    kept = np.linalg.norm(placed[:, None, :2] - ring[idx][None], axis=-1).min(1) < 1e-9
+    assert kept.sum() == n - 1  # one anchor moved
+    assert np.linalg.norm(placed[0, :2] - bunched[0, :2]) < 1e-9  # numbered as before
+
+    again = frame_repair.fit_again(ring, bunched, 0.5, TrackOptions().corner_angle)
+    assert again.shape == (n, 6) and frame_repair.overlap(again, ring)[1] >= 0.97
+
+    spread = np.round(np.linspace(0, m, n, endpoint=False)).astype(np.int64)
+    good = frame_repair.fit_alone(ring, spread, ring[spread], corner)
+    assert frame_repair.place_again(good, ring, spread, ring[spread], corner, 0.5, 60.0) is good

@@ -1,5 +1,7 @@
 """One tracked frame put right on its own outline: made simple where the curve crosses itself,
-fitted on its own where the smoothing in time pulled it off (see :func:`.track.track_shape`)."""
+fitted on its own where the smoothing in time pulled it off, its anchors placed again where the
+outline changed more than anchors followed from other frames can draw (see
+:func:`.track.track_shape`)."""
 
 from __future__ import annotations
 
@@ -7,19 +9,35 @@ import numpy as np
 
 from ..bezier import flatten, row_crossings
 from ..crossings import crossing_segments, untangle
-from ..geometry import ring_length
+from ..fitting import find_corners, fit_ring
+from ..geometry import polygon_area, ring_length
+from ..vectorize import ring_tolerance
 from .outline import curves, increasing, ring_at
 
 #: A tracked frame whose curve strays farther than this (px) from its own outline on average
 #: along it, or overlaps it less than this (IoU; small parts), is fitted on its own instead:
 #: the smoothing in time cost it its shape there.
 FAITHFUL_PX, FAITHFUL_IOU = 0.5, 0.8
+#: A frame whose curve still overlaps its outline less than this (IoU) gets its anchors placed
+#: again on that frame (``place_again``): where a part's outline changed shape between frames
+#: (a sleeve cut in two by an arm in front, a foot's matte split and joined), the anchors
+#: followed from other frames leave the new lobe without any.
+FLOOR_IOU = 0.9
+#: Anchors ``move_anchors`` moves, at most, before it gives way to a whole new placement.
+MOVES = 6
 
 
 def unfaithful(points: np.ndarray, ring: np.ndarray) -> float:
     """How far the closed curve of ``points`` is from the polygon ``ring``, as a multiple of
     what is allowed (> 1: too far): its mean distance (the pixel centres inside one and not
     the other, per px of the ring's length) over ``FAITHFUL_PX``, or its IoU's shortfall."""
+    apart, iou = overlap(points, ring)
+    return max(apart / max(ring_length(ring), 1.0) / FAITHFUL_PX, (1.0 - iou) / (1.0 - FAITHFUL_IOU))
+
+
+def overlap(points: np.ndarray, ring: np.ndarray) -> tuple[int, float]:
+    """(pixel centres inside one of the closed curve of ``points`` and the polygon ``ring`` and
+    not the other, their IoU)."""
     curve = flatten(points)
     lo = np.floor(np.minimum(curve.min(0), ring.min(0))) - 1
     size = tuple(np.ceil(np.maximum(curve.max(0), ring.max(0)) - lo + 1).astype(int)[::-1])
@@ -28,9 +46,7 @@ def unfaithful(points: np.ndarray, ring: np.ndarray) -> float:
     (ra, ca), (rb, cb) = row_crossings(curve - lo, size), row_crossings(ring - lo, size)
     apart = _inside(np.concatenate([ra, rb]), np.concatenate([ca, cb]), size[1])
     union = (_inside(ra, ca, size[1]) + _inside(rb, cb, size[1]) + apart) // 2
-    length = max(ring_length(ring), 1.0)
-    iou = 1.0 - apart / union if union else 1.0
-    return max(apart / length / FAITHFUL_PX, (1.0 - iou) / (1.0 - FAITHFUL_IOU))
+    return apart, 1.0 - apart / union if union else 1.0
 
 
 def _inside(rows: np.ndarray, cols: np.ndarray, width: int) -> int:
@@ -45,7 +61,98 @@ def _inside(rows: np.ndarray, cols: np.ndarray, width: int) -> int:
 def fit_alone(ring: np.ndarray, idx: np.ndarray, anchors: np.ndarray, corner: np.ndarray) -> np.ndarray:
     """(N, 6) points through ``anchors`` with handles fitted to this one frame's ``ring``
     (``idx``: the anchors' sample indices), nothing smoothed in time."""
-    return curves({0: ring}, {0: idx}, anchors[None], corner[None], 0, np.ones(1, bool), 0.0)[0][0]
+    return _fitted(ring, idx, anchors, corner)[0]
+
+
+def _fitted(ring: np.ndarray, idx: np.ndarray, anchors: np.ndarray, corner: np.ndarray):
+    """(``fit_alone``'s points, each span's error)."""
+    points, errors = curves({0: ring}, {0: idx}, anchors[None], corner[None], 0, np.ones(1, bool), 0.0)
+    return points[0], errors[0]
+
+
+def place_again(points: np.ndarray, ring: np.ndarray, idx: np.ndarray, on: np.ndarray, corner: np.ndarray,
+                anchor_tolerance: float, corner_angle: float) -> np.ndarray:
+    """One frame's points, or where they overlap ``ring`` less than ``FLOOR_IOU``, the first of
+    these to reach it (else the one that overlaps most, if more than they do): a few anchors
+    moved (``move_anchors``: the others keep their places, so their paths do not jump), then
+    every anchor where this frame's own fit puts them (``fit_again``, within the vectorizer's
+    tolerance for the ring's area from ``anchor_tolerance``).
+    ``idx``, ``on`` and ``corner`` are the frame's anchors as ``make_simple`` takes them."""
+    best = overlap(points, ring)[1]
+    if best >= FLOOR_IOU:
+        return points
+    tolerance = ring_tolerance(anchor_tolerance, abs(polygon_area(ring)))
+    for again in (lambda: move_anchors(ring, idx, corner), lambda: fit_again(ring, points, tolerance, corner_angle)):
+        candidate = make_simple(again(), ring, idx, on, corner)
+        iou = overlap(candidate, ring)[1]
+        if iou > best:
+            points, best = candidate, iou
+        if best >= FLOOR_IOU:
+            break
+    return points
+
+
+def move_anchors(ring: np.ndarray, idx: np.ndarray, corner: np.ndarray) -> np.ndarray:
+    """(N, 6) points of ``ring`` with up to ``MOVES`` anchors moved, one at a time, from where
+    the outline needs them least (the shortest pair of spans around a smooth anchor) to the
+    middle of the span whose fit misses the outline most, while that raises the overlap and it
+    is under ``FLOOR_IOU``. ``idx``: the anchors' increasing sample indices."""
+    m, n = len(ring), len(idx)
+    u, c = np.asarray(idx), np.asarray(corner, bool)
+    best, errors = _fit(ring, u, c)
+    best_iou = overlap(best, ring)[1]
+    for _ in range(MOVES):
+        worst = int(errors.argmax())
+        span = np.diff(np.append(u, u[0] + m))
+        left = (span + np.roll(span, 1)).astype(np.float64)  # the span an anchor's removal leaves
+        left[c] = left[worst] = left[(worst + 1) % n] = np.inf
+        k = int(left.argmin())
+        if best_iou >= FLOOR_IOU or span[worst] < 4 or not np.isfinite(left[k]):
+            break
+        moved = np.append(np.delete(u, k) % m, (u[worst] + span[worst] // 2) % m)
+        moved, flags = _numbered(moved, np.append(np.delete(c, k), False), ring[u % m], ring)
+        points, moved_errors = _fit(ring, moved, flags)
+        iou = overlap(points, ring)[1]
+        if iou <= best_iou:
+            break
+        u, c, best, errors, best_iou = moved, flags, points, moved_errors, iou
+    return best
+
+
+def fit_again(ring: np.ndarray, points: np.ndarray, tolerance: float, corner_angle: float) -> np.ndarray:
+    """(N, 6) points of ``ring`` through the anchors its own fit (Schneider, within ``tolerance``,
+    corners kept) chooses, made as many as ``points``' by splitting the longest spans or
+    dropping the anchor between the shortest two, numbered to lie nearest ``points``' anchors."""
+    m, n = len(ring), len(points)
+    corners = find_corners(ring, corner_angle)
+    fitted = fit_ring(ring, tolerance, corners)
+    u = np.unique(((ring[None] - fitted[:, None, :2]) ** 2).sum(-1).argmin(1))  # its anchors are samples
+    while len(u) < n:
+        span = np.diff(np.append(u, u[0] + m))
+        k = int(span.argmax())
+        u = np.sort(np.append(u, (u[k] + span[k] // 2) % m))
+    while len(u) > n:
+        span = np.diff(np.append(u, u[0] + m))
+        u = np.delete(u, int((span + np.roll(span, 1)).argmin()))
+    u, c = _numbered(u, np.isin(u, corners), points[:, :2], ring)
+    return _fit(ring, u, c)[0]
+
+
+def _numbered(u: np.ndarray, corner: np.ndarray, anchors: np.ndarray, ring: np.ndarray):
+    """Sample indices ``u`` (N,) of ``ring`` (any order, in [0, M)) and their corner flags, sorted
+    along the ring and turned so that anchor i lies nearest ``anchors[i]``; ``u`` increasing
+    (unwrapped) from its first."""
+    m = len(ring)
+    order = np.argsort(u, kind="stable")
+    u, corner = u[order], corner[order]
+    turn = int(np.argmin([((ring[np.roll(u, -r)] - anchors) ** 2).sum() for r in range(len(u))]))
+    u, corner = np.roll(u, -turn), np.roll(corner, -turn)
+    return np.where(u < u[0], u + m, u), corner
+
+
+def _fit(ring: np.ndarray, u: np.ndarray, corner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """((N, 6) points through the ring's samples ``u`` with handles fitted to it, each span's error)."""
+    return _fitted(ring, u, ring[u % len(ring)], corner)
 
 
 def make_simple(points: np.ndarray, ring: np.ndarray, idx: np.ndarray, on: np.ndarray, corner: np.ndarray) -> np.ndarray:

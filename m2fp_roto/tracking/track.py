@@ -13,7 +13,8 @@ The stages (see :mod:`.association`, :mod:`.spacetime`, :mod:`.keys`):
    smoothed in spacetime and put back on each outline (``_on_outline``, :mod:`.outline`),
    handles fitted per frame; where spans stay worse than ``refine_error`` on many frames the
    shape gets more anchors (on every frame); every frame made simple and, where the smoothing
-   pulled it off its outline (0.5 px on average, or IoU under 0.8), fitted on its own instead
+   pulled it off its outline (0.5 px on average, or IoU under 0.8), fitted on its own instead;
+   where it still overlaps its outline less than 0.9, its anchors placed again on that frame
    (:mod:`.frame_repair`).
 4. keys reduced (:mod:`.keys`), holes kept inside their parents (:mod:`.holes`); a shape is
    hidden on the frames of its lifetime where its region is not seen (``Shape.hidden``).
@@ -39,7 +40,7 @@ from ..progress import Progress
 from ..vectorize import ring_tolerance
 from .association import associate, blob, grid_width, identify_people
 from .fragments import joins, ring_gap, settle, within
-from .frame_repair import fit_alone, make_simple, nearest_samples, unfaithful
+from .frame_repair import fit_alone, make_simple, nearest_samples, place_again, unfaithful
 from .holes import keep_inside
 from .keys import keep_simple, reduce_keys
 from .outline import cast_on_ring, curves, increasing, ring_at, take_corners
@@ -236,6 +237,8 @@ def track_shape(rings: dict, options: TrackOptions, prior=None) -> tuple[int, np
             own = make_simple(fit_alone(rings[f], idx[f], on[i], corner[i]), rings[f], idx[f], on[i], corner[i])
             if unfaithful(own, rings[f]) < off:
                 points[i] = own
+        points[i] = place_again(points[i], rings[f], idx[f], on[i], corner[i], options.anchor_tolerance,
+                                options.corner_angle)
     points = _blend_gaps(points, observed)
     seen_at = np.flatnonzero(observed)
     for i in np.flatnonzero(~observed):  # a blend that crosses itself holds the nearest sighting
