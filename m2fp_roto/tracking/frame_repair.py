@@ -1,6 +1,6 @@
 """One tracked frame put right on its own outline: made simple where the curve crosses itself,
 fitted on its own where the smoothing in time pulled it off, its anchors placed again where the
-outline changed more than anchors followed from other frames can draw (see
+outline changed more than anchors followed from other frames can draw (``repair_frame``, for
 :func:`.track.track_shape`)."""
 
 from __future__ import annotations
@@ -27,11 +27,33 @@ FLOOR_IOU = 0.9
 MOVES = 6
 
 
+def repair_frame(points: np.ndarray, ring: np.ndarray, idx: np.ndarray, on: np.ndarray, corner: np.ndarray,
+                 anchor_tolerance: float, corner_angle: float) -> np.ndarray:
+    """One tracked frame's points put right on its outline ``ring``: made simple; where the
+    smoothing in time pulled them off it (``unfaithful``), fitted on their own if that is closer;
+    where they still overlap it less than ``FLOOR_IOU``, their anchors placed again
+    (``place_again``). ``idx``, ``on``, ``corner``: the anchors' sample indices, their places
+    exactly on the outline, their corner flags."""
+    points = make_simple(points, ring, idx, on, corner)
+    apart, iou = overlap(points, ring)
+    off = _off(apart, iou, ring)
+    if off > 1.0:  # the smoothing in time cost this frame its shape: fitted on its own
+        own = make_simple(fit_alone(ring, idx, on, corner), ring, idx, on, corner)
+        own_apart, own_iou = overlap(own, ring)
+        if _off(own_apart, own_iou, ring) < off:
+            points, iou = own, own_iou
+    return place_again(points, ring, idx, on, corner, anchor_tolerance, corner_angle, iou)
+
+
 def unfaithful(points: np.ndarray, ring: np.ndarray) -> float:
     """How far the closed curve of ``points`` is from the polygon ``ring``, as a multiple of
     what is allowed (> 1: too far): its mean distance (the pixel centres inside one and not
     the other, per px of the ring's length) over ``FAITHFUL_PX``, or its IoU's shortfall."""
-    apart, iou = overlap(points, ring)
+    return _off(*overlap(points, ring), ring)
+
+
+def _off(apart: int, iou: float, ring: np.ndarray) -> float:
+    """``unfaithful`` from ``overlap``'s figures."""
     return max(apart / max(ring_length(ring), 1.0) / FAITHFUL_PX, (1.0 - iou) / (1.0 - FAITHFUL_IOU))
 
 
@@ -71,14 +93,15 @@ def _fitted(ring: np.ndarray, idx: np.ndarray, anchors: np.ndarray, corner: np.n
 
 
 def place_again(points: np.ndarray, ring: np.ndarray, idx: np.ndarray, on: np.ndarray, corner: np.ndarray,
-                anchor_tolerance: float, corner_angle: float) -> np.ndarray:
+                anchor_tolerance: float, corner_angle: float, iou: float | None = None) -> np.ndarray:
     """One frame's points, or where they overlap ``ring`` less than ``FLOOR_IOU``, the first of
     these to reach it (else the one that overlaps most, if more than they do): a few anchors
     moved (``move_anchors``: the others keep their places, so their paths do not jump), then
     every anchor where this frame's own fit puts them (``fit_again``, within the vectorizer's
     tolerance for the ring's area from ``anchor_tolerance``).
-    ``idx``, ``on`` and ``corner`` are the frame's anchors as ``make_simple`` takes them."""
-    best = overlap(points, ring)[1]
+    ``idx``, ``on`` and ``corner`` are the frame's anchors as ``make_simple`` takes them; ``iou``:
+    the points' overlap when known."""
+    best = overlap(points, ring)[1] if iou is None else iou
     if best >= FLOOR_IOU:
         return points
     tolerance = ring_tolerance(anchor_tolerance, abs(polygon_area(ring)))
@@ -123,10 +146,12 @@ def fit_again(ring: np.ndarray, points: np.ndarray, tolerance: float, corner_ang
     """(N, 6) points of ``ring`` through the anchors its own fit (Schneider, within ``tolerance``,
     corners kept) chooses, made as many as ``points``' by splitting the longest spans or
     dropping the anchor between the shortest two, numbered to lie nearest ``points``' anchors."""
+    from scipy.spatial import cKDTree
+
     m, n = len(ring), len(points)
     corners = find_corners(ring, corner_angle)
     fitted = fit_ring(ring, tolerance, corners)
-    u = np.unique(((ring[None] - fitted[:, None, :2]) ** 2).sum(-1).argmin(1))  # its anchors are samples
+    u = np.unique(cKDTree(ring).query(fitted[:, :2])[1])  # its anchors are samples
     while len(u) < n:
         span = np.diff(np.append(u, u[0] + m))
         k = int(span.argmax())

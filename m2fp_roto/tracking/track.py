@@ -40,7 +40,7 @@ from ..progress import Progress
 from ..vectorize import ring_tolerance
 from .association import associate, blob, grid_width, identify_people
 from .fragments import joins, ring_gap, settle, within
-from .frame_repair import fit_alone, make_simple, nearest_samples, place_again, unfaithful
+from .frame_repair import nearest_samples, repair_frame
 from .holes import keep_inside
 from .keys import keep_simple, reduce_keys
 from .outline import cast_on_ring, curves, increasing, ring_at, take_corners
@@ -231,14 +231,8 @@ def track_shape(rings: dict, options: TrackOptions, prior=None) -> tuple[int, np
         n += bad
     for f in seen:
         i = f - first
-        points[i] = make_simple(points[i], rings[f], idx[f], on[i], corner[i])
-        off = unfaithful(points[i], rings[f])
-        if off > 1.0:  # the smoothing in time cost this frame its shape: fitted on its own
-            own = make_simple(fit_alone(rings[f], idx[f], on[i], corner[i]), rings[f], idx[f], on[i], corner[i])
-            if unfaithful(own, rings[f]) < off:
-                points[i] = own
-        points[i] = place_again(points[i], rings[f], idx[f], on[i], corner[i], options.anchor_tolerance,
-                                options.corner_angle)
+        points[i] = repair_frame(points[i], rings[f], idx[f], on[i], corner[i], options.anchor_tolerance,
+                                 options.corner_angle)
     points = _blend_gaps(points, observed)
     seen_at = np.flatnonzero(observed)
     for i in np.flatnonzero(~observed):  # a blend that crosses itself holds the nearest sighting
