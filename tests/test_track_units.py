@@ -215,4 +215,4 @@ def test_a_frame_whose_anchors_miss_a_lobe_gets_them_placed_again():
 
     spread = np.round(np.linspace(0, m, n, endpoint=False)).astype(np.int64)
     good = frame_repair.fit_alone(ring, spread, ring[spread], corner)
-    assert frame_repair.place_again(good, ring, spread, ring[spread], corner, 0.5, 60.0) is good
+    assert frame_repair.place_again(good, ring, spread, ring[spread], corner, 0.5, TrackOptions().corner_angle) is good
