@@ -83,11 +83,12 @@ def _inside(rows: np.ndarray, cols: np.ndarray, width: int) -> int:
 def fit_alone(ring: np.ndarray, idx: np.ndarray, anchors: np.ndarray, corner: np.ndarray) -> np.ndarray:
     """(N, 6) points through ``anchors`` with handles fitted to this one frame's ``ring``
     (``idx``: the anchors' sample indices), nothing smoothed in time."""
-    return _fitted(ring, idx, anchors, corner)[0]
+    return _fit(ring, idx, corner, anchors)[0]
 
 
-def _fitted(ring: np.ndarray, idx: np.ndarray, anchors: np.ndarray, corner: np.ndarray):
-    """(``fit_alone``'s points, each span's error)."""
+def _fit(ring: np.ndarray, idx: np.ndarray, corner: np.ndarray, anchors: np.ndarray | None = None):
+    """(``fit_alone``'s points, each span's error); ``anchors`` default to the samples ``idx``."""
+    anchors = ring[idx % len(ring)] if anchors is None else anchors
     points, errors = curves({0: ring}, {0: idx}, anchors[None], corner[None], 0, np.ones(1, bool), 0.0)
     return points[0], errors[0]
 
@@ -126,8 +127,8 @@ def move_anchors(ring: np.ndarray, idx: np.ndarray, corner: np.ndarray) -> np.nd
     best_iou = overlap(best, ring)[1]
     for _ in range(MOVES):
         worst = int(errors.argmax())
-        span = np.diff(np.append(u, u[0] + m))
-        left = (span + np.roll(span, 1)).astype(np.float64)  # the span an anchor's removal leaves
+        span, left = _spans(u, m)
+        left = left.astype(np.float64)
         left[c] = left[worst] = left[(worst + 1) % n] = np.inf
         k = int(left.argmin())
         if best_iou >= FLOOR_IOU or span[worst] < 4 or not np.isfinite(left[k]):
@@ -153,12 +154,11 @@ def fit_again(ring: np.ndarray, points: np.ndarray, tolerance: float, corner_ang
     fitted = fit_ring(ring, tolerance, corners)
     u = np.unique(cKDTree(ring).query(fitted[:, :2])[1])  # its anchors are samples
     while len(u) < n:
-        span = np.diff(np.append(u, u[0] + m))
+        span = _spans(u, m)[0]
         k = int(span.argmax())
         u = np.sort(np.append(u, (u[k] + span[k] // 2) % m))
     while len(u) > n:
-        span = np.diff(np.append(u, u[0] + m))
-        u = np.delete(u, int((span + np.roll(span, 1)).argmin()))
+        u = np.delete(u, int(_spans(u, m)[1].argmin()))
     u, c = _numbered(u, np.isin(u, corners), points[:, :2], ring)
     return _fit(ring, u, c)[0]
 
@@ -175,9 +175,11 @@ def _numbered(u: np.ndarray, corner: np.ndarray, anchors: np.ndarray, ring: np.n
     return np.where(u < u[0], u + m, u), corner
 
 
-def _fit(ring: np.ndarray, u: np.ndarray, corner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """((N, 6) points through the ring's samples ``u`` with handles fitted to it, each span's error)."""
-    return _fitted(ring, u, ring[u % len(ring)], corner)
+def _spans(u: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """(samples from each anchor ``u`` (increasing, within a turn of a ring of ``m``) to the
+    next, samples between each anchor's two neighbours: the span its removal would leave)."""
+    span = np.diff(np.append(u, u[0] + m))
+    return span, span + np.roll(span, 1)
 
 
 def make_simple(points: np.ndarray, ring: np.ndarray, idx: np.ndarray, on: np.ndarray, corner: np.ndarray) -> np.ndarray:
