@@ -19,7 +19,8 @@ would reach. Measured as an outsider would
   frames; ``other max``: the largest share on other people's pixels (a swap, or an edge out
   onto a neighbour; ``own min`` also counts background under an edge).
 - ``split``: shapes per (person, part) present in the shot, at most; ``short``: shapes alive
-  fewer than 3 frames.
+  fewer than 3 frames; ``leaps``: shape-frames where a shape lands on another piece (overlaps
+  its outline of the frame before by under 5 %, one a quarter the other's size or less).
 - ``IoU area``: all regions' intersections over all unions (pixel-centre rasterization; islands
   and holes under ``--min-area`` left out); ``gap`` the worst shape's median IoU below what the
   per-frame vectorizer (``--no-track``) gets on the same frames; ``min5`` the least IoU of a
@@ -58,6 +59,7 @@ from m2fp_roto.qa.track_metrics import (
     hole_crossings,
     jitter,
     key_ratio,
+    leaps,
     naive_outline_paths,
     path_jitter,
     pooled_iou,
@@ -196,7 +198,7 @@ def measure(name, source, truth, options: TrackOptions, tracked=None, shapes=Non
         "cross %": 100 * crossing_share(shapes), "hole x": len(hole_crossings(shapes)),
         "own min": min(x.own_person for v in fits.values() for x in v) if truth is not None else float("nan"),
         "other max": max(x.other_person for v in fits.values() for x in v) if truth is not None else float("nan"),
-        "split": max(per_part.values()), "short": sum(v < 3 for v in lives.values()),
+        "split": max(per_part.values()), "short": sum(v < 3 for v in lives.values()), "leaps": len(leaps(shapes)),
         "IoU area": pooled_iou(regions), "gap": max(gaps), "min5": min(min5) if min5 else float("nan"),
         "IoU p10": float(np.percentile([r.iou for r in regions], 10)),
         "bd mean": float(np.mean([b[0] for b in bd])) if bd else float("nan"),

@@ -32,6 +32,19 @@ def test_match_cost_refuses_far_jumps_and_specks():
     assert match_cost(a, near, 1) < match_cost(a, blob("m", [square(40, 10)], WIDTH), 1)
 
 
+def test_a_part_that_vanished_does_not_leap_to_a_smaller_piece_beside_it():
+    """A shin merged into the body for a frame: the piece of a quarter its size beside it, not
+    overlapping where the shin was, is another region; a piece of a like size there may be the
+    shin moved fast."""
+    shin = blob("a", [square(10, 10)], WIDTH)
+    beside = blob("b", [square(58, 10, size=15.0)], WIDTH)
+    moved = blob("c", [square(58, 10, size=30.0)], WIDTH)
+    assert iou(shin, beside) == 0.0 and iou(shin, moved) == 0.0
+    assert match_cost(shin, beside, 1) == np.inf
+    assert np.isfinite(match_cost(shin, moved, 1))
+    assert np.isfinite(match_cost(shin, beside, 1, leap=0.0))  # holes may leap (``track.component_tracks``)
+
+
 def test_associate_follows_overlap_whatever_the_keys():
     """Two people walking apart, numbered differently on every frame by the detector."""
     frames = {}

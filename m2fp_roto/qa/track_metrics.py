@@ -10,6 +10,10 @@
 - ``self_crossings``: every (shape, frame) whose outline crosses itself (the curve sampled at
   most 0.5 px apart, shapely's ``LinearRing.is_simple``) - a fold or a hole in the matte;
   ``hole_crossings``: holes whose outline crosses or leaves their parent's.
+- ``leaps``: every (shape, frame) where the shape, drawn on the frame before too, lands on
+  something else - its outline overlaps the one before by under 5 % of the smaller, and one
+  has under a quarter of the other's area (a shin merged into the body, its shape moved on to
+  a speck beside it).
 - ``frame_regions``: per frame, every (person, part) region's IoU with the union of its shapes,
   and per shape its IoU with the connected components it covers most (its region) and the
   share of its area on its own person's pixels.
@@ -98,6 +102,25 @@ def crossing_share(shapes, spacing: float = 0.5) -> float:
     """Share of shape-frames whose outline crosses itself (see :func:`self_crossings`)."""
     total = sum(len(s.drawn_frames()) for s in shapes)
     return len(self_crossings(shapes, spacing)) / total if total else 0.0
+
+
+def leaps(shapes, spacing: float = 0.5, touch: float = 0.05, like: float = 0.25) -> list[tuple[str, int]]:
+    """(name, frame) of every outer shape-frame whose outline, drawn on the frame before too,
+    overlaps it by under ``touch`` of the smaller area while one area is under ``like`` of the
+    other: a region handed from one piece to another, not one that moved fast (a leg in a
+    sparse shot may clear its old place, but keeps its size)."""
+    from shapely.geometry import Polygon
+
+    found, before = [], {}
+    for s, f, p in shape_frames([s for s in shapes if not s.hole]):
+        now = Polygon(sample_spaced(p, spacing)).buffer(0)
+        last = before.get(s.name)
+        if last is not None and last[0] == f - 1:
+            small, big = sorted((now.area, last[1].area))
+            if now.intersection(last[1]).area < touch * small and small < like * big:
+                found.append((s.name, f))
+        before[s.name] = (f, now)
+    return found
 
 
 def hole_crossings(shapes, spacing: float = 0.5) -> list[tuple[str, int]]:

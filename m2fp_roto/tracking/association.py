@@ -24,6 +24,10 @@ from ..geometry import polygon_area
 
 GRID = 4.0  # px per cell of the coarse grid that association masks are drawn on
 REACH = 3.0  # how far (in blob sizes) from where it was expected a blob may be and still continue a track
+#: A blob that does not overlap the track where it was expected continues it only if neither
+#: has less than this share of the other's area: a shin that merged into the body, or a piece
+#: that went behind a branch, does not leap to a speck beside it (its shape would jump there).
+LEAP = 0.25
 
 
 @dataclass
@@ -79,28 +83,28 @@ def iou(a: Blob, b: Blob, shift=(0, 0), width: int = 0) -> float:
     return inter / union if union else 0.0
 
 
-def match_cost(track: Blob, new: Blob, gap: int, velocity=(0.0, 0.0), width: int = 0) -> float:
+def match_cost(track: Blob, new: Blob, gap: int, velocity=(0.0, 0.0), width: int = 0, leap: float = LEAP) -> float:
     """Cost of continuing ``track`` with ``new`` after ``gap`` frames; inf when implausible.
 
     The track's blob is first moved by ``velocity`` (px per frame) over the gap; then 1 - IoU
     plus the centroid distance in units of the blobs' size. Without overlap a match is still
     allowed when the centroid is less than ``REACH`` times the blob's size from where it was expected
     (small, fast parts, or a shot sampled sparsely), more freely after a gap (a person who left
-    and came back near where they were).
+    and came back near where they were), and neither has less than ``leap`` of the other's area.
     """
     move = np.asarray(velocity, np.float64) * max(gap, 1)
     size = np.sqrt(max(track.area, new.area, 1.0))
     dist = float(np.hypot(*(track.centroid + move - new.centroid))) / size
     overlap = iou(track, new, np.round(move / GRID), width)
     ratio = min(track.area, new.area) / max(track.area, new.area, 1e-9)
-    if overlap <= 0.0 and dist > REACH * max(gap, 1) ** 0.5:
-        return np.inf
     if ratio < 0.05:  # a speck is not the body part it sits beside
+        return np.inf
+    if overlap <= 0.0 and (dist > REACH * max(gap, 1) ** 0.5 or ratio < leap):
         return np.inf
     return (1.0 - overlap) + dist
 
 
-def associate(frames: dict, max_gap: int, width: int = 0) -> list[Track]:
+def associate(frames: dict, max_gap: int, width: int = 0, leap: float = LEAP) -> list[Track]:
     """Link the blobs of consecutive frames into tracks.
 
     Parameters
@@ -120,7 +124,7 @@ def associate(frames: dict, max_gap: int, width: int = 0) -> list[Track]:
         live = [t for t in tracks if frame - t.last_frame <= max_gap + 1]
         assigned: dict[int, Track] = {}
         if live and blobs:
-            cost = np.array([[_cost(t, b, frame, width) for b in blobs] for t in live])
+            cost = np.array([[_cost(t, b, frame, width, leap) for b in blobs] for t in live])
             # Each link weighs by the blob's size: a body part matched well matters more than a
             # speck beside it (unweighted, a speck taken by the part's track can cost less in sum
             # than the part going to a far track).
@@ -139,16 +143,16 @@ def associate(frames: dict, max_gap: int, width: int = 0) -> list[Track]:
     return tracks
 
 
-def _cost(track: Track, new: Blob, frame: int, width: int) -> float:
+def _cost(track: Track, new: Blob, frame: int, width: int, leap: float) -> float:
     """``match_cost`` of continuing ``track`` with ``new``: moved by its velocity for one frame,
     or where it was, whichever fits better. A velocity measured from one flickering frame to the
     next (a limb half missing for a frame moves its centroid far) can point anywhere, and carried
     on over a gap it would reach a speck far away."""
     gap = frame - track.last_frame
-    moved = match_cost(track.last, new, gap, track.velocity / max(gap, 1), width)
+    moved = match_cost(track.last, new, gap, track.velocity / max(gap, 1), width, leap)
     if not track.velocity.any():
         return moved
-    return min(moved, match_cost(track.last, new, gap, (0.0, 0.0), width))
+    return min(moved, match_cost(track.last, new, gap, (0.0, 0.0), width, leap))
 
 
 def _person_blobs(per_frame: dict, width: int) -> dict:

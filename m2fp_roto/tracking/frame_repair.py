@@ -1,6 +1,7 @@
 """One tracked frame put right on its own outline: made simple where the curve crosses itself,
 fitted on its own where the smoothing in time pulled it off, its anchors placed again where the
-outline changed more than anchors followed from other frames can draw (``repair_frame``, for
+outline changed more than anchors followed from other frames can draw, or where a corridor
+joining two pieces of a part is drawn as a wedge (``repair_frame``, for
 :func:`.track.track_shape`)."""
 
 from __future__ import annotations
@@ -25,15 +26,21 @@ FAITHFUL_PX, FAITHFUL_IOU = 0.5, 0.8
 FLOOR_IOU = 0.9
 #: Anchors ``move_anchors`` moves, at most, before it gives way to a whole new placement.
 MOVES = 6
+#: A frame over the floor whose outline joins pieces by corridors (``geometry.bridge_rings``)
+#: and whose curve strays farther than this (px) from it somewhere (a corridor drawn as a wedge
+#: across a neighbour: no anchor followed from frames where the part was whole sits at its
+#: ends) gets a few anchors moved, where that gains at least ``STRAY_GAIN`` of IoU.
+STRAY_PX, STRAY_GAIN = 3.0, 0.01
 
 
 def repair_frame(points: np.ndarray, ring: np.ndarray, idx: np.ndarray, on: np.ndarray, corner: np.ndarray,
-                 anchor_tolerance: float, corner_angle: float) -> np.ndarray:
+                 anchor_tolerance: float, corner_angle: float, joined: bool = False) -> np.ndarray:
     """One tracked frame's points put right on its outline ``ring``: made simple; where the
     smoothing in time pulled them off it (``unfaithful``), fitted on their own if that is closer;
     where they still overlap it less than ``FLOOR_IOU``, their anchors placed again
     (``place_again``). ``idx``, ``on``, ``corner``: the anchors' sample indices, their places
-    exactly on the outline, their corner flags."""
+    exactly on the outline, their corner flags; ``joined``: whether ``ring`` joins pieces by
+    corridors."""
     points = make_simple(points, ring, idx, on, corner)
     apart, iou = overlap(points, ring)
     off = _off(apart, iou, ring)
@@ -42,7 +49,7 @@ def repair_frame(points: np.ndarray, ring: np.ndarray, idx: np.ndarray, on: np.n
         own_apart, own_iou = overlap(own, ring)
         if _off(own_apart, own_iou, ring) < off:
             points, iou = own, own_iou
-    return place_again(points, ring, idx, on, corner, anchor_tolerance, corner_angle, iou)
+    return place_again(points, ring, idx, on, corner, anchor_tolerance, corner_angle, iou, joined)
 
 
 def unfaithful(points: np.ndarray, ring: np.ndarray) -> float:
@@ -94,17 +101,19 @@ def _fit(ring: np.ndarray, idx: np.ndarray, corner: np.ndarray, anchors: np.ndar
 
 
 def place_again(points: np.ndarray, ring: np.ndarray, idx: np.ndarray, on: np.ndarray, corner: np.ndarray,
-                anchor_tolerance: float, corner_angle: float, iou: float | None = None) -> np.ndarray:
+                anchor_tolerance: float, corner_angle: float, iou: float | None = None,
+                joined: bool = False) -> np.ndarray:
     """One frame's points, or where they overlap ``ring`` less than ``FLOOR_IOU``, the first of
     these to reach it (else the one that overlaps most, if more than they do): a few anchors
     moved (``move_anchors``: the others keep their places, so their paths do not jump), then
     every anchor where this frame's own fit puts them (``fit_again``, within the vectorizer's
     tolerance for the ring's area from ``anchor_tolerance``).
     ``idx``, ``on`` and ``corner`` are the frame's anchors as ``make_simple`` takes them; ``iou``:
-    the points' overlap when known."""
+    the points' overlap when known; ``joined``: ``ring`` joins pieces by corridors
+    (``close_corridor`` over the floor)."""
     best = overlap(points, ring)[1] if iou is None else iou
     if best >= FLOOR_IOU:
-        return points
+        return close_corridor(points, ring, idx, on, corner, best) if joined else points
     tolerance = ring_tolerance(anchor_tolerance, abs(polygon_area(ring)))
     for again in (lambda: move_anchors(ring, idx, corner), lambda: fit_again(ring, points, tolerance, corner_angle)):
         candidate = make_simple(again(), ring, idx, on, corner)
@@ -116,11 +125,29 @@ def place_again(points: np.ndarray, ring: np.ndarray, idx: np.ndarray, on: np.nd
     return points
 
 
-def move_anchors(ring: np.ndarray, idx: np.ndarray, corner: np.ndarray) -> np.ndarray:
+def close_corridor(points: np.ndarray, ring: np.ndarray, idx: np.ndarray, on: np.ndarray, corner: np.ndarray,
+                   iou: float) -> np.ndarray:
+    """``points`` of a frame whose ``ring`` joins pieces by corridors, or where their curve
+    ``strays`` from it (a corridor drawn as a wedge), a few anchors moved to the spans that miss
+    it most (``move_anchors``) if that raises their overlap ``iou`` by ``STRAY_GAIN``."""
+    if not strays(points, ring):
+        return points
+    moved = make_simple(move_anchors(ring, idx, corner, min(iou + STRAY_GAIN, 1.0)), ring, idx, on, corner)
+    return moved if overlap(moved, ring)[1] >= iou + STRAY_GAIN else points
+
+
+def strays(points: np.ndarray, ring: np.ndarray) -> bool:
+    """Whether the curve of ``points`` is farther than ``STRAY_PX`` from ``ring`` anywhere."""
+    from scipy.spatial import cKDTree
+
+    return bool(cKDTree(ring).query(flatten(points), distance_upper_bound=STRAY_PX)[0].max() > STRAY_PX)
+
+
+def move_anchors(ring: np.ndarray, idx: np.ndarray, corner: np.ndarray, target: float = FLOOR_IOU) -> np.ndarray:
     """(N, 6) points of ``ring`` with up to ``MOVES`` anchors moved, one at a time, from where
     the outline needs them least (the shortest pair of spans around a smooth anchor) to the
     middle of the span whose fit misses the outline most, while that raises the overlap and it
-    is under ``FLOOR_IOU``. ``idx``: the anchors' increasing sample indices."""
+    is under ``target``. ``idx``: the anchors' increasing sample indices."""
     m, n = len(ring), len(idx)
     u, c = np.asarray(idx), np.asarray(corner, bool)
     best, errors = _fit(ring, u, c)
@@ -131,7 +158,7 @@ def move_anchors(ring: np.ndarray, idx: np.ndarray, corner: np.ndarray) -> np.nd
         left = left.astype(np.float64)
         left[c] = left[worst] = left[(worst + 1) % n] = np.inf
         k = int(left.argmin())
-        if best_iou >= FLOOR_IOU or span[worst] < 4 or not np.isfinite(left[k]):
+        if best_iou >= target or span[worst] < 4 or not np.isfinite(left[k]):
             break
         moved = np.append(np.delete(u, k) % m, (u[worst] + span[worst] // 2) % m)
         moved, flags = _numbered(moved, np.append(np.delete(c, k), False), ring[u % m], ring)

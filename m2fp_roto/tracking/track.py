@@ -115,6 +115,7 @@ class RingTrack:
     component: int
     hole: int
     rings: dict  # {frame: (M, 2) smoothed ring}
+    joined: frozenset = frozenset()  # frames whose ring joins pieces by corridors (``geometry.bridge_rings``)
 
     @property
     def name(self) -> str:
@@ -161,7 +162,8 @@ def component_tracks(per_frame: dict, people: dict, max_gap: int, min_frames: in
         others = {f: body[person, f][0][body[person, f][1] != part] for f in comps}  # the person's other parts
         shapes, pieces = settle(associate(comps, max_gap, width), outer, cells, max_gap, min_frames, min_share,
                                 others, width)
-        drawn, main = [], []  # per shape: {frame: outer ring}, {frame: component its holes come from}
+        # per shape: {frame: outer ring}, {frame: component its holes come from}, frames of joined pieces
+        drawn, main, joined = [], [], []
         for shape in shapes:
             seen = {}
             for t in shape:
@@ -176,6 +178,7 @@ def component_tracks(per_frame: dict, people: dict, max_gap: int, min_frames: in
                         ring = bridge_rings(ring, outer[f][c])
                 rings[f] = ring
             drawn.append(rings)
+            joined.append({f for f, cs in seen.items() if len(cs) > 1})
         for piece in pieces:
             if not within(piece, cells, others, width, 0.2):
                 continue  # a matte's speck, with little of the person's other parts around it: left out
@@ -186,10 +189,11 @@ def component_tracks(per_frame: dict, people: dict, max_gap: int, min_frames: in
                     holes = [r for j, r in frames[f][main[host][f]].items() if j]
                     if joins(outer[f][c], drawn[host][f], holes):
                         drawn[host][f] = bridge_rings(drawn[host][f], outer[f][c])
+                        joined[host].add(f)
         for k, rings in enumerate(drawn):
-            tracks.append(RingTrack(person, part, k, 0, rings))
+            tracks.append(RingTrack(person, part, k, 0, rings, frozenset(joined[k])))
             holes = {f: [blob(j, [r], width) for j, r in frames[f][c].items() if j] for f, c in main[k].items()}
-            for ht in associate(holes, max_gap, width):
+            for ht in associate(holes, max_gap, width, leap=0.0):
                 if len(ht.members) < min_frames <= len(rings):
                     continue  # a hole that blinks open is flicker too
                 hole_rings = {f: frames[f][main[k][f]][j] for f, j in ht.members.items()}
@@ -197,11 +201,13 @@ def component_tracks(per_frame: dict, people: dict, max_gap: int, min_frames: in
     return tracks
 
 
-def track_shape(rings: dict, options: TrackOptions, prior=None) -> tuple[int, np.ndarray, np.ndarray]:
+def track_shape(rings: dict, options: TrackOptions, prior=None,
+                joined=frozenset()) -> tuple[int, np.ndarray, np.ndarray]:
     """(first frame, points (F, N, 6) on every frame of the lifetime, observed (F,) bool) of one
     ring track.
 
     ``prior(a, b)``: optional motion of the whole person from frame a to b (see ``track_start``).
+    ``joined``: the frames whose ring joins pieces by corridors (``frame_repair.place_again``).
     Frames without a ring (a part hidden, a frame with no label map) get the linear blend of
     their observed neighbours, so the points go on smoothly; ``track_contours`` hides the shape
     on those frames, except where the shot has no parse.
@@ -232,7 +238,7 @@ def track_shape(rings: dict, options: TrackOptions, prior=None) -> tuple[int, np
     for f in seen:
         i = f - first
         points[i] = repair_frame(points[i], rings[f], idx[f], on[i], corner[i], options.anchor_tolerance,
-                                 options.corner_angle)
+                                 options.corner_angle, f in joined)
     points = _blend_gaps(points, observed)
     seen_at = np.flatnonzero(observed)
     for i in np.flatnonzero(~observed):  # a blend that crosses itself holds the nearest sighting
@@ -399,7 +405,7 @@ def track_contours(per_frame: dict, options: TrackOptions = TrackOptions(), prog
     tracks = component_tracks(per_frame, people, options.max_gap, options.min_frames, options.min_share)
     priors = _person_priors(tracks)
     shapes = []
-    solved = _solve_tracks([(t.rings, priors[t.person], skipped) for t in tracks], options, workers, mapper)
+    solved = _solve_tracks([(t.rings, priors[t.person], skipped, t.joined) for t in tracks], options, workers, mapper)
     # closing: the pool stops here, not whenever the suspended generator is collected
     with Progress(sum(len(t.rings) for t in tracks), "track", enabled=progress) as bar, closing(solved):
         holes, hidden = {}, {}
@@ -423,8 +429,8 @@ _PARALLEL_FROM = 200
 
 
 def _solve_tracks(jobs: list, options: TrackOptions, workers: int, mapper=None):
-    """``_solve_track`` of every ``(rings, person motions, skipped frames)`` job, in order (see :mod:`.pool` for
-    how the worker processes start and stop)."""
+    """``_solve_track`` of every ``(rings, person motions, skipped frames, joined frames)`` job, in
+    order (see :func:`..workers.ordered_map` for how the worker processes start and stop)."""
     if mapper is not None and jobs:
         yield from mapper(_solve_track, *zip(*jobs), [options] * len(jobs))
         return
@@ -436,7 +442,7 @@ def _solve_tracks(jobs: list, options: TrackOptions, workers: int, mapper=None):
     yield from ordered_map(_solve_track, [(*job, options) for job in jobs], workers)
 
 
-def _solve_track(rings: dict, motions: dict, skipped: set, options: TrackOptions):
+def _solve_track(rings: dict, motions: dict, skipped: set, joined: frozenset, options: TrackOptions):
     """(first frame, points (F, N, 6), observed frames (F,), key indices) of one track.
 
     Keys are reduced over the frames the shape was seen on; where the blend between two keys
@@ -452,7 +458,7 @@ def _solve_track(rings: dict, motions: dict, skipped: set, options: TrackOptions
 
     rings = {f: np.array(r, dtype=np.float64) for f, r in rings.items()}
     with threadpool_limits(1, user_api="blas"):
-        first, points, observed = track_shape(rings, options, lambda a, b: motions.get((a, b)))
+        first, points, observed = track_shape(rings, options, lambda a, b: motions.get((a, b)), joined)
         kept = reduce_keys(points, options.key_tolerance, options.key_measure, observed)
     may_key = np.array([first + i not in skipped for i in range(len(points))])
     return first, points, observed, keep_simple(points, kept, may_key | observed)
