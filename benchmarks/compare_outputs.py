@@ -12,7 +12,8 @@ Both versions run in their own process on the same label maps (the baseline extr
 - the 20 CIHP ground-truth maps, the 3 SCHP model outputs (2000x1333) and 4 CIHP maps with
   soft part scores (one-hot, area-downsampled by 4, plus noise): per-frame contours.
 
-Contours and documents are compared point by point (largest absolute difference, px), the
+Contours and documents are compared point by point (largest absolute difference, px; a
+document whose shapes or keys differ reads ``other``, with the first difference), the
 ``.nk`` and ``.jsx`` texts byte for byte, the EXRs channel by channel (matte and coverage
 channels: largest absolute difference; Cryptomatte IDs: bit for bit) with their data windows
 and headers. Shared data is read from ../shared/data.
@@ -134,7 +135,7 @@ def exr_diff(a: Path, b: Path) -> tuple[int, float, float, bool, list]:
             if str(hx.get(key)) != str(hy.get(key)):
                 headers.add(key)
         for name, p in cx.items():
-            q = cy[name]
+            p, q = _on_union(p, hx["dataWindow"], cy[name], hy["dataWindow"])
             if name.startswith("Crypto") and name[-1] in "RB":
                 ids &= np.array_equal(p.view(np.uint32), q.view(np.uint32))
             elif name.startswith("Crypto"):
@@ -143,6 +144,18 @@ def exr_diff(a: Path, b: Path) -> tuple[int, float, float, bool, list]:
                 matte = max(matte, float(np.abs(p.astype(np.float64) - q.astype(np.float64)).max()))
         files += 1
     return files, matte, coverage, ids, sorted(headers)
+
+
+def _on_union(p: np.ndarray, wp, q: np.ndarray, wq) -> tuple[np.ndarray, np.ndarray]:
+    """Two channels' pixels over the union of their data windows ((x0, y0), (x1, y1)), zero
+    outside each own window (an EXR's pixels outside its data window are zero)."""
+    (ax, ay), (bx, by) = np.minimum(wp[0], wq[0]), np.maximum(wp[1], wq[1])
+    out = []
+    for pixels, (lo, _) in ((p, wp), (q, wq)):
+        full = np.zeros((by - ay + 1, bx - ax + 1), pixels.dtype)
+        full[lo[1] - ay:lo[1] - ay + pixels.shape[0], lo[0] - ax:lo[0] - ax + pixels.shape[1]] = pixels
+        out.append(full)
+    return out[0], out[1]
 
 
 def soft_scores(parts: np.ndarray, seed: int) -> np.ndarray:
@@ -200,13 +213,17 @@ def main(argv=None):
             n, d = contour_diff(old["contours"], cur[key]["contours"])
             line = f"{key:<26} {n:>8} {d:>9.1e}"
             if "json" in old:
-                doc = tree_diff(json.loads(old["json"]), json.loads(cur[key]["json"]))
+                try:
+                    doc, changed = f"{tree_diff(json.loads(old['json']), json.loads(cur[key]['json'])):>9.1e}", ""
+                except AssertionError as e:  # other shapes or keys: no distance to measure
+                    doc, changed = f"{'other':>9}", f"  document: {e}"
                 files, matte, cov, ids, headers = exr_diff(tmp / "baseline outputs" / key, tmp / "current outputs" / key)
-                line += (f" {doc:>9.1e} {'same' if old['nk'] == cur[key]['nk'] else 'DIFF':>5} "
+                line += (f" {doc} {'same' if old['nk'] == cur[key]['nk'] else 'DIFF':>5} "
                          f"{'same' if old['jsx'] == cur[key]['jsx'] else 'DIFF':>5} {files:>5} {matte:>9.1e} "
                          f"{cov:>9.1e} {'same' if ids else 'DIFF':>5}")
                 if headers:
                     line += f"  headers differ: {', '.join(headers)}"
+                line += changed
             print(line, flush=True)
 
 

@@ -32,10 +32,11 @@ def test_match_cost_refuses_far_jumps_and_specks():
     assert match_cost(a, near, 1) < match_cost(a, blob("m", [square(40, 10)], WIDTH), 1)
 
 
-def test_a_part_that_vanished_does_not_leap_to_a_smaller_piece_beside_it():
-    """A shin merged into the body for a frame: the piece of a quarter its size beside it, not
-    overlapping where the shin was, is another region; a piece of a like size there may be the
-    shin moved fast."""
+def test_a_part_that_merged_does_not_leap_to_a_smaller_piece_beside_it():
+    """A shin merged into the body: the piece of a quarter its size beside it, not overlapping
+    where the shin was, is another region, and starts a track of its own; a piece of a like size
+    there may be the shin moved fast. A shoe gone behind the other leg, only a sliver of it left
+    in sight, has nothing else to land on: the sliver continues it."""
     shin = blob("a", [square(10, 10)], WIDTH)
     beside = blob("b", [square(58, 10, size=15.0)], WIDTH)
     moved = blob("c", [square(58, 10, size=30.0)], WIDTH)
@@ -43,6 +44,15 @@ def test_a_part_that_vanished_does_not_leap_to_a_smaller_piece_beside_it():
     assert match_cost(shin, beside, 1) == np.inf
     assert np.isfinite(match_cost(shin, moved, 1))
     assert np.isfinite(match_cost(shin, beside, 1, leap=0.0))  # holes may leap (``track.component_tracks``)
+
+    body = square(10, 100, size=80.0)
+    merged = {0: [blob("shin", [square(10, 10)], WIDTH), blob("body", [body], WIDTH)],
+              1: [blob("body", [np.array([[10, 5], [90, 5], [90, 180], [10, 180]], float)], WIDTH),
+                  blob("speck", [square(58, 10, size=15.0)], WIDTH)]}
+    tracks = {t.members[min(t.members)]: t.members for t in associate(merged, max_gap=2, width=WIDTH)}
+    assert tracks["shin"] == {0: "shin"} and tracks["speck"] == {1: "speck"}
+    hidden = {0: [blob("shoe", [square(10, 10)], WIDTH)], 1: [blob("sliver", [square(58, 10, size=15.0)], WIDTH)]}
+    assert [t.members for t in associate(hidden, max_gap=2, width=WIDTH)] == [{0: "shoe", 1: "sliver"}]
 
 
 def test_associate_follows_overlap_whatever_the_keys():

@@ -25,8 +25,10 @@ from ..geometry import polygon_area
 GRID = 4.0  # px per cell of the coarse grid that association masks are drawn on
 REACH = 3.0  # how far (in blob sizes) from where it was expected a blob may be and still continue a track
 #: A blob that does not overlap the track where it was expected continues it only if neither
-#: has less than this share of the other's area: a shin that merged into the body, or a piece
-#: that went behind a branch, does not leap to a speck beside it (its shape would jump there).
+#: has less than this share of the other's area, where the track's blob still lands on the
+#: frame's other blobs (``associate``): a shin that merged into the body does not leap to a
+#: speck beside it (its shape would jump there); a shoe gone behind the other leg, a sliver of
+#: it left in sight, has nothing else to land on and goes on as that sliver.
 LEAP = 0.25
 
 
@@ -113,6 +115,7 @@ def associate(frames: dict, max_gap: int, width: int = 0, leap: float = LEAP) ->
     max_gap : frames a track may go unseen and still be continued.
     width : cells per row of the grid the blobs are drawn on (see ``grid_width``); with it,
         overlaps are measured after moving each track by its velocity.
+    leap : ``match_cost``'s, for a track whose last blob lands on the frame's blobs (``_lands``).
 
     Returns the tracks labelled 1, 2, ... in order of first appearance (then of size).
     """
@@ -124,7 +127,9 @@ def associate(frames: dict, max_gap: int, width: int = 0, leap: float = LEAP) ->
         live = [t for t in tracks if frame - t.last_frame <= max_gap + 1]
         assigned: dict[int, Track] = {}
         if live and blobs:
-            cost = np.array([[_cost(t, b, frame, width, leap) for b in blobs] for t in live])
+            cells = np.unique(np.concatenate([b.cells for b in blobs]))
+            leaps = [leap if leap and _lands(t, cells, width) else 0.0 for t in live]
+            cost = np.array([[_cost(t, b, frame, width, j) for b in blobs] for t, j in zip(live, leaps)])
             # Each link weighs by the blob's size: a body part matched well matters more than a
             # speck beside it (unweighted, a speck taken by the part's track can cost less in sum
             # than the part going to a far track).
@@ -141,6 +146,17 @@ def associate(frames: dict, max_gap: int, width: int = 0, leap: float = LEAP) ->
                 tracks.append(track)
             track.see(frame, b)
     return tracks
+
+
+def _lands(track: Track, cells: np.ndarray, width: int) -> bool:
+    """Whether ``track``'s last blob, where it was or moved by its velocity, overlaps ``cells``
+    (the frame's blobs): its region is still there, merged into another piece, rather than gone
+    from sight."""
+    shifts = {(0, 0)}
+    if width:
+        shifts.add(tuple(np.round(track.velocity / GRID).astype(int)))
+    return any(len(np.intersect1d(track.last.cells + (dy * width + dx), cells, assume_unique=True))
+               for dx, dy in shifts)
 
 
 def _cost(track: Track, new: Blob, frame: int, width: int, leap: float) -> float:

@@ -27,10 +27,10 @@ FLOOR_IOU = 0.9
 #: Anchors ``move_anchors`` moves, at most, before it gives way to a whole new placement.
 MOVES = 6
 #: A frame over the floor whose outline joins pieces by corridors (``geometry.bridge_rings``)
-#: and whose curve strays farther than this (px) from it somewhere (a corridor drawn as a wedge
-#: across a neighbour: no anchor followed from frames where the part was whole sits at its
-#: ends) gets a few anchors moved, where that gains at least ``STRAY_GAIN`` of IoU.
-STRAY_PX, STRAY_GAIN = 3.0, 0.01
+#: gets a few anchors moved where that gains at least this much IoU: a corridor is drawn as a
+#: wedge across what lies between the pieces when no anchor followed from frames where the part
+#: was whole sits at its ends.
+CORRIDOR_GAIN = 0.01
 
 
 def repair_frame(points: np.ndarray, ring: np.ndarray, idx: np.ndarray, on: np.ndarray, corner: np.ndarray,
@@ -127,20 +127,11 @@ def place_again(points: np.ndarray, ring: np.ndarray, idx: np.ndarray, on: np.nd
 
 def close_corridor(points: np.ndarray, ring: np.ndarray, idx: np.ndarray, on: np.ndarray, corner: np.ndarray,
                    iou: float) -> np.ndarray:
-    """``points`` of a frame whose ``ring`` joins pieces by corridors, or where their curve
-    ``strays`` from it (a corridor drawn as a wedge), a few anchors moved to the spans that miss
-    it most (``move_anchors``) if that raises their overlap ``iou`` by ``STRAY_GAIN``."""
-    if not strays(points, ring):
-        return points
-    moved = make_simple(move_anchors(ring, idx, corner, min(iou + STRAY_GAIN, 1.0)), ring, idx, on, corner)
-    return moved if overlap(moved, ring)[1] >= iou + STRAY_GAIN else points
-
-
-def strays(points: np.ndarray, ring: np.ndarray) -> bool:
-    """Whether the curve of ``points`` is farther than ``STRAY_PX`` from ``ring`` anywhere."""
-    from scipy.spatial import cKDTree
-
-    return bool(cKDTree(ring).query(flatten(points), distance_upper_bound=STRAY_PX)[0].max() > STRAY_PX)
+    """``points`` of a frame whose ``ring`` joins pieces by corridors, or, where that raises
+    their overlap ``iou`` by ``CORRIDOR_GAIN`` (a corridor drawn as a wedge), with a few anchors
+    moved to the spans that miss it most (``move_anchors``)."""
+    moved = make_simple(move_anchors(ring, idx, corner, min(iou + CORRIDOR_GAIN, 1.0)), ring, idx, on, corner)
+    return moved if overlap(moved, ring)[1] >= iou + CORRIDOR_GAIN else points
 
 
 def move_anchors(ring: np.ndarray, idx: np.ndarray, corner: np.ndarray, target: float = FLOOR_IOU) -> np.ndarray:
