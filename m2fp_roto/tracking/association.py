@@ -128,8 +128,8 @@ def associate(frames: dict, max_gap: int, width: int = 0, leap: float = LEAP) ->
         assigned: dict[int, Track] = {}
         if live and blobs:
             cells = np.unique(np.concatenate([b.cells for b in blobs]))
-            leaps = [leap if leap and _lands(t, cells, width) else 0.0 for t in live]
-            cost = np.array([[_cost(t, b, frame, width, j) for b in blobs] for t, j in zip(live, leaps)])
+            limits = [leap if leap and _lands(t, cells, width) else 0.0 for t in live]
+            cost = np.array([[_cost(t, b, frame, width, j) for b in blobs] for t, j in zip(live, limits)])
             # Each link weighs by the blob's size: a body part matched well matters more than a
             # speck beside it (unweighted, a speck taken by the part's track can cost less in sum
             # than the part going to a far track).

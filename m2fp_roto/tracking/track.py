@@ -193,6 +193,8 @@ def component_tracks(per_frame: dict, people: dict, max_gap: int, min_frames: in
         for k, rings in enumerate(drawn):
             tracks.append(RingTrack(person, part, k, 0, rings, frozenset(joined[k])))
             holes = {f: [blob(j, [r], width) for j, r in frames[f][c].items() if j] for f, c in main[k].items()}
+            # A hole may leap: between kite lines one closes as another opens beside it, and
+            # either way it is cut from its shape (held to LEAP, such holes ended and blinked out).
             for ht in associate(holes, max_gap, width, leap=0.0):
                 if len(ht.members) < min_frames <= len(rings):
                     continue  # a hole that blinks open is flicker too
