@@ -127,7 +127,7 @@ def associate(frames: dict, max_gap: int, width: int = 0, leap: float = LEAP) ->
         live = [t for t in tracks if frame - t.last_frame <= max_gap + 1]
         assigned: dict[int, Track] = {}
         if live and blobs:
-            cells = np.unique(np.concatenate([b.cells for b in blobs]))
+            cells = np.unique(np.concatenate([b.cells for b in blobs])) if leap else None  # holes: none
             limits = [leap if leap and _lands(t, cells, width) else 0.0 for t in live]
             cost = np.array([[_cost(t, b, frame, width, j) for b in blobs] for t, j in zip(live, limits)])
             # Each link weighs by the blob's size: a body part matched well matters more than a
