@@ -151,6 +151,13 @@ def shot(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def long_shot(tmp_path_factory):
+    """96 frames: tracking them takes seconds, so a signal sent a second after vectorizing lands
+    while the workers start or run (on 18 frames a fast machine had finished by then)."""
+    return write_shot(tmp_path_factory.mktemp("long shot"), 96)
+
+
+@pytest.fixture(scope="module")
 def long_doc(tmp_path_factory):
     path = tmp_path_factory.mktemp("long") / "long.json"
     synthetic_document(frames=(1001, 1060), width=320, height=180).save(path)
@@ -159,16 +166,17 @@ def long_doc(tmp_path_factory):
 
 # -- 1: Ctrl-C as tracking starts ------------------------------------------------------------------
 
-def test_ctrl_c_as_tracking_starts_stops_at_once(shot, tmp_path):
+def test_ctrl_c_as_tracking_starts_stops_at_once(long_shot, tmp_path):
     """SIGINT to the process group while the tracking workers start (they get it too) used to
     hang the export or print the workers' tracebacks."""
-    labels, people = shot
+    labels, people = long_shot
     for delay in (1.1, 0.0):  # workers starting up (1.1 s hung the old pool), and before they start
         cli = Cli(["export", "--labels", labels, "--people", people, "--workers", "2", "-o", "k.nk"], tmp_path)
         assert cli.wait_for(lambda ln: ln == "PROGRESS 100% vectorize")
         time.sleep(delay)
         cli.send(signal.SIGINT)
         rc = cli.finish(timeout=20)
+        assert rc != 0, f"the export finished within {delay} s of vectorizing: the signal came too late"
         assert rc == 130 and written_count(cli, rc, signal.SIGINT) == 0, cli.lines[-5:]
         assert cli.messages == ["interrupted by SIGINT: nothing written"]
         assert no_litter(tmp_path) == []
