@@ -57,6 +57,15 @@ def test_anchor_tolerance_sets_the_tracked_shapes_point_counts(demo_shot, tmp_pa
     assert r.exit_code == 2 and "--anchor-tolerance" in r.output
 
 
+def test_key_floor_is_an_iou_recorded_in_the_settings(demo_shot, tmp_path):
+    folder, labels, people = demo_shot
+    r = run("export", "--labels", labels, "--people", people, "--key-floor", 0, "-o", tmp_path / "k.json")
+    assert r.exit_code == 0, r.output
+    assert RotoDocument.load(tmp_path / "k.json").metadata["settings"]["key_floor"] == 0.0
+    r = run("export", "--labels", labels, "--key-floor", 1.5, "-o", tmp_path / "x.json")
+    assert r.exit_code == 2 and "--key-floor" in r.output
+
+
 def test_selection_and_doc_conversion(demo_shot, tmp_path):
     folder, labels, people = demo_shot
     full = tmp_path / "full.json"

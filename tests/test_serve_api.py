@@ -204,11 +204,11 @@ def test_label_map_job_runs_and_every_output_reads_back(client, walk, tmp_path):
 
 def test_temporal_clean_up_of_the_parse_is_a_job_option(client):
     status = run_job(client, label_zip(3), temporal_window="3", min_share="0.3", anchor_tolerance="2",
-                     targets="json")
+                     key_floor="0", targets="json")
     doc = RotoDocument.from_json(fetch(client, status, "shot.json").decode())
     settings = doc.metadata["settings"]
     assert settings["temporal_window"] == 3 and settings["min_share"] == 0.3 and doc.shapes
-    assert settings["anchor_tolerance"] == 2.0
+    assert settings["anchor_tolerance"] == 2.0 and settings["key_floor"] == 0.0
 
 
 def test_matte_png_becomes_one_shape(client):
@@ -428,6 +428,7 @@ def test_bad_fields_are_400(client):
     error(submit(client, zipped, frames="ten"), 400, "frame range")
     error(submit(client, zipped, temporal_window="4"), 400, "temporal_window", "odd")
     error(submit(client, zipped, min_share="1.5"), 400, "min_share", "at most 1")
+    error(submit(client, zipped, key_floor="1.5"), 400, "key_floor", "at most 1")
     error(client.post("/api/jobs", data={"tolerance": "1"}), 400, "no file")
 
 

@@ -109,6 +109,31 @@ def _track(tmp_path, kind, permute=False):
 def test_points_follow_known_motion(tmp_path, kind):
     doc, shape, _, _ = _track(tmp_path, kind)
     _check_motion(doc, shape, kind)
+    _check_true_to_regions(doc, LabelMapSource(str(tmp_path / "labels" / "shot.####.png"),
+                                               str(tmp_path / "people" / "shot.####.png"), label_set="cihp"))
+
+
+def test_key_floor_off_keys_part_shapes_only_where_they_stray_a_pixel(tmp_path):
+    labels, people, *_ = _write_sequence(tmp_path, "scale")
+    source = LabelMapSource(labels, people, label_set="cihp")
+    doc = build_document(source, track=True, track_options=TrackOptions(key_floor=0.0))
+    whole = [s for s in doc.shapes if s.frames == (FIRST, FIRST + FRAMES - 1) and not s.hole]
+    assert np.median([key_ratio(s) for s in whole]) <= 0.3  # 0.275 (0.425 at the default floor)
+
+
+def _check_true_to_regions(doc, source):
+    """No frame of a shape alive 5 frames or more overlaps its region less than 0.85. The least
+    (bench_track.py's min5): rotation 0.892, scale 0.877, bend 0.889 (0.840, 0.707, 0.779 while
+    keys 1 px apart could leave a face 8 px across a quarter off its region between them)."""
+    from m2fp_roto.qa.track_metrics import frame_regions
+    from m2fp_roto.vectorize import VectorizeOptions
+
+    lasting = {s.name for s in doc.shapes if s.frames[1] - s.frames[0] >= 4}
+    ious = [fit.iou for f in doc.frames
+            for fit in frame_regions(doc.shapes, source.parse(f), VectorizeOptions().min_area)[1]
+            if fit.name in lasting and np.isfinite(fit.iou)]
+    assert len(ious) >= 15 * FRAMES  # every lasting shape is measured on its own person's region
+    assert min(ious) >= 0.85
 
 
 def _check_motion(doc, shape, kind):
@@ -127,11 +152,13 @@ def _check_motion(doc, shape, kind):
     # Parts that live through the whole shot: the big ones of every person.
     whole = [s for s in doc.shapes if s.frames == (FIRST, FIRST + FRAMES - 1) and not s.hole]
     assert len(whole) >= 8
-    # Smooth motion needs few keys at the default 1 px: part shapes move nearly rigidly.
-    # Measured medians: scale 0.275, bend 0.10; rotation 0.35 (20 degrees: the anchors'
-    # along-outline drift correction adds keys there); translation 0.325 (these parts are 4-20
-    # px across, so their anchors keep closer to each frame's pixel staircase; the target is 0.3).
-    limit = 0.4 if kind in ("rotation", "translation") else 0.3
+    # Smooth motion needs few keys at the default 1 px: part shapes move nearly rigidly. Measured
+    # medians: bend 0.275, scale 0.425, rotation 0.45, translation 0.525; without --key-floor
+    # (test_key_floor_off_...) 0.10, 0.275, 0.35, 0.325. The floor keys a part a few px across
+    # wherever the blend misses a tenth of its region's staircase (these parts are 4-20 px
+    # across); the shapes moved exactly by the known motion miss it more (bench_track.py
+    # --known-motion: least 0.62-0.83).
+    limit = {"bend": 0.3, "scale": 0.45}.get(kind, 0.55)
     assert np.median([key_ratio(s) for s in whole]) <= limit, f"{kind}: keys on too many frames"
     assert np.median(errors) <= 1.0, f"{kind}: median point error {np.median(errors):.2f} px"
     # One shape per track, not per frame: no shape name carries a frame number.

@@ -8,7 +8,8 @@ import pytest
 from m2fp_roto.bezier import sample
 from m2fp_roto.parsing import Parsing
 from m2fp_roto.qa.track_metrics import constant_counts, naive_outline
-from m2fp_roto.tracking.keys import curve_positions, interpolation_error, reduce_keys
+from m2fp_roto.tracking.frame_repair import overlap
+from m2fp_roto.tracking.keys import curve_positions, interpolation_error, keep_faithful, reduce_keys
 from m2fp_roto.tracking.track import TrackOptions, track_contours
 from m2fp_roto.vectorize import vectorize_parsing
 
@@ -59,6 +60,37 @@ def test_keys_bound_holds_on_the_whole_curve():
         t = np.linspace(0, 1, b - a + 1)[:, None, None]
         off = np.hypot(*((1 - t) * fine[a] + t * fine[b] - fine[a:b + 1]).T)
         assert off.max() <= tolerance * 1.02
+
+
+def _bezier_disc(centre, radius):
+    """(4, 6) points of a circle: anchors, then in and out handles relative to them."""
+    angle = np.arange(4) * np.pi / 2
+    out = np.column_stack([-np.sin(angle), np.cos(angle)]) * radius * 0.5523
+    return np.column_stack([centre + radius * np.column_stack([np.cos(angle), np.sin(angle)]), -out, out])
+
+
+def test_keys_between_which_a_small_part_leaves_its_outline_get_one_in_between():
+    """A disc 8 px across moving along an arc 0.9 px off the straight line: within the 1 px
+    tolerance, so reduce_keys keeps the ends only, but the blend at the middle overlaps the
+    disc's outline 0.73. keep_faithful adds keys until every frame's blend overlaps its outline
+    at least the default key floor (0.9); the same motion of a disc 80 px across (0.97 at worst) needs none."""
+    t = np.arange(20)
+    centres = np.column_stack([50 + t, 50 + 0.9 * np.sin(np.pi * t / 19)])
+    circle = np.column_stack([np.cos(np.linspace(0, 2 * np.pi, 200, endpoint=False)),
+                              np.sin(np.linspace(0, 2 * np.pi, 200, endpoint=False))])
+    floor = TrackOptions().key_floor
+    for radius, extra in ((4.0, True), (40.0, False)):
+        points = np.stack([_bezier_disc(c, radius) for c in centres])
+        rings = {1001 + i: c + radius * circle for i, c in enumerate(centres)}
+        kept = reduce_keys(points, 1.0)
+        assert kept.tolist() == [0, 19]
+        faithful = keep_faithful(points, kept, rings, 1001, floor)
+        assert (len(faithful) > 2) == extra, faithful
+        for i in t:  # each frame blended between the keys around it
+            a, b = faithful[faithful <= i].max(), faithful[faithful >= i].min()
+            w = 0.0 if a == b else (i - a) / (b - a)
+            iou = overlap((1 - w) * points[a] + w * points[b], rings[1001 + i])[1]
+            assert iou >= floor, (radius, i, iou)
 
 
 def _disc_parsing(frame, centres, people_ids, shape=(120, 200), radius=18):

@@ -98,8 +98,8 @@ def farm_job(plate, labels, people, label_set, frames, chunk, target, roto, name
     if roto is None:
         suffix = (getattr(exporters.load_exporter(target), "SUFFIXES", ()) or (f".{target}",))[0]
         roto = output.parent / f"{shot}_roto{suffix}"
-    export_args = given_args(ctx, {"tolerance", "min_area", "smooth", "track", "key_tolerance", "anchor_tolerance",
-                                   "smoothing", "max_gap", "min_share", "workers", *target_options})
+    export_args = given_args(ctx, {"tolerance", "min_area", "smooth", "track", "key_tolerance", "key_floor",
+                                   "anchor_tolerance", "smoothing", "max_gap", "min_share", "workers", *target_options})
     common = dict(name=name or f"m2fp-roto {shot}", frames=shot_frames, output=roto.expanduser().resolve(),
                   target=target, export_args=export_args)
     if plate:

@@ -61,11 +61,12 @@ vectorize_options = option_group("vectorize", [
 ], VectorizeOptions)
 
 
-def _tracking(track, key_tolerance, anchor_tolerance, smoothing, max_gap, min_share, temporal_window,
-              workers) -> dict:
+def _tracking(track, key_tolerance, key_floor, anchor_tolerance, smoothing, max_gap, min_share,
+              temporal_window, workers) -> dict:
     """``build_document``'s tracking arguments."""
     return {"track": track, "workers": workers, "temporal_window": temporal_window,
-            "track_options": TrackOptions(key_tolerance=key_tolerance, anchor_tolerance=anchor_tolerance,
+            "track_options": TrackOptions(key_tolerance=key_tolerance, key_floor=key_floor,
+                                          anchor_tolerance=anchor_tolerance,
                                           smoothing=smoothing, max_gap=max_gap, min_share=min_share)}
 
 
@@ -82,6 +83,9 @@ track_options = option_group("tracking", [
     click.option("--key-tolerance", type=click.FloatRange(min=0.0, min_open=True), default=_TRACK.key_tolerance,
                  show_default=True,
                  help="Keys only where linear interpolation would stray more than this (px) from the tracked shape."),
+    click.option("--key-floor", type=click.FloatRange(0.0, 1.0), default=_TRACK.key_floor, show_default=True,
+                 help="A key also where interpolation would overlap the frame's outline less than this (IoU): "
+                 "small parts, which 1 px of interpolation costs much of their area (0 = off)."),
     click.option("--anchor-tolerance", type=click.FloatRange(min=0.0, min_open=True),
                  default=_TRACK.anchor_tolerance, show_default=True,
                  help="Max distance (px) of a tracked shape's curve from most frames' outlines when its point "

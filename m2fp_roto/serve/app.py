@@ -196,9 +196,9 @@ def create_app(config: ServeConfig | None = None) -> FastAPIOffline:
     # -- roto jobs ---------------------------------------------------------------------
     @app.post("/api/jobs", status_code=202, summary="Start a roto job",
               openapi_extra=multipart("input", "label_set", "frames", "first_frame", "tolerance", "min_area",
-                                      "smooth", "track", "key_tolerance", "anchor_tolerance", "smoothing", "max_gap",
-                                      "min_share", "temporal_window", "person", "part", "targets", "plate", "labels",
-                                      "people", file_field="file"))
+                                      "smooth", "track", "key_tolerance", "key_floor", "anchor_tolerance", "smoothing",
+                                      "max_gap", "min_share", "temporal_window", "person", "part", "targets", "plate",
+                                      "labels", "people", file_field="file"))
     async def create_job(request: Request):
         status = await submit.create_job(request, config, model, store)
         return JSONResponse(job_answer(status), status_code=202)

@@ -19,7 +19,8 @@ from .errors import ApiError
 
 INPUTS = ("auto", "pictures", "labels", "mattes")
 _NUMBERS = {"tolerance": (float, 0.0, True), "min_area": (float, 0.0, False), "smooth": (float, 0.0, False),
-            "key_tolerance": (float, 0.0, True), "anchor_tolerance": (float, 0.0, True),
+            "key_tolerance": (float, 0.0, True), "key_floor": (float, 0.0, False),
+            "anchor_tolerance": (float, 0.0, True),
             "smoothing": (float, 0.0, False), "max_gap": (int, 0, False),
             "min_share": (float, 0.0, False), "temporal_window": (int, 1, False), "fps": (float, 0.0, True),
             "pixel_aspect": (float, 0.0, True), "first_frame": (int, None, False)}
@@ -113,7 +114,7 @@ def job_request(form: dict, upload_kind: str | None, zip_kind: str | None, serve
     unknown = sorted(set(form) - BASE_FIELDS - used)
     if unknown:
         raise ApiError(400, f"unknown field(s) {', '.join(unknown)}; a job takes the export options of the CLI "
-                            "(tolerance, min_area, smooth, track, key_tolerance, anchor_tolerance, smoothing, "
+                            "(tolerance, min_area, smooth, track, key_tolerance, key_floor, anchor_tolerance, smoothing, "
                             "max_gap, min_share, temporal_window, person, part, frames, first_frame, fps, "
                             "pixel_aspect, label_set, input, targets) and "
                             "the targets' own options ('m2fp-roto targets' lists them)")
@@ -139,10 +140,12 @@ def job_request(form: dict, upload_kind: str | None, zip_kind: str | None, serve
         raise ApiError(400, f"temporal_window must be odd (1, 3, 5 ...), not {numbers['temporal_window']}")
     if numbers.get("min_share", 0.0) > 1.0:
         raise ApiError(400, f"min_share is a share of a part's area, at most 1, not {numbers['min_share']:g}")
+    if numbers.get("key_floor", 0.0) > 1.0:
+        raise ApiError(400, f"key_floor is an IoU, at most 1, not {numbers['key_floor']:g}")
     vectorize = {f.name: numbers.get(f.name, getattr(VectorizeOptions(), f.name)) for f in fields(VectorizeOptions)}
     track_defaults = asdict(TrackOptions())
     track_options = {k: numbers.get(k, v) for k, v in track_defaults.items()
-                     if k in ("key_tolerance", "anchor_tolerance", "smoothing", "max_gap", "min_share")}
+                     if k in ("key_tolerance", "key_floor", "anchor_tolerance", "smoothing", "max_gap", "min_share")}
     people, parts = form.get("person") or None, form.get("part") or None
     try:
         if people:

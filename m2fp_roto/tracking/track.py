@@ -42,7 +42,7 @@ from .association import associate, blob, grid_width, identify_people
 from .fragments import joins, ring_gap, settle, within
 from .frame_repair import nearest_samples, repair_frame
 from .holes import keep_inside
-from .keys import keep_simple, reduce_keys
+from .keys import keep_faithful, keep_simple, reduce_keys
 from .outline import cast_on_ring, curves, increasing, ring_at, take_corners
 from .placement import even, follow, ring_motions, ring_trees
 from .spacetime import ordered_positions, person_motions, ring_normals, smooth_series, snap, spacetime_solve
@@ -65,6 +65,9 @@ FULL_WIDTH = 40.0
 class TrackOptions:
     """key_tolerance: px a shape's outline may stray from its tracked self between keys (linear blend).
     key_measure: "max" (every point along the outline within key_tolerance) or "rms" (over them).
+    key_floor: least IoU the blend between two keys keeps with each frame's outline in between,
+        where the tracked frame itself overlaps it more (a part a few px across needs a key
+        where 1 px of blend costs it a quarter of its area; 0: off).
     smoothing: weight of the temporal second-difference term on the anchors' paths; the anchors
         stay on each frame's outline whatever it is (0 follows every frame's correspondence).
     min_frames: the temporal clean-up of the parse: a region seen on fewer frames than this is
@@ -92,6 +95,7 @@ class TrackOptions:
 
     key_tolerance: float = 1.0
     key_measure: str = "max"
+    key_floor: float = 0.9
     smoothing: float = 0.5
     min_frames: int = 3
     min_share: float = 0.15
@@ -448,8 +452,9 @@ def _solve_track(rings: dict, motions: dict, skipped: set, joined: frozenset, op
     """(first frame, points (F, N, 6), observed frames (F,), key indices) of one track.
 
     Keys are reduced over the frames the shape was seen on; where the blend between two keys
-    would cross itself, a frame of the shot that has a parse becomes a key too (``skipped``
-    frames, which have none, never do).
+    would overlap a frame's outline less than ``options.key_floor`` (``keep_faithful``), that
+    frame becomes a key too, and where it would cross itself, a frame of the shot that has a
+    parse (``skipped`` frames, which have none, never are).
 
     The rings are copied first: delivered by a Dask worker as views into its network buffer,
     the same values gave outlines up to 0.05 px apart. BLAS runs on one thread: its sums come
@@ -462,5 +467,6 @@ def _solve_track(rings: dict, motions: dict, skipped: set, joined: frozenset, op
     with threadpool_limits(1, user_api="blas"):
         first, points, observed = track_shape(rings, options, lambda a, b: motions.get((a, b)), joined)
         kept = reduce_keys(points, options.key_tolerance, options.key_measure, observed)
+        kept = keep_faithful(points, kept, rings, first, options.key_floor)
     may_key = np.array([first + i not in skipped for i in range(len(points))])
     return first, points, observed, keep_simple(points, kept, may_key | observed)
