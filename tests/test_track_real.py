@@ -61,13 +61,13 @@ def test_davis_fit_counts_and_jitter(request, name, min_iou):
                                                                           if s.alive(f)])[0]
             for f, m in list(masks.items())[::3]]
     assert np.mean(edge) <= 0.85, f"{name}: curves {np.mean(edge):.2f} px from the mask's edge"
-    # Steady points: bench_track.py measures lucia 0.237 of the naive outline's jitter (its
+    # Steady points: bench_track.py measures lucia 0.226 of the naive outline's jitter (its
     # islands a few pixels wide get points and edges fitted closely, and anchors placed again on
-    # frames where they miss a lobe; 0.226 before a piece's shape stopped leaping to a smaller
-    # piece, ``association.LEAP``), dance-twirl 0.13.
+    # frames where they miss a lobe; 0.237 while a piece between two pieces of a foot was left
+    # out), dance-twirl 0.13.
     naive = path_jitter(naive_outline_paths(list(masks.values()), 32)).mean()
     ours = jitter(doc.shapes)
-    assert ours <= naive / 4.15, f"{name}: jitter {ours:.2f} px vs naive {naive:.2f} px"
+    assert ours <= naive / 4.3, f"{name}: jitter {ours:.2f} px vs naive {naive:.2f} px"
     # One shape per track for the whole shot, with a lifetime, not one per frame.
     main = max(doc.shapes, key=lambda s: s.frames[1] - s.frames[0])
     assert main.frames == (min(masks), max(masks))
@@ -117,6 +117,21 @@ def test_lucia_keys(lucia):
     assert frames == sorted(set(frames)) and set(frames) <= set(masks)
     assert main.frames == (min(masks), max(masks))
     assert min(frame_iou([main], f, m) for f, m in masks.items()) >= 0.85
+
+
+def test_a_piece_of_a_foot_between_two_others_is_drawn(lucia):
+    """lucia, frame 33: a foot's matte in three pieces, the middle one (284 px) seen for two
+    frames. Left out as a matte's speck, the foot's shape joined the outer two over it, and
+    overlapped its region 0.50. A brief piece of a matte that touches a shape and has
+    ``min_share`` of its area is joined to it (specks along the body's edge are not: joined,
+    they made dance-jump's outline boil). Every shape alive 5 frames or more now overlaps its
+    region at least 0.824 on every frame (bench_track.py's min5)."""
+    doc, masks = lucia
+    lasting = {s.name for s in doc.shapes if s.frames[1] - s.frames[0] >= 4}
+    source = LabelMapSource(str(shared_path("data", "davis", "Annotations", "lucia") / "#####.png"), label_set="matte")
+    ious = [fit.iou for f in masks for fit in frame_regions(doc.shapes, source.parse(f), VectorizeOptions().min_area)[1]
+            if fit.name in lasting and np.isfinite(fit.iou)]
+    assert len(ious) >= len(masks) and min(ious) >= 0.8
 
 
 def test_static_shot_gets_few_keys(tmp_path):

@@ -191,6 +191,25 @@ def test_a_hidden_hole_is_not_shrunk_where_its_shape_opens_round_it():
         np.testing.assert_allclose(hole.points_at(f), hole_points[f - 1])
 
 
+def test_a_hole_poking_out_of_its_parent_is_drawn_in_where_it_pokes_out_only():
+    """A hole that leaves its parent at one place has the spans there drawn in; the rest of it
+    stays where it was (shrunk towards its centroid, a hole between kite lines that touched a
+    line at one point lost three quarters of its area)."""
+    from m2fp_roto.bezier import flatten
+    from m2fp_roto.geometry import polygon_area
+    from m2fp_roto.tracking.holes import inside, shrink_into
+
+    parent = _round(50, 50, 30, 16)
+    hole = _round(50, 50, 24, 12)
+    hole[0, :2] = [81.0, 50.0]  # one anchor 1 px past the parent's curve
+    assert not inside(hole, parent)
+    drawn = shrink_into(hole, parent)
+    assert inside(drawn, parent)
+    moved = np.flatnonzero(np.abs(drawn - hole).max(1) > 0)
+    assert set(moved) <= {11, 0, 1}, moved  # the anchor and its neighbours' handles towards it
+    assert abs(polygon_area(flatten(drawn))) >= 0.97 * abs(polygon_area(flatten(hole)))
+
+
 def test_anchors_come_round_past_the_first_are_drawn_back_within_one_turn():
     from m2fp_roto.tracking.outline import increasing
 

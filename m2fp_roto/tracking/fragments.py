@@ -20,8 +20,9 @@ components (tracks) of one region:
   parts (a fifth of its border on them: a sliver of the parse) is joined to the nearest shape
   of its part by a corridor when the corridor is short for its size (no spike across the
   part), and left out otherwise; one with little of the person's other parts around it (a
-  matte's speck blinking for a frame) is left out: joined, it would change the silhouette's
-  outline where the mask has none.
+  piece of a matte) is joined only where it touches a shape (``TOUCH``) and has ``min_share``
+  of its area (a piece beside two pieces of a foot): a speck blinking apart from the silhouette
+  or along its edge, joined, would change its outline where the mask has none, or make it boil.
 
 This is the temporal clean-up the tracker itself does (``TrackOptions.min_frames``,
 ``min_share``); ``sources.temporal.Majority`` (``--temporal-window``) cleans the parse before.

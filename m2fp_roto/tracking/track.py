@@ -39,7 +39,7 @@ from ..geometry import bridge_rings, polygon_area, ring_length, simple_ring, uni
 from ..progress import Progress
 from ..vectorize import ring_tolerance
 from .association import associate, blob, grid_width, identify_people
-from .fragments import joins, ring_gap, settle, within
+from .fragments import TOUCH, joins, ring_gap, settle, within
 from .frame_repair import nearest_samples, repair_frame
 from .holes import keep_inside
 from .keys import keep_faithful, keep_simple, reduce_keys
@@ -75,7 +75,8 @@ class TrackOptions:
         left out - unless its person's part is seen that briefly in the whole shot (1: off).
     min_share: a component of a part is a shape of its own only where it covers at least this
         share of the part's area (median over the frames it is seen); smaller ones are the
-        parse's slivers, joined to the part's shape where they touch it (0: off).
+        parse's slivers, joined to the part's shape where they touch it (0: off). A brief piece
+        of a matte joins a shape it touches only where it has this share of the shape's area.
     robust: px/frame^2 above which an acceleration counts as real motion, not flicker (Huber knee;
         0 smooths every acceleration alike).
     edge_tolerance: px an anchor may sit off its frame's outline, towards its smooth path: the
@@ -184,12 +185,19 @@ def component_tracks(per_frame: dict, people: dict, max_gap: int, min_frames: in
             drawn.append(rings)
             joined.append({f for f, cs in seen.items() if len(cs) > 1})
         for piece in pieces:
-            if not within(piece, cells, others, width, 0.2):
-                continue  # a matte's speck, with little of the person's other parts around it: left out
+            # A piece with little of the person's other parts around it (a matte's) is joined
+            # only where it touches a shape and has ``min_share`` of its area: a piece beside
+            # two pieces of a foot is the foot; a speck apart or along the body's edge, joined,
+            # would change the silhouette where the mask has none, or make it boil.
+            apart = not within(piece, cells, others, width, 0.2)
             for f, c in piece.members.items():
                 hosts = [k for k, rings in enumerate(drawn) if f in rings]
                 if hosts:
-                    host = min(hosts, key=lambda k: ring_gap(drawn[k][f], outer[f][c]))
+                    gaps = {k: ring_gap(drawn[k][f], outer[f][c]) for k in hosts}
+                    host = min(gaps, key=gaps.get)
+                    small = abs(polygon_area(outer[f][c])) < min_share * abs(polygon_area(drawn[host][f]))
+                    if apart and (gaps[host] > TOUCH or small):
+                        continue
                     holes = [r for j, r in frames[f][main[host][f]].items() if j]
                     if joins(outer[f][c], drawn[host][f], holes):
                         drawn[host][f] = bridge_rings(drawn[host][f], outer[f][c])
