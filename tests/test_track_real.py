@@ -128,8 +128,10 @@ def test_a_piece_of_a_foot_between_two_others_is_drawn(lucia):
     region at least 0.824 on every frame (bench_track.py's min5)."""
     doc, masks = lucia
     lasting = {s.name for s in doc.shapes if s.frames[1] - s.frames[0] >= 4}
-    source = LabelMapSource(str(shared_path("data", "davis", "Annotations", "lucia") / "#####.png"), label_set="matte")
-    ious = [fit.iou for f in masks for fit in frame_regions(doc.shapes, source.parse(f), VectorizeOptions().min_area)[1]
+    folder = shared_path("data", "davis", "Annotations", "lucia")
+    source = LabelMapSource(str(folder / "#####.png"), label_set="matte")
+    min_area = VectorizeOptions().min_area
+    ious = [fit.iou for f in masks for fit in frame_regions(doc.shapes, source.parse(f), min_area)[1]
             if fit.name in lasting and np.isfinite(fit.iou)]
     assert len(ious) >= len(masks) and min(ious) >= 0.8
 

@@ -73,7 +73,8 @@ def test_keys_between_which_a_small_part_leaves_its_outline_get_one_in_between()
     """A disc 8 px across moving along an arc 0.9 px off the straight line: within the 1 px
     tolerance, so reduce_keys keeps the ends only, but the blend at the middle overlaps the
     disc's outline 0.73. keep_faithful adds keys until every frame's blend overlaps its outline
-    at least the default key floor (0.9); the same motion of a disc 80 px across (0.97 at worst) needs none."""
+    at least the default key floor (0.9); the same motion of a disc 80 px across (0.97 at
+    worst) needs none."""
     t = np.arange(20)
     centres = np.column_stack([50 + t, 50 + 0.9 * np.sin(np.pi * t / 19)])
     circle = np.column_stack([np.cos(np.linspace(0, 2 * np.pi, 200, endpoint=False)),

@@ -97,8 +97,8 @@ track_options = option_group("tracking", [
                  help="Frames a person or part may be missing and still keep its shape and number."),
     click.option("--min-share", type=click.FloatRange(0.0, 1.0), default=_TRACK.min_share, show_default=True,
                  help="A piece of a part is a shape of its own only if it lasts and covers at least this share of "
-                 "the part; smaller pieces (a parser's slivers) join the part's shape where they touch it (0 = off). On a "
-                 "matte, a brief piece joins a shape it touches only if it has this share of the shape's area."),
+                 "the part; smaller pieces (a parser's slivers) join the part's shape where they touch it (0 = off). "
+                 "On a matte, a brief piece joins a shape it touches only if it has this share of the shape's area."),
     click.option("--temporal-window", type=click.IntRange(min=1), default=1, show_default=True,
                  callback=lambda ctx, param, v: _odd(v),
                  help="Temporal clean-up of the parse: each pixel's part is the majority over this many frames "

@@ -114,8 +114,8 @@ def job_request(form: dict, upload_kind: str | None, zip_kind: str | None, serve
     unknown = sorted(set(form) - BASE_FIELDS - used)
     if unknown:
         raise ApiError(400, f"unknown field(s) {', '.join(unknown)}; a job takes the export options of the CLI "
-                            "(tolerance, min_area, smooth, track, key_tolerance, key_floor, anchor_tolerance, smoothing, "
-                            "max_gap, min_share, temporal_window, person, part, frames, first_frame, fps, "
+                            "(tolerance, min_area, smooth, track, key_tolerance, key_floor, anchor_tolerance, "
+                            "smoothing, max_gap, min_share, temporal_window, person, part, frames, first_frame, fps, "
                             "pixel_aspect, label_set, input, targets) and "
                             "the targets' own options ('m2fp-roto targets' lists them)")
     kind = form.get("input", "auto")

@@ -11,8 +11,8 @@ moves by more than the tolerance gets one key.
 
 Only frames that were observed may be keys (a frame without a label map, or where the part was
 hidden, has nothing to key). Where the blend between two keys would overlap a frame's outline
-too little (``keep_faithful``: a small part, for which the tolerance is large), or fold the outline over itself (``keep_simple``), the frame in between becomes a key
-too.
+too little (``keep_faithful``: a small part, for which the tolerance is large) or fold the
+outline over itself (``keep_simple``), the frame in between becomes a key too.
 """
 
 from __future__ import annotations
