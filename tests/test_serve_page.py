@@ -86,6 +86,9 @@ def test_picture_and_clip_through_the_page(model_server, page, tmp_path):
     page.wait_for_selector("#model-status.ready")
     assert "M2FP ready" in page.inner_text("#model-status")
 
+    page.click("details.settings summary")  # a roto setting for the jobs below
+    page.fill('input[name="key_floor"]', "0.5")
+
     # A picture: parsed by the model in the job's own process.
     picture = shared_path("data", "cihp_train_slice", "Images") / "0000006.jpg"
     record_stages(page)
@@ -115,6 +118,7 @@ def test_picture_and_clip_through_the_page(model_server, page, tmp_path):
     clip.write_bytes(label_zip(4))
     drop_file(page, clip)
     done(page, clip.name)
+    assert page.evaluate("view.doc.metadata.settings.key_floor") == 0.5  # from the form
     assert page.inner_text("#frame-label").startswith("frame 1001 (1/4)")
     assert page.inner_text("#picture-caption").startswith("Label map")
     legend = page.locator("#parts label").all_inner_texts()
