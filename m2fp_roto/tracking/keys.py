@@ -84,6 +84,8 @@ def keep_faithful(points: np.ndarray, kept: np.ndarray, rings: dict, first: int,
     outline, loses up to a quarter of its IoU with its region between keys."""
     from .frame_repair import overlap
 
+    if floor <= 0.0:
+        return np.asarray(kept)
     seen = sorted(f - first for f in rings)
     own: dict = {}  # the tracked frame's own IoU, where a blend falls short of the floor
     keep = sorted(int(k) for k in kept)

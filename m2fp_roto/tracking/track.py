@@ -195,8 +195,8 @@ def component_tracks(per_frame: dict, people: dict, max_gap: int, min_frames: in
                 if hosts:
                     gaps = {k: ring_gap(drawn[k][f], outer[f][c]) for k in hosts}
                     host = min(gaps, key=gaps.get)
-                    small = abs(polygon_area(outer[f][c])) < min_share * abs(polygon_area(drawn[host][f]))
-                    if apart and (gaps[host] > TOUCH or small):
+                    if apart and (gaps[host] > TOUCH or abs(polygon_area(outer[f][c]))
+                                  < min_share * abs(polygon_area(drawn[host][f]))):
                         continue
                     holes = [r for j, r in frames[f][main[host][f]].items() if j]
                     if joins(outer[f][c], drawn[host][f], holes):
