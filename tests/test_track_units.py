@@ -300,3 +300,22 @@ def test_a_corridor_drawn_as_a_wedge_gets_anchors_moved_onto_it():
     assert frame_repair.overlap(moved, ring)[1] >= before + frame_repair.CORRIDOR_GAIN  # measured 0.946 -> 0.965
     kept = np.linalg.norm(moved[:, None, :2] - ring[idx][None], axis=-1).min(1) < 1e-9
     assert kept.sum() >= len(idx) - frame_repair.MOVES
+
+
+def _strip(top: float, width: float, length: float = 60.0, step: float = 0.5) -> np.ndarray:
+    """The outline of a horizontal strip, counter-clockwise in image space, sampled every ``step`` px."""
+    corners = np.array([[0, top], [0, top + width], [length, top + width], [length, top], [0, top]])
+    edges = [np.linspace(a, b, int(np.hypot(*(b - a)) / step), endpoint=False) for a, b in zip(corners, corners[1:])]
+    return np.vstack(edges)
+
+
+def test_a_limb_that_moves_across_more_than_its_width_keeps_its_anchors_on_their_side():
+    from m2fp_roto.tracking.spacetime import local_motion
+
+    src, dst = _strip(0.0, 4.0), _strip(5.0, 4.0)  # 4 px wide, 5 px down: the far edge is the nearer
+    lower = np.flatnonzero((np.abs(src[:, 1] - 4.0) < 1e-9) & (src[:, 0] > 20) & (src[:, 0] < 40))[::8]
+    upper = np.flatnonzero((np.abs(src[:, 1]) < 1e-9) & (src[:, 0] > 20) & (src[:, 0] < 40))[::8]
+    for idx, edge in ((lower, 9.0), (upper, 5.0)):
+        moved = local_motion(src, idx, dst, np.eye(2), np.zeros(2))
+        assert np.abs(moved[:, 1] - edge).max() < 0.05, moved[:, 1]
+        assert np.abs(moved[:, 0] - src[idx, 0]).max() < 0.05

@@ -224,29 +224,58 @@ def local_motion(src: np.ndarray, idx: np.ndarray, dst: np.ndarray, lin: np.ndar
     """Where the anchors ``src[idx]`` go on ``dst``: each follows the rigid motion of its own arc.
 
     Starting from the whole ring's motion (``lin``, ``shift``), the arc of +-``reach`` samples
-    around every anchor is registered to ``dst`` by closest points and a 2-D Procrustes fit, all
-    anchors at once. Limbs that swing relative to the body carry their anchors with them.
+    around every anchor is registered to ``dst`` by closest points (``closest_facing``: on the
+    side of a thin limb that faces the same way) and a 2-D Procrustes fit, all anchors at once.
+    Limbs that swing relative to the body carry their anchors with them.
     ``tree``: ``cKDTree(dst)`` when the caller has one.
     """
     from scipy.spatial import cKDTree
 
     m = len(src)
     offsets = np.arange(-reach, reach + 1, 4)
-    arcs = src[(idx[:, None] + offsets[None, :]) % m]  # (N, K, 2)
+    around = (idx[:, None] + offsets[None, :]) % m
+    arcs = src[around]  # (N, K, 2)
     anchors = src[idx % m]
     moved = arcs @ lin.T + shift
+    turn = lin / max(np.sqrt(abs(np.linalg.det(lin))), 1e-9)
+    facing = ring_normals(src, around.ravel()).reshape(arcs.shape) @ turn.T  # the arcs' normals, moved along
     centre = anchors @ lin.T + shift
     tree = cKDTree(dst) if tree is None else tree
+    dst_normals = ring_normals(dst, np.arange(len(dst)))
     k = moved.shape[1]
     for _ in range(iterations):
-        target = dst[tree.query(moved.reshape(-1, 2))[1]].reshape(moved.shape)
+        target = dst[closest_facing(tree, dst_normals, moved.reshape(-1, 2), facing.reshape(-1, 2))].reshape(moved.shape)
         pm, qm = moved.sum(1, keepdims=True) / k, target.sum(1, keepdims=True) / k  # np.mean's values
         p, q = moved - pm, target - qm
         angle = np.arctan2((p[..., 0] * q[..., 1] - p[..., 1] * q[..., 0]).sum(1), (p * q).sum((1, 2)))
         c, s = np.cos(angle)[:, None], np.sin(angle)[:, None]
         moved = _turned(p, c, s, qm)
+        facing = _turned(facing, c, s, 0.0)
         centre = _turned((centre - pm[:, 0])[:, None], c, s, qm)[:, 0]
     return centre
+
+
+#: Closest samples searched for one that faces the same way (see ``closest_facing``).
+FACING_CANDIDATES = 16
+
+
+def closest_facing(tree, normals: np.ndarray, points: np.ndarray, facing: np.ndarray) -> np.ndarray:
+    """Index of the sample of a ring (``tree``: its k-d tree, ``normals`` its samples' normals)
+    closest to each of ``points`` (P, 2) among those whose normal faces the way of ``facing``
+    (P, 2); the closest sample where none of the ``FACING_CANDIDATES`` closest does.
+
+    Across a limb narrower than it moves in a frame, the closest sample lies on the limb's other
+    side: an arc matched there turns its anchors round to that side, and they bunch up with
+    the anchors already there.
+    """
+    near = tree.query(points)[1]
+    wrong = np.flatnonzero((normals[near] * facing).sum(1) <= 0)
+    k = min(FACING_CANDIDATES, len(normals))
+    if len(wrong) and k > 1:
+        candidates = tree.query(points[wrong], k=k)[1]
+        agree = (normals[candidates] * facing[wrong, None]).sum(-1) > 0
+        near[wrong] = np.where(agree.any(1), candidates[np.arange(len(wrong)), agree.argmax(1)], candidates[:, 0])
+    return near
 
 
 def _turned(d: np.ndarray, c: np.ndarray, s: np.ndarray, to: np.ndarray) -> np.ndarray:

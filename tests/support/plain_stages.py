@@ -399,18 +399,25 @@ def ring_motion(src: np.ndarray, dst: np.ndarray, iterations: int = 8, start=Non
 
 def local_motion(src: np.ndarray, idx: np.ndarray, dst: np.ndarray, lin: np.ndarray, shift: np.ndarray,
                  reach: int = 48, iterations: int = 4, tree=None) -> np.ndarray:
-    """``spacetime.local_motion``: np.mean, and each arc's turn stacked from its two coordinates."""
-    from scipy.spatial import cKDTree
+    """``spacetime.local_motion``: np.mean, each arc's turn stacked from its two coordinates, and
+    every sample of ``dst`` sorted by distance for the closest one facing the arc's way."""
+    from m2fp_roto.tracking.spacetime import FACING_CANDIDATES, ring_normals
 
     m = len(src)
     offsets = np.arange(-reach, reach + 1, 4)
-    arcs = src[(idx[:, None] + offsets[None, :]) % m]  # (N, K, 2)
+    around = (idx[:, None] + offsets[None, :]) % m
+    arcs = src[around]  # (N, K, 2)
     anchors = src[idx % m]
     moved = arcs @ lin.T + shift
+    turn = lin / max(np.sqrt(abs(np.linalg.det(lin))), 1e-9)
+    facing = ring_normals(src, around.ravel()).reshape(arcs.shape) @ turn.T
     centre = anchors @ lin.T + shift
-    tree = cKDTree(dst) if tree is None else tree
+    normals = ring_normals(dst, np.arange(len(dst)))
     for _ in range(iterations):
-        target = dst[tree.query(moved.reshape(-1, 2))[1]].reshape(moved.shape)
+        points, ways = moved.reshape(-1, 2), facing.reshape(-1, 2)
+        order = np.argsort(((points[:, None] - dst[None]) ** 2).sum(-1), axis=1, kind="stable")[:, :FACING_CANDIDATES]
+        agree = (normals[order] * ways[:, None]).sum(-1) > 0
+        target = dst[order[np.arange(len(order)), np.where(agree.any(1), agree.argmax(1), 0)]].reshape(moved.shape)
         pm, qm = moved.mean(1, keepdims=True), target.mean(1, keepdims=True)
         p, q = moved - pm, target - qm
         angle = np.arctan2((p[..., 0] * q[..., 1] - p[..., 1] * q[..., 0]).sum(1), (p * q).sum((1, 2)))
@@ -422,6 +429,7 @@ def local_motion(src: np.ndarray, idx: np.ndarray, dst: np.ndarray, lin: np.ndar
                              s[..., 0] * d[..., 0] + c[..., 0] * d[..., 1]], -1) + qm
 
         moved = apply(moved)
+        facing = apply(facing, pm=0.0, qm=0.0)
         centre = apply(centre[:, None, :])[:, 0]
     return centre
 
