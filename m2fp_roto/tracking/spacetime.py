@@ -269,11 +269,11 @@ def closest_facing(tree, normals: np.ndarray, points: np.ndarray, facing: np.nda
     the anchors already there.
     """
     near = tree.query(points)[1]
-    wrong = np.flatnonzero((normals[near] * facing).sum(1) <= 0)
+    wrong = np.flatnonzero(np.einsum("ij,ij->i", normals[near], facing) <= 0)
     k = min(FACING_CANDIDATES, len(normals))
     if len(wrong) and k > 1:
         candidates = tree.query(points[wrong], k=k)[1]
-        agree = (normals[candidates] * facing[wrong, None]).sum(-1) > 0
+        agree = np.einsum("ijk,ik->ij", normals[candidates], facing[wrong]) > 0
         near[wrong] = np.where(agree.any(1), candidates[np.arange(len(wrong)), agree.argmax(1)], candidates[:, 0])
     return near
 
