@@ -24,7 +24,7 @@ import functools
 
 import numpy as np
 
-from .spacetime import local_motion, ordered_positions, ring_motion
+from .spacetime import local_motion, ordered_positions, ring_motion, sample_normals
 
 #: Weight of even spacing against following each anchor's own arc (see ``regularize``).
 STIFFNESS = 10.0
@@ -67,19 +67,21 @@ def even(start: float, n: int, m: int) -> np.ndarray:
 
 
 def follow(rings: dict, reference: int, u_ref: np.ndarray, prior=None, stiffness: float = STIFFNESS,
-           motions: dict | None = None, trees: dict | None = None) -> dict:
+           motions: dict | None = None, trees: dict | None = None, normals: dict | None = None) -> dict:
     """{frame: continuous positions (N,)} of the anchors on every ring, from the reference
     frame's ``u_ref`` outwards (see the module docstring). ``motions`` (``ring_motions(rings,
-    reference, prior)``) and ``trees`` (``ring_trees(rings)``) when already made: they do not
-    depend on the anchors."""
+    reference, prior)``), ``trees`` (``ring_trees(rings)``) and ``normals``
+    (``ring_sample_normals(rings)``) when already made: they do not depend on the anchors."""
     motions = ring_motions(rings, reference, prior) if motions is None else motions
     trees = ring_trees(rings) if trees is None else trees
+    normals = ring_sample_normals(rings) if normals is None else normals
     out = {reference: u_ref}
     for prev, frame in outwards(rings, reference):
         src, dst = rings[prev], rings[frame]
         u = out[prev]
         lin, shift = motions[prev, frame]
-        target = local_motion(src, np.round(u).astype(np.int64), dst, lin, shift, tree=trees[frame])
+        target = local_motion(src, np.round(u).astype(np.int64), dst, lin, shift, tree=trees[frame],
+                              normals=(normals[prev], normals[frame]))
         placed = ordered_positions(dst, target, u / len(src), tree=trees[frame])
         out[frame] = regularize(placed - np.floor(placed[0] / len(dst)) * len(dst), len(dst), stiffness)
     return out
@@ -101,6 +103,11 @@ def ring_motions(rings: dict, reference: int, prior=None) -> dict:
     from the person's motion ``prior(previous, next)`` when given."""
     return {(a, b): ring_motion(rings[a], rings[b], start=prior(a, b) if prior else None)
             for a, b in outwards(rings, reference)}
+
+
+def ring_sample_normals(rings: dict) -> dict:
+    """{frame: the normal at every sample of the ring}, for matching arcs to the side they face."""
+    return {f: sample_normals(ring) for f, ring in rings.items()}
 
 
 def ring_trees(rings: dict) -> dict:

@@ -220,14 +220,15 @@ def ring_motion(src: np.ndarray, dst: np.ndarray, iterations: int = 8, start=Non
 
 
 def local_motion(src: np.ndarray, idx: np.ndarray, dst: np.ndarray, lin: np.ndarray, shift: np.ndarray,
-                 reach: int = 48, iterations: int = 4, tree=None) -> np.ndarray:
+                 reach: int = 48, iterations: int = 4, tree=None, normals=None) -> np.ndarray:
     """Where the anchors ``src[idx]`` go on ``dst``: each follows the rigid motion of its own arc.
 
     Starting from the whole ring's motion (``lin``, ``shift``), the arc of +-``reach`` samples
     around every anchor is registered to ``dst`` by closest points (``closest_facing``: on the
     side of a thin limb that faces the same way) and a 2-D Procrustes fit, all anchors at once.
     Limbs that swing relative to the body carry their anchors with them.
-    ``tree``: ``cKDTree(dst)`` when the caller has one.
+    ``tree``: ``cKDTree(dst)``, ``normals``: (``sample_normals(src)``, ``sample_normals(dst)``),
+    when the caller has them.
     """
     from scipy.spatial import cKDTree
 
@@ -237,14 +238,15 @@ def local_motion(src: np.ndarray, idx: np.ndarray, dst: np.ndarray, lin: np.ndar
     arcs = src[around]  # (N, K, 2)
     anchors = src[idx % m]
     moved = arcs @ lin.T + shift
+    src_normals, dst_normals = (sample_normals(src), sample_normals(dst)) if normals is None else normals
     turn = lin / max(np.sqrt(abs(np.linalg.det(lin))), 1e-9)
-    facing = ring_normals(src, around.ravel()).reshape(arcs.shape) @ turn.T  # the arcs' normals, moved along
+    facing = src_normals[around] @ turn.T  # the arcs' normals, moved along
     centre = anchors @ lin.T + shift
     tree = cKDTree(dst) if tree is None else tree
-    dst_normals = ring_normals(dst, np.arange(len(dst)))
     k = moved.shape[1]
     for _ in range(iterations):
-        target = dst[closest_facing(tree, dst_normals, moved.reshape(-1, 2), facing.reshape(-1, 2))].reshape(moved.shape)
+        near = closest_facing(tree, dst_normals, moved.reshape(-1, 2), facing.reshape(-1, 2))
+        target = dst[near].reshape(moved.shape)
         pm, qm = moved.sum(1, keepdims=True) / k, target.sum(1, keepdims=True) / k  # np.mean's values
         p, q = moved - pm, target - qm
         angle = np.arctan2((p[..., 0] * q[..., 1] - p[..., 1] * q[..., 0]).sum(1), (p * q).sum((1, 2)))
@@ -366,3 +368,8 @@ def ring_normals(ring: np.ndarray, idx: np.ndarray) -> np.ndarray:
     s = idx % m
     t = unit(ring[(s + 4) % m] - ring[(s - 4) % m])
     return np.column_stack([-t[:, 1], t[:, 0]])
+
+
+def sample_normals(ring: np.ndarray) -> np.ndarray:
+    """``ring_normals`` at every sample of ``ring`` (M, 2)."""
+    return ring_normals(ring, np.arange(len(ring)))

@@ -44,7 +44,7 @@ from .frame_repair import nearest_samples, repair_frame
 from .holes import keep_inside
 from .keys import keep_faithful, keep_simple, reduce_keys
 from .outline import cast_on_ring, curves, increasing, ring_at, take_corners
-from .placement import even, follow, ring_motions, ring_trees
+from .placement import even, follow, ring_motions, ring_sample_normals, ring_trees
 from .spacetime import ordered_positions, person_motions, ring_normals, smooth_series, snap, spacetime_solve
 
 log = logging.getLogger("m2fp_roto")
@@ -239,9 +239,10 @@ def track_shape(rings: dict, options: TrackOptions, prior=None,
         return first, untangle(fitted)[0][None], observed
     top = int(np.lexsort((ring[:, 0], ring[:, 1]))[0])  # where the per-frame fit starts too
     n = point_count([rings[f] for f in seen], options)
-    motions, trees = ring_motions(rings, reference, prior), ring_trees(rings)  # whatever the anchors: once
+    # Whatever the anchors: made once.
+    motions, trees, normals = ring_motions(rings, reference, prior), ring_trees(rings), ring_sample_normals(rings)
     for round_ in range(options.refine_rounds + 1):
-        u = follow(rings, reference, even(top, n, len(ring)), motions=motions, trees=trees)
+        u = follow(rings, reference, even(top, n, len(ring)), motions=motions, trees=trees, normals=normals)
         anchors, on, corner, idx = _on_outline(rings, u, first, n_frames, observed, options, trees)
         corner = np.broadcast_to(corner, (n_frames, n))
         points, errors = curves(rings, idx, anchors, corner, first, observed, HANDLE_SMOOTHING * options.smoothing)
