@@ -398,7 +398,7 @@ def ring_motion(src: np.ndarray, dst: np.ndarray, iterations: int = 8, start=Non
 
 
 def local_motion(src: np.ndarray, idx: np.ndarray, dst: np.ndarray, lin: np.ndarray, shift: np.ndarray,
-                 reach: int = 48, iterations: int = 4, tree=None) -> np.ndarray:
+                 reach: int = 48, iterations: int = 4) -> np.ndarray:
     """``spacetime.local_motion``: np.mean, each arc's turn stacked from its two coordinates, and
     every sample of ``dst`` sorted by distance for the closest one facing the arc's way."""
     from m2fp_roto.tracking.spacetime import FACING_CANDIDATES, ring_normals
