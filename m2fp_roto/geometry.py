@@ -51,12 +51,11 @@ def bridge_rings(a: np.ndarray, b: np.ndarray, width: float = 1.0, spacing: floa
     from scipy.spatial import cKDTree
     from shapely.geometry import LineString, Polygon
 
-    d, j = cKDTree(a).query(b)
-    k = int(np.argmin(d))
+    p, q, gap = closest_pair(a, b)
     # The corridor reaches ``width`` px into both rings: ending exactly on them, it would touch
     # each at one point and the union would stay in pieces.
-    step = unit(b[k] - a[j[k]]) * width if d[k] > 0 else np.zeros(2)
-    corridor = LineString([a[j[k]] - step, b[k] + step]).buffer(width / 2.0, cap_style="flat")
+    step = unit(q - p) * width if gap > 0 else np.zeros(2)
+    corridor = LineString([p - step, q + step]).buffer(width / 2.0, cap_style="flat")
     union = Polygon(a).buffer(0).union(Polygon(b).buffer(0)).union(corridor)
     if union.geom_type != "Polygon":
         return a
@@ -65,6 +64,15 @@ def bridge_rings(a: np.ndarray, b: np.ndarray, width: float = 1.0, spacing: floa
         xy = xy[::-1]
     xy = np.roll(xy, -int(cKDTree(xy).query(a[0])[1]), axis=0)
     return resample_ring(xy, spacing)
+
+
+def closest_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(the sample of ``a``, the sample of ``b``) closest to each other, and their distance."""
+    from scipy.spatial import cKDTree
+
+    d, j = cKDTree(a).query(b)
+    k = int(np.argmin(d))
+    return a[j[k]], b[k], float(d[k])
 
 
 def simple_ring(xy: np.ndarray, spacing: float = 0.5) -> np.ndarray:

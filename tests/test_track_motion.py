@@ -123,7 +123,7 @@ def test_key_floor_off_keys_part_shapes_only_where_they_stray_a_pixel(tmp_path):
 
 def _check_true_to_regions(doc, source):
     """No frame of a shape alive 5 frames or more overlaps its region less than 0.85. The least
-    (bench_track.py's min5): rotation 0.892, scale 0.877, bend 0.889 (0.840, 0.707, 0.779 while
+    (bench_track.py's min5): rotation 0.890, scale 0.877, bend 0.889 (0.840, 0.707, 0.779 while
     keys 1 px apart could leave a face 8 px across a quarter off its region between them)."""
     from m2fp_roto.qa.track_metrics import frame_regions
     from m2fp_roto.vectorize import VectorizeOptions
@@ -153,12 +153,13 @@ def _check_motion(doc, shape, kind):
     whole = [s for s in doc.shapes if s.frames == (FIRST, FIRST + FRAMES - 1) and not s.hole]
     assert len(whole) >= 8
     # Smooth motion needs few keys at the default 1 px: part shapes move nearly rigidly. Measured
-    # medians: bend 0.275, scale 0.425, rotation 0.45, translation 0.525; without --key-floor
-    # (test_key_floor_off_...) 0.10, 0.275, 0.35, 0.325. The floor keys a part a few px across
-    # wherever the blend misses a tenth of its region's staircase (these parts are 4-20 px
-    # across); the shapes moved exactly by the known motion miss it more (bench_track.py
-    # --known-motion: least 0.62-0.83).
-    limit = {"bend": 0.3, "scale": 0.45}.get(kind, 0.55)
+    # medians: bend 0.25, scale 0.425, rotation 0.425, translation 0.575 (0.525 while corridors
+    # across another person were 1 px wide: person 1's coat, joined across person 2 by one half
+    # a pixel wide, has 14 keys instead of 8); without --key-floor (test_key_floor_off_...) bend
+    # 0.10, scale 0.275, rotation 0.35. The floor keys a part a few px across wherever the blend
+    # misses a tenth of its region's staircase (these parts are 4-20 px across); the shapes moved
+    # exactly by the known motion miss it more (bench_track.py --known-motion: least 0.62-0.83).
+    limit = {"bend": 0.3, "scale": 0.45, "translation": 0.6}.get(kind, 0.55)
     assert np.median([key_ratio(s) for s in whole]) <= limit, f"{kind}: keys on too many frames"
     assert np.median(errors) <= 1.0, f"{kind}: median point error {np.median(errors):.2f} px"
     # One shape per track, not per frame: no shape name carries a frame number.

@@ -67,26 +67,28 @@ def test_a_region_in_one_piece_is_one_shape(demo):
 def test_parts_out_of_sight_are_hidden_not_drawn_over_the_other_person(demo):
     """Person 2 walks behind person 1: a part of theirs out of sight for a few frames is hidden
     there (``Shape.hidden``), not drawn as the blend of its sightings over person 1; every shape
-    stays on its own person's pixels (0.929 at least, a leg whose two pieces are joined by a
-    corridor across person 1: 0.939 before arcs were registered to the side of a limb facing
-    their way; 0.930 while a corridor joining two pieces of a sleeve could be drawn as a wedge
-    across person 1's arm, 0.914 before a frame whose anchors miss part of its outline got them
-    placed again)."""
+    stays on its own person's pixels, 95 % at least (0.951; 0.929 while a corridor across
+    another person was as wide as one over the background: a leg whose two pieces are joined
+    across person 1; 0.939 before arcs were registered to the side of a limb facing their way,
+    0.930 while a corridor joining two pieces of a sleeve could be drawn as a wedge across
+    person 1's arm, 0.914 before a frame whose anchors miss part of its outline got them placed
+    again)."""
     source, doc = demo
     hidden = {(s.name, f) for s in doc.shapes for a, b in s.hidden for f in range(a, b + 1)}
     assert ("p2_right_arm", 1023) in hidden  # behind person 1 on that frame
     own = [fit.own_person for f in source.frames for fit in frame_regions(doc.shapes, source.parse(f))[1]
            if fit.area]
-    assert min(own) >= 0.925 and np.percentile(own, 5) >= 0.97
+    assert min(own) >= 0.95 and np.percentile(own, 5) >= 0.97
 
 
 def test_demo_shapes_are_nearly_as_true_to_their_regions_as_each_frame_fitted_alone(demo):
     """Each shape's median IoU with its region, over the shot, against what the per-frame
     vectorizer (``--no-track``) gets on the same regions: 0.022 below it at most (bench_track.py;
-    0.051 when narrow parts had the tolerances of wide ones); the least frame 0.857, a wisp of
-    hair 178 px in area (0.744, then 0.835 before frames under 0.9 of their outline got their
-    anchors placed again, 0.872 before a corridor drawn as a wedge got anchors moved onto it,
-    0.893 before arcs were registered to the side of a limb facing their way)."""
+    0.051 when narrow parts had the tolerances of wide ones); the least frame 0.899 (0.744, then
+    0.835 before frames under 0.9 of their outline got their anchors placed again, 0.872 before
+    a corridor drawn as a wedge got anchors moved onto it, 0.893 before arcs were registered to
+    the side of a limb facing their way, and 0.857, a wisp of hair, until a corridor across
+    another person was drawn half a pixel wide)."""
     source, doc = demo
     reference = untracked_shapes(vectorize_source(source))
     fits = collections.defaultdict(list)
@@ -96,7 +98,7 @@ def test_demo_shapes_are_nearly_as_true_to_their_regions_as_each_frame_fitted_al
             fits[fit.name].append(fit)
     gaps = {n: np.nanmedian([x.reference_iou for x in v]) - np.nanmedian([x.iou for x in v]) for n, v in fits.items()}
     assert max(gaps.values()) <= 0.03, gaps
-    assert min(x.iou for v in fits.values() for x in v) >= 0.85
+    assert min(x.iou for v in fits.values() for x in v) >= 0.89
 
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.001, 5.0])

@@ -319,3 +319,22 @@ def test_a_limb_that_moves_across_more_than_its_width_keeps_its_anchors_on_their
         moved = local_motion(src, idx, dst, np.eye(2), np.zeros(2))
         assert np.abs(moved[:, 1] - edge).max() < 0.05, moved[:, 1]
         assert np.abs(moved[:, 0] - src[idx, 0]).max() < 0.05
+
+
+def test_a_corridor_across_another_person_is_half_as_wide():
+    from m2fp_roto.geometry import polygon_area, resample_ring
+    from m2fp_roto.tracking.corridors import ACROSS_PERSON, WIDTH, Corridors
+
+    def disc(x, r=5.0):
+        angles = np.linspace(0, 2 * np.pi, 120, endpoint=False)
+        return resample_ring(np.c_[x + r * np.cos(angles), 10 - r * np.sin(angles)])
+
+    left, right = disc(5.0), disc(35.0)  # two pieces of person 1's arm, 20 px apart
+    alone = Corridors({(1, "arm"): {7: {0: left, 1: right}}})
+    crowded = Corridors({(1, "arm"): {7: {0: left, 1: right}}, (2, "torso"): {7: {0: disc(20.0, 4.0)}}})
+    assert not alone.crosses(left, right, 7, 1) and crowded.crosses(left, right, 7, 1)
+    assert not crowded.crosses(left, right, 8, 1)  # the other person is not on that frame
+    pieces = abs(polygon_area(left)) + abs(polygon_area(right))
+    for corridors, width in ((alone, WIDTH), (crowded, ACROSS_PERSON)):
+        added = abs(polygon_area(corridors.bridge(left, right, 7, 1))) - pieces
+        assert abs(added - 20 * width) < 0.5, (width, added)  # the union is resampled every 0.5 px

@@ -35,10 +35,11 @@ import numpy as np
 from ..crossings import untangle
 from ..document import Key, Shape, shape_name
 from ..fitting import CORNER_ANGLE, find_corners, fit_ring, fit_rings
-from ..geometry import bridge_rings, polygon_area, ring_length, simple_ring, unit
+from ..geometry import polygon_area, ring_length, simple_ring, unit
 from ..progress import Progress
 from ..vectorize import ring_tolerance
 from .association import associate, blob, grid_width, identify_people
+from .corridors import Corridors
 from .fragments import TOUCH, joins, ring_gap, settle, within
 from .frame_repair import nearest_samples, repair_frame
 from .holes import keep_inside
@@ -138,7 +139,7 @@ def component_tracks(per_frame: dict, people: dict, max_gap: int, min_frames: in
     The linked components of each region are sorted by ``fragments.settle``: lasting ones,
     large or apart from the person's other parts, are shapes (one seen beside a shape's for
     fewer than ``max_gap`` frames, near it, continues that shape); on the frames a shape has
-    several pieces, its outline is their union by thin corridors (``geometry.bridge_rings``).
+    several pieces, its outline is their union by thin corridors (``corridors.Corridors``).
     Fragments (seen on fewer than ``min_frames`` frames, or under ``min_share`` of the region's
     area amid the person's other parts) are joined to the nearest shape where they nearly touch
     it and left out elsewhere; their holes are dropped, as are holes seen on fewer than
@@ -160,6 +161,7 @@ def component_tracks(per_frame: dict, people: dict, max_gap: int, min_frames: in
         for f, found in by_frame.items():
             body.setdefault((who, f), []).extend((b.cells, np.full(len(b.cells), p, object)) for b in found)
     body = {k: tuple(np.concatenate(v) for v in zip(*pieces)) for k, pieces in body.items()}
+    corridors = Corridors(outers)
     tracks = []
     for (person, part), frames in sorted(regions.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         outer, comps = outers[(person, part)], blobs[(person, part)]
@@ -180,7 +182,7 @@ def component_tracks(per_frame: dict, people: dict, max_gap: int, min_frames: in
                 ring = outer[f][main[-1][f]]
                 for c in sorted(cs, key=lambda c: -abs(polygon_area(outer[f][c]))):
                     if c != main[-1][f]:
-                        ring = bridge_rings(ring, outer[f][c])
+                        ring = corridors.bridge(ring, outer[f][c], f, person)
                 rings[f] = ring
             drawn.append(rings)
             joined.append({f for f, cs in seen.items() if len(cs) > 1})
@@ -200,7 +202,7 @@ def component_tracks(per_frame: dict, people: dict, max_gap: int, min_frames: in
                         continue
                     holes = [r for j, r in frames[f][main[host][f]].items() if j]
                     if joins(outer[f][c], drawn[host][f], holes):
-                        drawn[host][f] = bridge_rings(drawn[host][f], outer[f][c])
+                        drawn[host][f] = corridors.bridge(drawn[host][f], outer[f][c], f, person)
                         joined[host].add(f)
         for k, rings in enumerate(drawn):
             tracks.append(RingTrack(person, part, k, 0, rings, frozenset(joined[k])))
