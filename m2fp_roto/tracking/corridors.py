@@ -1,19 +1,37 @@
-"""How wide the corridor joining two pieces of a part is drawn (``geometry.bridge_rings``).
+"""How wide the corridor joining two pieces of a part is followed and drawn
+(``geometry.bridge_rings``).
 
-A corridor lies on whatever is between the pieces. Over the background it is a hairline in the
-matte. Over another person it draws this person's part on them (a leg seen in two pieces on
-either side of someone in front), which a merge per person or a Cryptomatte pick shows; there
-it is half a pixel wide, about half the pixel centres of a 1 px corridor.
+A corridor lies on whatever is between the pieces: the background, or another person (a leg
+seen in two pieces on either side of someone in front). The tracker follows it 1 px wide, and
+half a pixel where it crosses another person's outline, so that the part lies less on them in a
+merge per person or a Cryptomatte pick; sides that far apart keep each side's anchors on their
+own side. Each finished frame is drawn with its corridors squeezed across to a tenth of a pixel
+where the curve stays simple (``narrowed``): a hairline that adds almost nothing to the matte.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
+from ..crossings import is_simple
 from ..geometry import bridge_rings, closest_pair
 
-#: Corridor widths (px): over the background, and where it crosses another person's outline.
+#: Corridor widths (px) followed: over the background, and where it crosses another person's outline.
 WIDTH, ACROSS_PERSON = 1.0, 0.5
+#: Corridor widths (px) drawn, the first that keeps the curve simple: a tenth of a pixel's
+#: coverage in the matte along it, or more where a span that leaves the corridor dips across it.
+DRAWN = (0.1, 0.25, 0.5)
+
+
+class Corridor(NamedTuple):
+    """A corridor's middle line, from ``start`` (on the ring it joins) to ``end`` (on the piece),
+    and its width."""
+
+    start: np.ndarray
+    end: np.ndarray
+    width: float
 
 
 class Corridors:
@@ -26,10 +44,15 @@ class Corridors:
             for frame, rings in frames.items():
                 self._rings.setdefault(frame, []).extend((person, r) for r in rings.values())
 
-    def bridge(self, ring: np.ndarray, piece: np.ndarray, frame: int, person: int) -> np.ndarray:
-        """``bridge_rings(ring, piece)``, ``ACROSS_PERSON`` wide where the corridor would cross
-        another person's outline on ``frame``."""
-        return bridge_rings(ring, piece, ACROSS_PERSON if self.crosses(ring, piece, frame, person) else WIDTH)
+    def bridge(self, ring: np.ndarray, piece: np.ndarray, frame: int, person: int) -> tuple[np.ndarray, Corridor | None]:
+        """(``bridge_rings(ring, piece)``, ``ACROSS_PERSON`` wide where the corridor would cross
+        another person's outline on ``frame``; the corridor, or None where none was drawn)."""
+        width = ACROSS_PERSON if self.crosses(ring, piece, frame, person) else WIDTH
+        joined = bridge_rings(ring, piece, width)
+        if joined is ring:
+            return ring, None
+        start, end, _ = closest_pair(ring, piece)
+        return joined, Corridor(start, end, width)
 
     def crosses(self, ring: np.ndarray, piece: np.ndarray, frame: int, person: int) -> bool:
         """Whether the shortest line from ``ring`` to ``piece`` meets another person's outline
@@ -42,3 +65,44 @@ class Corridors:
         p, q, _ = closest_pair(ring, piece)
         line = LineString([p, q])
         return any(Polygon(r).buffer(0).intersects(line) for r in others)
+
+
+def narrowed(points: np.ndarray, corridors) -> np.ndarray:
+    """``points`` (N, 6) of a frame whose outline joins pieces by ``corridors``, with each
+    corridor squeezed across to the first of ``DRAWN`` that keeps the curve simple; ``points``
+    themselves where none does.
+
+    Anchors and handle ends in a corridor's band (along its middle line, and as far across as
+    its width, which takes in anchors let off the outline) move towards the middle line in
+    proportion: a squeeze is affine, so a span that lies in the band keeps its shape, and one
+    that leaves it bends smoothly where it does. The band reaches as far into both pieces as
+    the corridor does, taking in the corners where it meets them; where that folds the curve (a
+    piece that ends in a tip as narrow as the corridor), it stops at the pieces.
+    """
+    for width in DRAWN:
+        for into_pieces in (True, False):
+            squeezed = _squeezed(points, corridors, width, into_pieces)
+            if is_simple(squeezed):
+                return squeezed
+    return points
+
+
+def _squeezed(points: np.ndarray, corridors, width: float, into_pieces: bool) -> np.ndarray:
+    """``narrowed``'s squeeze to ``width``, unchecked; the band reaching into the pieces or not."""
+    ends = points[:, :2] + np.stack([np.zeros((len(points), 2)), points[:, 2:4], points[:, 4:6]])  # (3, N, 2)
+    moved = np.zeros_like(ends)
+    for c in corridors:
+        length = float(np.linalg.norm(c.end - c.start))
+        if length == 0.0 or c.width <= width:
+            continue
+        along = (c.end - c.start) / length
+        across = np.array([-along[1], along[0]])
+        t, d = (ends + moved - c.start) @ along, (ends + moved - c.start) @ across
+        reach = c.width if into_pieces else 0.0
+        band = (t >= -reach) & (t <= length + reach) & (np.abs(d) <= c.width)
+        moved -= (np.where(band, d, 0.0) * (1.0 - width / c.width))[..., None] * across
+    out = points.copy()  # moved by exactly 0 outside the bands: those points keep every bit
+    out[:, :2] += moved[0]
+    out[:, 2:4] += moved[1] - moved[0]
+    out[:, 4:6] += moved[2] - moved[0]
+    return out

@@ -39,7 +39,7 @@ from ..geometry import polygon_area, ring_length, simple_ring, unit
 from ..progress import Progress
 from ..vectorize import ring_tolerance
 from .association import associate, blob, grid_width, identify_people
-from .corridors import Corridors
+from .corridors import Corridors, narrowed
 from .fragments import TOUCH, joins, ring_gap, settle, within
 from .frame_repair import nearest_samples, repair_frame
 from .holes import keep_inside
@@ -121,7 +121,8 @@ class RingTrack:
     component: int
     hole: int
     rings: dict  # {frame: (M, 2) smoothed ring}
-    joined: frozenset = frozenset()  # frames whose ring joins pieces by corridors (``geometry.bridge_rings``)
+    # {frame: [corridors.Corridor, ...]}: frames whose ring joins pieces (``geometry.bridge_rings``)
+    joined: dict = dataclasses.field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -169,7 +170,7 @@ def component_tracks(per_frame: dict, people: dict, max_gap: int, min_frames: in
         others = {f: body[person, f][0][body[person, f][1] != part] for f in comps}  # the person's other parts
         shapes, pieces = settle(associate(comps, max_gap, width), outer, cells, max_gap, min_frames, min_share,
                                 others, width)
-        # per shape: {frame: outer ring}, {frame: component its holes come from}, frames of joined pieces
+        # per shape: {frame: outer ring}, {frame: component its holes come from}, {frame: corridors}
         drawn, main, joined = [], [], []
         for shape in shapes:
             seen = {}
@@ -177,15 +178,16 @@ def component_tracks(per_frame: dict, people: dict, max_gap: int, min_frames: in
                 for f, c in t.members.items():
                     seen.setdefault(f, []).append(c)
             main.append({f: max(cs, key=lambda c: abs(polygon_area(outer[f][c]))) for f, cs in seen.items()})
-            rings = {}
+            rings, corridors_of = {}, {}
             for f, cs in seen.items():
                 ring = outer[f][main[-1][f]]
                 for c in sorted(cs, key=lambda c: -abs(polygon_area(outer[f][c]))):
                     if c != main[-1][f]:
-                        ring = corridors.bridge(ring, outer[f][c], f, person)
+                        ring, corridor = corridors.bridge(ring, outer[f][c], f, person)
+                        corridors_of.setdefault(f, []).extend([corridor] if corridor else [])
                 rings[f] = ring
             drawn.append(rings)
-            joined.append({f for f, cs in seen.items() if len(cs) > 1})
+            joined.append(corridors_of)
         for piece in pieces:
             # A piece with little of the person's other parts around it (a matte's) is joined
             # only where it touches a shape and has ``min_share`` of its area: a piece beside
@@ -202,10 +204,10 @@ def component_tracks(per_frame: dict, people: dict, max_gap: int, min_frames: in
                         continue
                     holes = [r for j, r in frames[f][main[host][f]].items() if j]
                     if joins(outer[f][c], drawn[host][f], holes):
-                        drawn[host][f] = corridors.bridge(drawn[host][f], outer[f][c], f, person)
-                        joined[host].add(f)
+                        drawn[host][f], corridor = corridors.bridge(drawn[host][f], outer[f][c], f, person)
+                        joined[host].setdefault(f, []).extend([corridor] if corridor else [])
         for k, rings in enumerate(drawn):
-            tracks.append(RingTrack(person, part, k, 0, rings, frozenset(joined[k])))
+            tracks.append(RingTrack(person, part, k, 0, rings, joined[k]))
             holes = {f: [blob(j, [r], width) for j, r in frames[f][c].items() if j] for f, c in main[k].items()}
             # A hole may leap: between kite lines one closes as another opens beside it, and
             # either way it is cut from its shape (held to LEAP, such holes ended and blinked out).
@@ -218,12 +220,13 @@ def component_tracks(per_frame: dict, people: dict, max_gap: int, min_frames: in
 
 
 def track_shape(rings: dict, options: TrackOptions, prior=None,
-                joined=frozenset()) -> tuple[int, np.ndarray, np.ndarray]:
+                joined=None) -> tuple[int, np.ndarray, np.ndarray]:
     """(first frame, points (F, N, 6) on every frame of the lifetime, observed (F,) bool) of one
     ring track.
 
     ``prior(a, b)``: optional motion of the whole person from frame a to b (see ``track_start``).
-    ``joined``: the frames whose ring joins pieces by corridors (``frame_repair.place_again``).
+    ``joined``: {frame: [corridors.Corridor, ...]} of the frames whose ring joins pieces
+    (``frame_repair.place_again``); each corridor is drawn as a hairline (``corridors.narrowed``).
     Frames without a ring (a part hidden, a frame with no label map) get the linear blend of
     their observed neighbours, so the points go on smoothly; ``track_contours`` hides the shape
     on those frames, except where the shot has no parse.
@@ -252,10 +255,13 @@ def track_shape(rings: dict, options: TrackOptions, prior=None,
         if not bad or round_ == options.refine_rounds:
             break
         n += bad
+    joined = joined or {}
     for f in seen:
         i = f - first
         points[i] = repair_frame(points[i], rings[f], idx[f], on[i], corner[i], options.anchor_tolerance,
                                  options.corner_angle, f in joined)
+        if joined.get(f):
+            points[i] = narrowed(points[i], joined[f])
     points = _blend_gaps(points, observed)
     seen_at = np.flatnonzero(observed)
     for i in np.flatnonzero(~observed):  # a blend that crosses itself holds the nearest sighting
@@ -446,7 +452,7 @@ _PARALLEL_FROM = 200
 
 
 def _solve_tracks(jobs: list, options: TrackOptions, workers: int, mapper=None):
-    """``_solve_track`` of every ``(rings, person motions, skipped frames, joined frames)`` job, in
+    """``_solve_track`` of every ``(rings, person motions, skipped frames, corridors by frame)`` job, in
     order (see :func:`..workers.ordered_map` for how the worker processes start and stop)."""
     if mapper is not None and jobs:
         yield from mapper(_solve_track, *zip(*jobs), [options] * len(jobs))
@@ -459,7 +465,7 @@ def _solve_tracks(jobs: list, options: TrackOptions, workers: int, mapper=None):
     yield from ordered_map(_solve_track, [(*job, options) for job in jobs], workers)
 
 
-def _solve_track(rings: dict, motions: dict, skipped: set, joined: frozenset, options: TrackOptions):
+def _solve_track(rings: dict, motions: dict, skipped: set, joined: dict, options: TrackOptions):
     """(first frame, points (F, N, 6), observed frames (F,), key indices) of one track.
 
     Keys are reduced over the frames the shape was seen on; where the blend between two keys
