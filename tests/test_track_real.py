@@ -155,7 +155,7 @@ def test_a_piece_of_a_foot_between_two_others_is_drawn(lucia):
     ``min_share`` of its area is joined to it (specks along the body's edge are not: joined,
     they made dance-jump's outline boil). Every shape alive 5 frames or more now overlaps its
     region at least 0.864 on every frame (bench_track.py's min5; 0.830 while its corridors
-    were drawn 1 px wide, at frame 34 where the foot's three pieces are joined by two)."""
+    were drawn 1 px wide: frame 34, where the foot's three pieces are joined by two corridors)."""
     assert _least_lasting_iou("lucia", *lucia) >= 0.85
 
 

@@ -44,7 +44,8 @@ class Corridors:
             for frame, rings in frames.items():
                 self._rings.setdefault(frame, []).extend((person, r) for r in rings.values())
 
-    def bridge(self, ring: np.ndarray, piece: np.ndarray, frame: int, person: int) -> tuple[np.ndarray, Corridor | None]:
+    def bridge(self, ring: np.ndarray, piece: np.ndarray, frame: int,
+               person: int) -> tuple[np.ndarray, Corridor | None]:
         """(``bridge_rings(ring, piece)``, ``ACROSS_PERSON`` wide where the corridor would cross
         another person's outline on ``frame``; the corridor, or None where none was drawn)."""
         width = ACROSS_PERSON if self.crosses(ring, piece, frame, person) else WIDTH
