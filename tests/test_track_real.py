@@ -129,8 +129,9 @@ def test_a_corridor_is_drawn_as_a_hairline(dance_jump):
     """dance-jump, frame 36: two small pieces of the matte (472 px together) seen apart are one
     shape, joined by a corridor about 125 px long. Drawn 1 px wide, as the tracker follows it,
     the corridor covered the background between them and the shape overlapped its region 0.720.
-    Drawn a tenth of a pixel wide (a quarter on part of this one, where a span dips across it;
-    ``corridors.narrowed``): 0.791, and every shape alive 5 frames or more at least that."""
+    Drawn a tenth of a pixel wide where the curve stays simple (a quarter on this frame, where a
+    span that leaves the corridor dips across it; ``corridors.narrowed``): 0.791, and every shape
+    alive 5 frames or more at least that."""
     assert _least_lasting_iou("dance-jump", *dance_jump) >= 0.78
 
 
