@@ -336,7 +336,7 @@ def test_a_corridor_across_another_person_is_half_as_wide():
     assert not crowded.crosses(left, right, 8, 1)  # the other person is not on that frame
     pieces = abs(polygon_area(left)) + abs(polygon_area(right))
     for corridors, width in ((alone, WIDTH), (crowded, ACROSS_PERSON)):
-        ring, corridor = corridors.bridge(left, right, 7, 1)
+        ring, (corridor,) = corridors.bridge(left, right, 7, 1)
         added = abs(polygon_area(ring)) - pieces
         assert abs(added - 20 * width) < 0.5, (width, added)  # the union is resampled every 0.5 px
         assert corridor.width == width and np.allclose([corridor.start, corridor.end], [[10, 10], [30, 10]], atol=0.3)
@@ -357,9 +357,9 @@ def test_a_corridor_is_drawn_a_tenth_of_a_pixel_wide():
         return resample_ring(np.c_[x + r * np.cos(angles), 10 - r * np.sin(angles)])
 
     left, right = disc(5.0), disc(35.0)  # 20 px apart
-    ring, corridor = Corridors({(1, "arm"): {7: {0: left, 1: right}}}).bridge(left, right, 7, 1)
+    ring, drawn_corridors = Corridors({(1, "arm"): {7: {0: left, 1: right}}}).bridge(left, right, 7, 1)
     points = fit_ring(ring, 0.5, find_corners(ring, CORNER_ANGLE))
-    drawn = narrowed(points, [corridor])
+    drawn = narrowed(points, drawn_corridors)
     lost = abs(polygon_area(flatten(points))) - abs(polygon_area(flatten(drawn)))
     assert is_simple(drawn) and abs(lost - 0.9 * 20) < 2.5, lost  # measured 16.1: the mouths bend
     away = np.linalg.norm(points[:, :2] - [20, 10], axis=1) > 12

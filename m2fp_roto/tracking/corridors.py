@@ -45,28 +45,29 @@ class Corridors:
                 self._rings.setdefault(frame, []).extend((person, r) for r in rings.values())
 
     def bridge(self, ring: np.ndarray, piece: np.ndarray, frame: int,
-               person: int) -> tuple[np.ndarray, Corridor | None]:
+               person: int) -> tuple[np.ndarray, list[Corridor]]:
         """(``bridge_rings(ring, piece)``, ``ACROSS_PERSON`` wide where the corridor would cross
-        another person's outline on ``frame``; the corridor, or None where none was drawn)."""
-        width = ACROSS_PERSON if self.crosses(ring, piece, frame, person) else WIDTH
-        joined = bridge_rings(ring, piece, width)
-        if joined is ring:
-            return ring, None
+        another person's outline on ``frame``; [the corridor], or [] where none was drawn)."""
         start, end, _ = closest_pair(ring, piece)
-        return joined, Corridor(start, end, width)
+        width = ACROSS_PERSON if self._crosses(start, end, frame, person) else WIDTH
+        joined = bridge_rings(ring, piece, width)
+        return (ring, []) if joined is ring else (joined, [Corridor(start, end, width)])
 
     def crosses(self, ring: np.ndarray, piece: np.ndarray, frame: int, person: int) -> bool:
         """Whether the shortest line from ``ring`` to ``piece`` meets another person's outline
+        or lies inside it."""
+        return self._crosses(*closest_pair(ring, piece)[:2], frame, person)
+
+    def _crosses(self, start: np.ndarray, end: np.ndarray, frame: int, person: int) -> bool:
+        """Whether the line from ``start`` to ``end`` meets another person's outline on ``frame``
         or lies inside it."""
         from shapely.geometry import LineString, Polygon
 
         others = [r for who, r in self._rings.get(frame, ()) if who != person]
         if not others:
             return False
-        p, q, _ = closest_pair(ring, piece)
-        line = LineString([p, q])
+        line = LineString([start, end])
         return any(Polygon(r).buffer(0).intersects(line) for r in others)
-
 
 def narrowed(points: np.ndarray, corridors) -> np.ndarray:
     """``points`` (N, 6) of a frame whose outline joins pieces by ``corridors``, with each
@@ -98,7 +99,8 @@ def _squeezed(points: np.ndarray, corridors, width: float, into_pieces: bool) ->
             continue
         along = (c.end - c.start) / length
         across = np.array([-along[1], along[0]])
-        t, d = (ends + moved - c.start) @ along, (ends + moved - c.start) @ across
+        rel = ends + moved - c.start
+        t, d = rel @ along, rel @ across
         reach = c.width if into_pieces else 0.0
         band = (t >= -reach) & (t <= length + reach) & (np.abs(d) <= c.width)
         moved -= (np.where(band, d, 0.0) * (1.0 - width / c.width))[..., None] * across

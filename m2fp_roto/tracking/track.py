@@ -183,8 +183,8 @@ def component_tracks(per_frame: dict, people: dict, max_gap: int, min_frames: in
                 ring = outer[f][main[-1][f]]
                 for c in sorted(cs, key=lambda c: -abs(polygon_area(outer[f][c]))):
                     if c != main[-1][f]:
-                        ring, corridor = corridors.bridge(ring, outer[f][c], f, person)
-                        corridors_of.setdefault(f, []).extend([corridor] if corridor else [])
+                        ring, drawn_corridors = corridors.bridge(ring, outer[f][c], f, person)
+                        corridors_of.setdefault(f, []).extend(drawn_corridors)
                 rings[f] = ring
             drawn.append(rings)
             joined.append(corridors_of)
@@ -204,8 +204,8 @@ def component_tracks(per_frame: dict, people: dict, max_gap: int, min_frames: in
                         continue
                     holes = [r for j, r in frames[f][main[host][f]].items() if j]
                     if joins(outer[f][c], drawn[host][f], holes):
-                        drawn[host][f], corridor = corridors.bridge(drawn[host][f], outer[f][c], f, person)
-                        joined[host].setdefault(f, []).extend([corridor] if corridor else [])
+                        drawn[host][f], drawn_corridors = corridors.bridge(drawn[host][f], outer[f][c], f, person)
+                        joined[host].setdefault(f, []).extend(drawn_corridors)
         for k, rings in enumerate(drawn):
             tracks.append(RingTrack(person, part, k, 0, rings, joined[k]))
             holes = {f: [blob(j, [r], width) for j, r in frames[f][c].items() if j] for f, c in main[k].items()}
