@@ -238,7 +238,7 @@ def main():
     parser.add_argument("--key-tolerance", type=float, default=TrackOptions.key_tolerance)
     parser.add_argument("--key-measure", default=TrackOptions.key_measure, choices=("max", "rms"))
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                        help="any other TrackOptions field (repeatable), e.g. anchor_tolerance=0.75")
+                        help="any TrackOptions field (repeatable), e.g. anchor_tolerance=0.75")
     parser.add_argument("--only", default="", help="comma-separated row names (default: all)")
     parser.add_argument("--bent", action="store_true", help="add the bent column (tracks every row twice)")
     parser.add_argument("--known-motion", action="store_true",
@@ -252,8 +252,8 @@ def main():
     if unknown:
         parser.error(f"no TrackOptions field {sorted(unknown)}; fields: {', '.join(fields)}")
     typed = {k: type(getattr(TrackOptions, k))(v) for k, v in extra.items()}
-    options = TrackOptions(smoothing=args.smoothing, key_tolerance=args.key_tolerance, key_measure=args.key_measure,
-                           **typed)
+    flags = dict(smoothing=args.smoothing, key_tolerance=args.key_tolerance, key_measure=args.key_measure)
+    options = TrackOptions(**{**flags, **typed})  # --set smoothing=2 is --smoothing 2
     only = {s for s in args.only.split(",") if s}
     print(f"smoothing {options.smoothing}, key tolerance {options.key_tolerance} px ({options.key_measure}), "
           f"edge tolerance {options.edge_tolerance} px" + "".join(f", {k} {v}" for k, v in typed.items()))
