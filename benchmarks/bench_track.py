@@ -72,6 +72,7 @@ from m2fp_roto.vectorize import VectorizeOptions
 ROOT = Path(__file__).resolve().parents[1]
 DAVIS = ROOT.parent / "shared" / "data" / "davis" / "Annotations"
 MIN_AREA = VectorizeOptions().min_area
+MOTIONS = ("rotation", "scale", "bend", "translation")  # the CIHP rows
 
 
 def _tests():
@@ -80,6 +81,16 @@ def _tests():
     import test_track_real
 
     return test_track_motion, test_track_real
+
+
+def davis_sequences() -> list[str]:
+    """The DAVIS rows: every sequence in ../shared/data/davis."""
+    return sorted(p.name for p in DAVIS.iterdir()) if DAVIS.is_dir() else []
+
+
+def row_names() -> list[str]:
+    """The names of ``sources``' rows, in order (``--only`` picks among them)."""
+    return ["demo", *(f"cihp-{kind}" for kind in MOTIONS), "vivid-upper1", *davis_sequences()]
 
 
 def sources(tmp: Path, only):
@@ -92,7 +103,7 @@ def sources(tmp: Path, only):
         labels, people = write_label_maps(tmp / "demo", 24)
         yield "demo", LabelMapSource(labels, people), {}
     motion, real = _tests()
-    for kind in ("rotation", "scale", "bend", "translation"):
+    for kind in MOTIONS:
         if wanted(f"cihp-{kind}"):
             folder = tmp / kind
             folder.mkdir()
@@ -102,7 +113,7 @@ def sources(tmp: Path, only):
         folder = tmp / "vivid"
         folder.mkdir()
         yield "vivid-upper1", LabelMapSource(real._densepose_label_maps(folder, step=1), label_set="cihp"), None
-    for seq in sorted(p.name for p in DAVIS.iterdir()) if DAVIS.is_dir() else []:
+    for seq in davis_sequences():
         if wanted(seq):
             yield seq, LabelMapSource(str(DAVIS / seq / "#####.png"), label_set="matte"), None
 
@@ -255,8 +266,11 @@ def main():
     flags = dict(smoothing=args.smoothing, key_tolerance=args.key_tolerance, key_measure=args.key_measure)
     options = TrackOptions(**{**flags, **typed})  # --set smoothing=2 is --smoothing 2
     only = {s for s in args.only.split(",") if s}
+    if only - set(row_names()):
+        parser.error(f"no row {sorted(only - set(row_names()))}; rows: {', '.join(row_names())}")
+    others = "".join(f", {k} {v}" for k, v in typed.items() if k not in flags)
     print(f"smoothing {options.smoothing}, key tolerance {options.key_tolerance} px ({options.key_measure}), "
-          f"edge tolerance {options.edge_tolerance} px" + "".join(f", {k} {v}" for k, v in typed.items()))
+          f"edge tolerance {options.edge_tolerance} px{others}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, source, truth in sources(Path(tmp), only):
