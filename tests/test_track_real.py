@@ -263,7 +263,7 @@ def test_densepose_fragments_are_not_shapes(upper1):
 def test_densepose_shapes_true_to_the_parse(upper1):
     """The tracked shapes against the decoded maps: per-region IoU p10 (0.907 over the whole
     clip in benchmarks/bench_track.py, 0.901 on this harder half) and area IoU; no frame of a
-    shape alive 5 frames or more under 0.855 (0.878 here; 0.851 while a part's shape could leap
+    shape alive 5 frames or more under 0.855 (0.883 here; 0.851 while a part's shape could leap
     to a smaller piece beside it, ``association.LEAP``; 0.369 before frames that overlap their outline
     less than 0.9 had their anchors placed again: a part whose region changed shape between two
     frames of the parse); one point count, one person, the parts seen throughout one shape each

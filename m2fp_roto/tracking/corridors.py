@@ -23,6 +23,8 @@ WIDTH, ACROSS_PERSON = 1.0, 0.5
 #: Corridor widths (px) drawn, the first that keeps the curve simple: a tenth of a pixel's
 #: coverage in the matte along it, or more where a span that leaves the corridor dips across it.
 DRAWN = (0.1, 0.25, 0.5)
+#: Corridors shorter than this (px: pieces that nearly touch) have no sides worth anchoring.
+SHORTEST = 2.0
 
 
 class Corridor(NamedTuple):
@@ -108,4 +110,30 @@ def _squeezed(points: np.ndarray, corridors, width: float, into_pieces: bool) ->
     out[:, :2] += moved[0]
     out[:, 2:4] += moved[1] - moved[0]
     out[:, 4:6] += moved[2] - moved[0]
+    return out
+
+
+def mouths(ring: np.ndarray, corridor: Corridor) -> list[tuple[int, int]]:
+    """Where the sides of ``corridor`` run along ``ring`` (the outline ``bridge_rings`` drew
+    with it): per side, its first and last sample in the ring's order, the corners where it
+    leaves one piece and meets the other. None for a corridor under ``SHORTEST`` px, or a
+    side that a later corridor drew over."""
+    length = float(np.linalg.norm(corridor.end - corridor.start))
+    if length < SHORTEST:
+        return []
+    along = (corridor.end - corridor.start) / length
+    across = np.array([-along[1], along[0]])
+    rel = ring - corridor.start
+    t, d = rel @ along, rel @ across
+    m, out = len(ring), []
+    for side in (1.0, -1.0):
+        # The corridor reaches its width into both pieces; its sides are straight, exactly.
+        run = np.flatnonzero((t >= -corridor.width) & (t <= length + corridor.width)
+                             & (np.abs(side * d - corridor.width / 2) < 1e-6))
+        if len(run) < 2:
+            continue
+        a, b = int(run[t[run].argmin()]), int(run[t[run].argmax()])
+        lo, hi = (a, b) if (b - a) % m <= (a - b) % m else (b, a)
+        if (hi - lo) % m + 1 == len(run):  # one unbroken stretch of the outline
+            out.append((lo, hi))
     return out

@@ -1,7 +1,7 @@
 """One tracked frame put right on its own outline: made simple where the curve crosses itself,
 fitted on its own where the smoothing in time pulled it off, its anchors placed again where the
-outline changed more than anchors followed from other frames can draw, or where a corridor
-joining two pieces of a part is drawn as a wedge (``repair_frame``, for
+outline changed more than anchors followed from other frames can draw, or put on the corners
+of a corridor joining two pieces of a part where it is drawn as a wedge (``repair_frame``, for
 :func:`.track.track_shape`)."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from ..crossings import crossing_segments, untangle
 from ..fitting import find_corners, fit_ring
 from ..geometry import polygon_area, ring_length
 from ..vectorize import ring_tolerance
+from .corridors import mouths
 from .outline import curves, increasing, ring_at
 
 #: A tracked frame whose curve strays farther than this (px) from its own outline on average
@@ -26,21 +27,22 @@ FAITHFUL_PX, FAITHFUL_IOU = 0.5, 0.8
 FLOOR_IOU = 0.9
 #: Anchors ``move_anchors`` moves, at most, before it gives way to a whole new placement.
 MOVES = 6
-#: A frame over the floor whose outline joins pieces by corridors (``geometry.bridge_rings``)
-#: gets a few anchors moved where that gains at least this much IoU: a corridor is drawn as a
-#: wedge across what lies between the pieces when no anchor followed from frames where the part
-#: was whole sits at its ends.
+#: A frame whose outline joins pieces by corridors (``geometry.bridge_rings``) gets its anchors
+#: rearranged where that gains at least this much IoU: a corridor is drawn as a wedge across
+#: what lies between the pieces when no anchor followed from frames where the part was whole
+#: sits at its ends.
 CORRIDOR_GAIN = 0.01
 
 
 def repair_frame(points: np.ndarray, ring: np.ndarray, idx: np.ndarray, on: np.ndarray, corner: np.ndarray,
-                 anchor_tolerance: float, corner_angle: float, joined: bool = False) -> np.ndarray:
+                 anchor_tolerance: float, corner_angle: float, corridors=()) -> np.ndarray:
     """One tracked frame's points put right on its outline ``ring``: made simple; where the
     smoothing in time pulled them off it (``unfaithful``), fitted on their own if that is closer;
     where they still overlap it less than ``FLOOR_IOU``, their anchors placed again
-    (``place_again``). ``idx``, ``on``, ``corner``: the anchors' sample indices, their places
-    exactly on the outline, their corner flags; ``joined``: whether ``ring`` joins pieces by
-    corridors."""
+    (``place_again``); where ``ring`` joins pieces by ``corridors`` (``corridors.Corridor``s)
+    and one is drawn as a wedge, its anchors rearranged (``close_corridor``). ``idx``, ``on``,
+    ``corner``: the anchors' sample indices, their places exactly on the outline, their corner
+    flags."""
     points = make_simple(points, ring, idx, on, corner)
     apart, iou = overlap(points, ring)
     off = _off(apart, iou, ring)
@@ -49,7 +51,8 @@ def repair_frame(points: np.ndarray, ring: np.ndarray, idx: np.ndarray, on: np.n
         own_apart, own_iou = overlap(own, ring)
         if _off(own_apart, own_iou, ring) < off:
             points, iou = own, own_iou
-    return place_again(points, ring, idx, on, corner, anchor_tolerance, corner_angle, iou, joined)
+    points = place_again(points, ring, idx, on, corner, anchor_tolerance, corner_angle, iou)
+    return close_corridor(points, ring, idx, on, corner, corridors) if corridors else points
 
 
 def unfaithful(points: np.ndarray, ring: np.ndarray) -> float:
@@ -101,19 +104,17 @@ def _fit(ring: np.ndarray, idx: np.ndarray, corner: np.ndarray, anchors: np.ndar
 
 
 def place_again(points: np.ndarray, ring: np.ndarray, idx: np.ndarray, on: np.ndarray, corner: np.ndarray,
-                anchor_tolerance: float, corner_angle: float, iou: float | None = None,
-                joined: bool = False) -> np.ndarray:
+                anchor_tolerance: float, corner_angle: float, iou: float | None = None) -> np.ndarray:
     """One frame's points, or where they overlap ``ring`` less than ``FLOOR_IOU``, the first of
     these to reach it (else the one that overlaps most, if more than they do): a few anchors
     moved (``move_anchors``: the others keep their places, so their paths do not jump), then
     every anchor where this frame's own fit puts them (``fit_again``, within the vectorizer's
     tolerance for the ring's area from ``anchor_tolerance``).
     ``idx``, ``on`` and ``corner`` are the frame's anchors as ``make_simple`` takes them; ``iou``:
-    the points' overlap when known; ``joined``: ``ring`` joins pieces by corridors
-    (``close_corridor`` over the floor)."""
+    the points' overlap when known."""
     best = overlap(points, ring)[1] if iou is None else iou
     if best >= FLOOR_IOU:
-        return close_corridor(points, ring, idx, on, corner, best) if joined else points
+        return points
     tolerance = ring_tolerance(anchor_tolerance, abs(polygon_area(ring)))
     for again in (lambda: move_anchors(ring, idx, corner), lambda: fit_again(ring, points, tolerance, corner_angle)):
         candidate = make_simple(again(), ring, idx, on, corner)
@@ -126,12 +127,52 @@ def place_again(points: np.ndarray, ring: np.ndarray, idx: np.ndarray, on: np.nd
 
 
 def close_corridor(points: np.ndarray, ring: np.ndarray, idx: np.ndarray, on: np.ndarray, corner: np.ndarray,
-                   iou: float) -> np.ndarray:
-    """``points`` of a frame whose ``ring`` joins pieces by corridors, or, where that raises
-    their overlap ``iou`` by ``CORRIDOR_GAIN`` (a corridor drawn as a wedge), with a few anchors
-    moved to the spans that miss it most (``move_anchors``)."""
-    moved = make_simple(move_anchors(ring, idx, corner, min(iou + CORRIDOR_GAIN, 1.0)), ring, idx, on, corner)
-    return moved if overlap(moved, ring)[1] >= iou + CORRIDOR_GAIN else points
+                   corridors) -> np.ndarray:
+    """``points`` of a frame whose ``ring`` joins pieces by ``corridors``, or, where that raises
+    their overlap by ``CORRIDOR_GAIN`` (a corridor drawn as a wedge), the better of: a few
+    anchors moved to the spans that miss it most (``move_anchors``), and anchors on the
+    corridors' corners (``anchor_mouths``)."""
+    iou = overlap(points, ring)[1]
+    best, best_iou = points, iou + CORRIDOR_GAIN
+    for again in (move_anchors(ring, idx, corner, min(best_iou, 1.0)), anchor_mouths(ring, idx, corner, corridors)):
+        candidate = make_simple(again, ring, idx, on, corner)
+        candidate_iou = overlap(candidate, ring)[1]
+        if candidate_iou >= best_iou:
+            best, best_iou = candidate, candidate_iou
+    return best
+
+
+def anchor_mouths(ring: np.ndarray, idx: np.ndarray, corner: np.ndarray, corridors) -> np.ndarray:
+    """(N, 6) points of ``ring`` with an anchor on each corner where a side of one of
+    ``corridors`` leaves a piece (``corridors.mouths``), as a corner: the first and the last
+    anchor along that side, or where the side has fewer, the last anchor before it or the first
+    after it. The other anchors keep their places (``idx``: increasing sample indices).
+
+    Without anchors there, a span rounds the corner and the corridor is drawn as a wedge across
+    what lies between the pieces (a sleeve cut in two by an arm in front: the wedge across the
+    arm); the more anchors a shape has, the more often one of them sits on the corridor with
+    none at its ends."""
+    m = len(ring)
+    u, c = np.asarray(idx) % m, np.array(corner, bool)
+    for corridor in corridors:
+        for lo, hi in mouths(ring, corridor):
+            span, ahead = (hi - lo) % m, (u - lo) % m  # the side's samples; each anchor's, from lo
+            inside, outside = np.flatnonzero(ahead <= span), np.flatnonzero(ahead > span)
+            before = outside[ahead[outside].argmax()] if len(outside) else None
+            after = outside[ahead[outside].argmin()] if len(outside) else None
+            if len(inside) >= 2:
+                first, last = inside[ahead[inside].argmin()], inside[ahead[inside].argmax()]
+            elif len(inside) == 1:
+                first, last = (inside[0], after) if ahead[inside[0]] <= span / 2 else (before, inside[0])
+            else:
+                first, last = before, after
+            if first is None or last is None or first == last:
+                continue
+            u[first], u[last], c[first], c[last] = lo, hi, True, True
+    u = np.where(u < u[0], u + m, u)  # moved only within their gaps: still in order from the first
+    if np.any(np.diff(u) <= 0) or u[-1] >= u[0] + m:
+        u, c = np.asarray(idx), np.asarray(corner, bool)
+    return _fit(ring, u, c)[0]
 
 
 def move_anchors(ring: np.ndarray, idx: np.ndarray, corner: np.ndarray, target: float = FLOOR_IOU) -> np.ndarray:

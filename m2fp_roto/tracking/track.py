@@ -14,8 +14,8 @@ The stages (see :mod:`.association`, :mod:`.spacetime`, :mod:`.keys`):
    handles fitted per frame; where spans stay worse than ``refine_error`` on many frames the
    shape gets more anchors (on every frame); every frame made simple and, where the smoothing
    pulled it off its outline (0.5 px on average, or IoU under 0.8), fitted on its own instead;
-   where it still overlaps its outline less than 0.9, its anchors placed again on that frame
-   (:mod:`.frame_repair`).
+   where it still overlaps its outline less than 0.9, its anchors placed again on that frame,
+   and where a corridor joining pieces is drawn as a wedge, rearranged (:mod:`.frame_repair`).
 4. keys reduced (:mod:`.keys`), holes kept inside their parents (:mod:`.holes`); a shape is
    hidden on the frames of its lifetime where its region is not seen (``Shape.hidden``).
 
@@ -225,8 +225,9 @@ def track_shape(rings: dict, options: TrackOptions, prior=None,
     ring track.
 
     ``prior(a, b)``: optional motion of the whole person from frame a to b (see ``track_start``).
-    ``joined``: {frame: [corridors.Corridor, ...]} of the frames whose ring joins pieces
-    (``frame_repair.place_again``); each corridor is drawn as a hairline (``corridors.narrowed``).
+    ``joined``: {frame: [corridors.Corridor, ...]} of the frames whose ring joins pieces: its
+    anchors are rearranged where a corridor would be drawn as a wedge
+    (``frame_repair.close_corridor``), and each is drawn as a hairline (``corridors.narrowed``).
     Frames without a ring (a part hidden, a frame with no label map) get the linear blend of
     their observed neighbours, so the points go on smoothly; ``track_contours`` hides the shape
     on those frames, except where the shot has no parse.
@@ -259,7 +260,7 @@ def track_shape(rings: dict, options: TrackOptions, prior=None,
     for f in seen:
         i = f - first
         points[i] = repair_frame(points[i], rings[f], idx[f], on[i], corner[i], options.anchor_tolerance,
-                                 options.corner_angle, f in joined)
+                                 options.corner_angle, joined.get(f, ()))
         if joined.get(f):
             points[i] = narrowed(points[i], joined[f])
     points = _blend_gaps(points, observed)
