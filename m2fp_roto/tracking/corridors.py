@@ -116,8 +116,8 @@ def _squeezed(points: np.ndarray, corridors, width: float, into_pieces: bool) ->
 def mouths(ring: np.ndarray, corridor: Corridor) -> list[tuple[int, int]]:
     """Where the sides of ``corridor`` run along ``ring`` (the outline ``bridge_rings`` drew
     with it): per side, its first and last sample in the ring's order, the corners where it
-    leaves one piece and meets the other. None for a corridor under ``SHORTEST`` px, or a
-    side that a later corridor drew over."""
+    leaves one piece and meets the other. Nothing for a corridor under ``SHORTEST`` px, nor
+    for a side that a later corridor drew over."""
     length = float(np.linalg.norm(corridor.end - corridor.start))
     if length < SHORTEST:
         return []

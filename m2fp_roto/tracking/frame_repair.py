@@ -1,7 +1,7 @@
 """One tracked frame put right on its own outline: made simple where the curve crosses itself,
 fitted on its own where the smoothing in time pulled it off, its anchors placed again where the
-outline changed more than anchors followed from other frames can draw, or put on the corners
-of a corridor joining two pieces of a part where it is drawn as a wedge (``repair_frame``, for
+outline changed more than anchors followed from other frames can draw, or rearranged where a
+corridor joining two pieces of a part is drawn as a wedge (``repair_frame``, for
 :func:`.track.track_shape`)."""
 
 from __future__ import annotations
@@ -146,7 +146,8 @@ def anchor_mouths(ring: np.ndarray, idx: np.ndarray, corner: np.ndarray, corrido
     """(N, 6) points of ``ring`` with an anchor on each corner where a side of one of
     ``corridors`` leaves a piece (``corridors.mouths``), as a corner: the first and the last
     anchor along that side, or where the side has fewer, the last anchor before it or the first
-    after it. The other anchors keep their places (``idx``: increasing sample indices).
+    after it. The other anchors keep their places (``idx``: increasing sample indices); all
+    of them do where that would put two on one sample.
 
     Without anchors there, a span rounds the corner and the corridor is drawn as a wedge across
     what lies between the pieces (a sleeve cut in two by an arm in front: the wedge across the
