@@ -55,11 +55,6 @@ class Corridors:
         joined = bridge_rings(ring, piece, width)
         return (ring, []) if joined is ring else (joined, [Corridor(start, end, width)])
 
-    def crosses(self, ring: np.ndarray, piece: np.ndarray, frame: int, person: int) -> bool:
-        """Whether the shortest line from ``ring`` to ``piece`` meets another person's outline
-        or lies inside it."""
-        return self._crosses(*closest_pair(ring, piece)[:2], frame, person)
-
     def _crosses(self, start: np.ndarray, end: np.ndarray, frame: int, person: int) -> bool:
         """Whether the line from ``start`` to ``end`` meets another person's outline on ``frame``
         or lies inside it."""
@@ -70,6 +65,7 @@ class Corridors:
             return False
         line = LineString([start, end])
         return any(Polygon(r).buffer(0).intersects(line) for r in others)
+
 
 def narrowed(points: np.ndarray, corridors) -> np.ndarray:
     """``points`` (N, 6) of a frame whose outline joins pieces by ``corridors``, with each
@@ -99,10 +95,7 @@ def _squeezed(points: np.ndarray, corridors, width: float, into_pieces: bool) ->
         length = float(np.linalg.norm(c.end - c.start))
         if length == 0.0 or c.width <= width:
             continue
-        along = (c.end - c.start) / length
-        across = np.array([-along[1], along[0]])
-        rel = ends + moved - c.start
-        t, d = rel @ along, rel @ across
+        t, d, across = _local(c, ends + moved)
         reach = c.width if into_pieces else 0.0
         band = (t >= -reach) & (t <= length + reach) & (np.abs(d) <= c.width)
         moved -= (np.where(band, d, 0.0) * (1.0 - width / c.width))[..., None] * across
@@ -121,10 +114,7 @@ def mouths(ring: np.ndarray, corridor: Corridor) -> list[tuple[int, int]]:
     length = float(np.linalg.norm(corridor.end - corridor.start))
     if length < SHORTEST:
         return []
-    along = (corridor.end - corridor.start) / length
-    across = np.array([-along[1], along[0]])
-    rel = ring - corridor.start
-    t, d = rel @ along, rel @ across
+    t, d, _ = _local(corridor, ring)
     m, out = len(ring), []
     for side in (1.0, -1.0):
         # The corridor reaches its width into both pieces; its sides are straight, exactly.
@@ -137,3 +127,12 @@ def mouths(ring: np.ndarray, corridor: Corridor) -> list[tuple[int, int]]:
         if (hi - lo) % m + 1 == len(run):  # one unbroken stretch of the outline
             out.append((lo, hi))
     return out
+
+
+def _local(corridor: Corridor, xy: np.ndarray):
+    """(how far along ``corridor``'s middle line from its start, how far across it, the unit
+    vector across) of points ``xy`` (..., 2); the corridor must have a length."""
+    along = (corridor.end - corridor.start) / np.linalg.norm(corridor.end - corridor.start)
+    across = np.array([-along[1], along[0]])
+    rel = xy - corridor.start
+    return rel @ along, rel @ across, across
